@@ -1,0 +1,54 @@
+# Every target bootstraps its own tools: a fresh machine needs only python3.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: help install test test-only lint typecheck docs demo bench bench-quick clean
+
+help:
+	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
+	@echo "make demo         run the example app on http://127.0.0.1:8000"
+	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
+	@echo "make bench-quick  a short benchmark run for day-to-day work"
+	@echo "make docs         build the Sphinx docs (warnings are errors)"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+install: $(VENV)/.synced
+
+lint: install
+	$(BIN)/ruff check litestar_sse tests examples benchmarks docs
+	$(BIN)/ruff format --check litestar_sse tests examples benchmarks docs
+
+typecheck: install
+	$(BIN)/mypy
+
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test-only: install
+	$(BIN)/pytest
+
+test: lint typecheck docs test-only
+
+demo: install
+	$(BIN)/python -m examples.demo
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) $(TOOLS) docs/_build .mypy_cache .ruff_cache .pytest_cache
