@@ -1,0 +1,424 @@
+"""The send loop: ``ASGIStreamingResponse`` and ``ASGIStreamingSSEResponse``.
+
+This is the hot path, so it avoids per-event overhead. There is no lock, no thread hop and no
+extra task per event. Each stream has:
+
+* the task the server runs the app in. It pulls items, encodes them and sends them.
+* one watcher task awaiting ``receive()``. On ``http.disconnect`` it cancels the stream.
+* at most one timer handle (``loop.call_at``), only when pings or a send timeout are set. It
+  wakes at most once per interval, sends a ping only after the stream has been idle that long,
+  and cuts a send that has been stuck longer than the send timeout.
+
+Cancellation from the watcher is plain asyncio cancellation, which is edge-triggered: a
+producer's ``finally`` block may ``await`` to clean up without shielding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
+
+from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
+from litestar_sse.threaded_iterator import ThreadedIterator
+
+if TYPE_CHECKING:
+    from litestar.background_tasks import BackgroundTask, BackgroundTasks
+    from litestar.datastructures.cookie import Cookie
+    from litestar.enums import MediaType
+    from litestar.types import Receive, Scope, Send
+
+    from litestar_sse.message import ItemEncoder
+
+__all__ = ("ASGIStreamingResponse", "ASGIStreamingSSEResponse", "DisconnectHandler")
+
+DisconnectHandler = Callable[[], "Awaitable[None] | None"]
+"""Called once when the client goes away before the stream ended (sync or async)."""
+
+CutReason = Literal["disconnect", "send_timeout", "shutdown", "lifetime"]
+
+_FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
+
+_STREAMING, _FINISHING, _DONE = 0, 1, 2
+
+# Containers whose iteration cannot block: iterated inline, without a worker thread.
+_INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
+
+
+def _check_positive(value: float | None, name: str, *, allow_zero: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be greater than 0 seconds, got {value!r}")
+    return float(value) if value > 0 else None
+
+
+class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
+    """A streaming response with disconnect handling, a send timeout and prompt cleanup.
+
+    Accepts every keyword argument of :class:`litestar.response.streaming.ASGIStreamingResponse`
+    and keeps its ``send_body(send, receive)`` entry point.
+
+    Args:
+        iterator: A sync or async iterable of chunks. Lists, tuples and ranges are iterated
+            inline; any other sync iterator runs in one worker thread for the whole stream,
+            so a blocking iterator never blocks the event loop.
+        item_encoder: Turns each item into bytes. Defaults to passing ``bytes`` through and
+            encoding ``str`` with ``encoding``.
+        send_timeout: Seconds a single send may take before the client is considered gone
+            (it stopped reading). The stream is then cut and the producer closed.
+        on_disconnect: Called once if the client disconnects before the stream ends.
+        logger: Where producer errors are logged. Defaults to the ``litestar_sse`` logger.
+    """
+
+    __slots__ = (
+        "_active",
+        "_cut",
+        "_host",
+        "_last_write",
+        "_loop",
+        "_phase",
+        "_ping_bytes",
+        "_ping_task",
+        "_send",
+        "_sending",
+        "_timer",
+        "item_encoder",
+        "logger",
+        "on_disconnect",
+        "ping_interval",
+        "send_timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        iterator: Iterable[Any] | AsyncIterable[Any],
+        background: BackgroundTask | BackgroundTasks | None = None,
+        body: bytes | str = b"",
+        content_length: int | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        encoding: str = "utf-8",
+        headers: dict[str, Any] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        item_encoder: ItemEncoder | None = None,
+        send_timeout: float | None = None,
+        on_disconnect: DisconnectHandler | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        # Litestar's own __init__ would wrap sync iterators in a per-item thread hop.
+        super(_LitestarASGIStreamingResponse, self).__init__(
+            background=background,
+            body=body,
+            content_length=content_length,
+            cookies=cookies,
+            encoded_headers=encoded_headers,
+            encoding=encoding,
+            headers=headers,
+            is_head_response=is_head_response,
+            media_type=media_type,
+            status_code=status_code,
+        )
+        if not isinstance(iterator, (AsyncIterable, Iterable)):
+            raise TypeError(f"iterator must be a sync or async iterable, got {type(iterator)!r}")
+        self.iterator = iterator  # type: ignore[assignment]
+        self.item_encoder = item_encoder
+        self.send_timeout = _check_positive(send_timeout, "send_timeout")
+        self.on_disconnect = on_disconnect
+        self.logger = logger
+        self.ping_interval: float | None = None
+        self._ping_bytes = b""
+        self._cut: CutReason | None = None
+        self._phase = _STREAMING
+        self._active: AsyncIterator[Any] | None = None
+        self._sending = False
+        self._last_write = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._ping_task: asyncio.Task[None] | None = None
+
+    # -- the stream -------------------------------------------------------------------------
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        """Send every item as an ``http.response.body`` event, then end the body.
+
+        Returns when the stream is exhausted, the client disconnected, a send timed out or the
+        stream was cut by :meth:`cut`.
+        """
+        loop = asyncio.get_running_loop()
+        host = asyncio.current_task()
+        assert host is not None
+        self._loop, self._host, self._send = loop, host, send
+        self._phase = _STREAMING
+        watcher = loop.create_task(self._watch_disconnect(receive))
+        if self.ping_interval is not None or self.send_timeout is not None:
+            self._last_write = loop.time()
+            self._timer = loop.call_at(self._next_check(self._last_write), self._on_timer)
+        try:
+            try:
+                await self._stream(send)
+            except asyncio.CancelledError:
+                if self._cut is None or _cancelled_by_others(host):
+                    raise
+                uncancel = getattr(host, "uncancel", None)
+                if uncancel is not None:
+                    uncancel()
+        finally:
+            self._phase = _DONE
+            watcher.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._ping_task is not None:
+                self._ping_task.cancel()
+            await self._close_source()
+        if self._cut == "disconnect" and self.on_disconnect is not None:
+            await self._run_disconnect_handler()
+
+    async def _stream(self, send: Send) -> None:
+        source = self.iterator
+        encode = self.item_encoder or self._encode_chunk
+        timed = self._timer is not None
+        if isinstance(source, AsyncIterable):
+            self._active = iterator = aiter(source)
+            try:
+                async for item in iterator:
+                    body = encode(item)
+                    if timed:
+                        await self._before_write()
+                    elif self._cut is not None:
+                        return  # the producer swallowed our cancellation
+                    try:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    except OSError:
+                        return  # the server reports the client gone
+                    self._sending = False
+            except Exception:
+                self._log_producer_error()
+        elif isinstance(source, _INLINE_ITERABLES):
+            try:
+                for item in source:
+                    body = encode(item)
+                    if timed:
+                        await self._before_write()
+                    try:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    except OSError:
+                        return
+                    self._sending = False
+            except Exception:
+                self._log_producer_error()
+        else:
+            threaded = ThreadedIterator(iter(source))
+            try:
+                if not await self._stream_batches(threaded, encode, send, timed):
+                    return
+            finally:
+                threaded.stop()
+        await self._finish(send)
+
+    async def _stream_batches(
+        self, threaded: ThreadedIterator[Any], encode: ItemEncoder, send: Send, timed: bool
+    ) -> bool:
+        """Send the batches of a threaded iterator; False when the client went away."""
+        # Items that are already waiting go out together in one send: no added latency.
+        while True:
+            chunks: list[bytes] = []
+            failed = False
+            try:
+                # extend() keeps what was encoded before an item that fails
+                chunks.extend(encode(item) for item in await threaded.next_batch())
+            except StopAsyncIteration:
+                return True
+            except Exception:
+                self._log_producer_error()
+                failed = True
+            if chunks:
+                if timed:
+                    await self._before_write()
+                body = b"".join(chunks)
+                try:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                except OSError:
+                    return False
+                self._sending = False
+            if failed:
+                return True
+
+    async def _finish(self, send: Send) -> None:
+        # From here on the watcher ignores the server's post-response ``http.disconnect``; the
+        # send timeout still covers the last send.
+        self._phase = _FINISHING
+        if self._ping_task is not None:
+            await self._ping_task
+        self._sending = True
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _encode_chunk(self, chunk: Any) -> bytes:
+        if type(chunk) is bytes:
+            return chunk
+        if isinstance(chunk, str):
+            return chunk.encode(self.encoding)
+        if isinstance(chunk, (bytearray, memoryview)):
+            return bytes(chunk)
+        raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
+
+    async def _before_write(self) -> None:
+        if self._cut is not None:
+            raise asyncio.CancelledError  # the producer swallowed our cancellation
+        if self._ping_task is not None:
+            await self._ping_task  # never interleave a ping with an event
+        self._sending = True
+        self._last_write = self._loop.time()
+
+    async def _close_source(self) -> None:
+        # An async generator interrupted at a ``yield`` runs its ``finally`` here, in this task,
+        # where it may await. One interrupted at an ``await`` already ran it; aclose() is a no-op.
+        aclose = getattr(self._active, "aclose", None)
+        self._active = None
+        if aclose is None:
+            return
+        try:
+            await aclose()
+        except Exception:
+            self.get_logger().exception("Exception raised while closing the stream's producer")
+
+    async def _run_disconnect_handler(self) -> None:
+        assert self.on_disconnect is not None
+        try:
+            result = self.on_disconnect()
+            if result is not None:
+                await result
+        except Exception:
+            self.get_logger().exception("Exception raised by the on_disconnect handler")
+
+    # -- disconnects, timers, pings ------------------------------------------------------------
+
+    async def _watch_disconnect(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass  # request body the handler did not read
+        except Exception:
+            return
+        if self._phase == _STREAMING:
+            self.cut("disconnect")
+
+    def cut(self, reason: CutReason) -> None:
+        """End the stream now: stop the producer (closing it) and send nothing more.
+
+        Safe to call from any callback on the event loop; does nothing once the stream ended.
+        """
+        if self._phase == _DONE or self._cut is not None:
+            return
+        self._cut = reason
+        self._host.cancel()
+
+    def _next_check(self, now: float) -> float:
+        ping, timeout = self.ping_interval, self.send_timeout
+        if self._sending:
+            return self._last_write + timeout if timeout is not None else now + (ping or 1.0)
+        deadline = math.inf
+        if ping is not None:
+            deadline = self._last_write + ping
+        if timeout is not None:
+            deadline = min(deadline, now + timeout)
+        return deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._phase == _DONE:
+            return
+        now = self._loop.time()
+        idle_for = now - self._last_write
+        if self._sending:
+            if self.send_timeout is not None and idle_for >= self.send_timeout:
+                self.get_logger().warning(
+                    "SSE client did not read for %.1f s; closing the stream", idle_for
+                )
+                self.cut("send_timeout")
+                return
+        elif (
+            self.ping_interval is not None
+            and idle_for >= self.ping_interval
+            and self._phase == _STREAMING
+        ):
+            self._sending = True
+            self._last_write = now
+            self._ping_task = self._loop.create_task(self._send_ping())
+        self._timer = self._loop.call_at(max(self._next_check(now), now + 0.001), self._on_timer)
+
+    async def _send_ping(self) -> None:
+        try:
+            await self._send(
+                {"type": "http.response.body", "body": self._ping_bytes, "more_body": True}
+            )
+        except OSError:
+            pass
+        finally:
+            self._sending = False
+            self._ping_task = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def get_logger(self) -> logging.Logger:
+        """The logger producer errors go to."""
+        return self.logger or _FALLBACK_LOGGER
+
+    def _log_producer_error(self) -> None:
+        self.get_logger().exception(
+            "Exception raised while producing a streaming response; the stream was ended"
+        )
+
+
+class ASGIStreamingSSEResponse(ASGIStreamingResponse):
+    """An ``text/event-stream`` response with idle pings.
+
+    Accepts the keyword arguments of :class:`ASGIStreamingResponse` (and so of Litestar's)
+    plus:
+
+    Args:
+        ping_interval: Seconds without any write after which a comment ping is sent. ``None``
+            (or ``0``, Litestar main's spelling) disables pings. Pings never interleave with
+            an event and are covered by ``send_timeout``.
+        ping_message: The comment text of a ping.
+        sep: Line ending of the ping: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float | None = None,
+        ping_message: str = "ping",
+        sep: str = DEFAULT_SEPARATOR,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("media_type", "text/event-stream")
+        super().__init__(**kwargs)
+        self.ping_interval = _check_positive(ping_interval, "ping_interval", allow_zero=True)
+        sep_bytes = check_separator(sep).encode()
+        self._ping_bytes = encode_comment(ping_message, sep_bytes) + sep_bytes
+        self.headers.setdefault("cache-control", "no-cache")
+        self.headers.setdefault("x-accel-buffering", "no")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the response; adds ``Connection: keep-alive`` on HTTP/1.1 (forbidden on h2)."""
+        if scope.get("http_version", "1.1") == "1.1" and "connection" not in self.headers:
+            self.headers["connection"] = "keep-alive"
+        await super().__call__(scope, receive, send)
+
+
+def _cancelled_by_others(task: asyncio.Task[Any]) -> bool:
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is not None and cancelling() > 1

@@ -1,0 +1,172 @@
+"""Encode Server-Sent Events to bytes exactly as WHATWG HTML §9.2 reads them back.
+
+Sans-I/O and free of Litestar: everything here is a pure function of its arguments. The
+validation functions are shared by every layer above so that bad field values are refused when
+a message or response is constructed, never discovered half-way through a stream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = (
+    "DEFAULT_SEPARATOR",
+    "SEPARATORS",
+    "check_event_id",
+    "check_event_type",
+    "check_retry",
+    "check_separator",
+    "encode_comment",
+    "encode_data",
+    "encode_event",
+    "encode_fields",
+    "to_utf8",
+)
+
+SEPARATORS: Final[tuple[str, ...]] = ("\r\n", "\n", "\r")
+"""The three line endings an event stream may use."""
+
+DEFAULT_SEPARATOR: Final = "\r\n"
+
+# The spec ends lines at CRLF, LF or CR only. ``str.splitlines`` would also split on \x0b, \x0c,
+# \x1c-\x1e, \x85, \u2028 and \u2029, which a browser keeps inside the line.
+_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
+_BYTES_LINE_BREAK: Final = re.compile(rb"\r\n|\r|\n")
+
+
+def to_utf8(text: str) -> bytes:
+    """Encode ``text`` as UTF-8, turning lone surrogates (which UTF-8 cannot carry) into U+FFFD."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # UTF-16 with surrogatepass round-trips paired surrogates and marks unpaired ones.
+        repaired = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return repaired.encode()
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_event_type(value: str, field: str = "event") -> str:
+    """Return ``value`` if it can be sent as an ``event`` field, else raise :class:`ValueError`."""
+    if not isinstance(value, str):
+        raise TypeError(f"SSE {field} must be a str, got {type(value).__name__}")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"SSE {field} must not contain CR or LF: {value!r}")
+    if _has_lone_surrogate(value):
+        raise ValueError(f"SSE {field} must not contain lone surrogates: {value!r}")
+    return value
+
+
+def check_event_id(value: str | int, field: str = "id") -> str:
+    """Return ``value`` as the text of an ``id`` field, or raise :class:`ValueError`.
+
+    Ints are accepted for compatibility with Litestar and sent in decimal.
+    """
+    if type(value) is int:
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"SSE {field} must be a str or int, got {type(value).__name__}")
+    if "\x00" in value:
+        # A browser silently ignores an id containing NUL, so the client would never see it.
+        raise ValueError(f"SSE {field} must not contain NUL: {value!r}")
+    return check_event_type(value, field)
+
+
+def check_retry(value: int, field: str = "retry") -> int:
+    """Return ``value`` if it is a valid reconnection time in milliseconds, else raise."""
+    if type(value) is not int or value < 0:
+        raise ValueError(f"SSE {field} must be a non-negative int (milliseconds), got {value!r}")
+    return value
+
+
+def check_separator(sep: str, field: str = "sep") -> str:
+    """Return ``sep`` if it is one of :data:`SEPARATORS`, else raise :class:`ValueError`."""
+    if sep not in SEPARATORS:
+        raise ValueError(f"SSE {field} must be one of '\\r\\n', '\\n' or '\\r', got {sep!r}")
+    return sep
+
+
+def encode_comment(comment: str, sep: bytes) -> bytes:
+    """Encode ``comment`` as comment lines (``: text``), one per line of the comment."""
+    if "\r" in comment or "\n" in comment:
+        return b"".join(b": " + to_utf8(line) + sep for line in _LINE_BREAK.split(comment))
+    return b": " + to_utf8(comment) + sep
+
+
+def encode_data(data: str | bytes, sep: bytes) -> bytes:
+    """Encode ``data`` as ``data:`` lines; the text is UTF-8 (bytes are taken as UTF-8 already).
+
+    Splitting bytes on CR/LF is safe: those byte values never occur inside a multi-byte UTF-8
+    sequence.
+    """
+    if isinstance(data, str):
+        if "\r" in data or "\n" in data:
+            return b"".join(b"data: " + to_utf8(line) + sep for line in _LINE_BREAK.split(data))
+        return b"data: " + to_utf8(data) + sep
+    if b"\r" in data or b"\n" in data:
+        return b"".join(b"data: " + line + sep for line in _BYTES_LINE_BREAK.split(data))
+    return b"data: " + data + sep
+
+
+def encode_fields(
+    *,
+    event: str | None = None,
+    id: str | int | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+    sep: str = DEFAULT_SEPARATOR,
+) -> bytes:
+    """Validate and encode every field of an event except ``data``, without the final blank line.
+
+    The result is a prefix: followed by :func:`encode_data` and one separator it makes an event.
+    """
+    sep_bytes = check_separator(sep).encode()
+    parts: list[bytes] = []
+    if comment is not None:
+        parts.append(encode_comment(comment, sep_bytes))
+    if event is not None:
+        parts.append(b"event: " + check_event_type(event).encode() + sep_bytes)
+    if id is not None:
+        parts.append(b"id: " + check_event_id(id).encode() + sep_bytes)
+    if retry is not None:
+        parts.append(b"retry: %d" % check_retry(retry) + sep_bytes)
+    return b"".join(parts)
+
+
+def encode_event(
+    data: str | bytes | None = None,
+    *,
+    event: str | None = None,
+    id: str | int | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+    sep: str = DEFAULT_SEPARATOR,
+) -> bytes:
+    """Encode one event, ending with the blank line that makes a client dispatch it.
+
+    Args:
+        data: The event's data. ``""`` sends an event whose data is empty; ``None`` sends no
+            ``data`` line, so a client dispatches nothing (useful for ``id``/``retry``-only
+            blocks). Line breaks (CR, LF, CRLF) split it into several ``data`` lines, which a
+            client joins with LF.
+        event: The event type (``addEventListener`` name). No CR or LF.
+        id: The event id, stored by the client as its last event id. No CR, LF or NUL.
+        retry: The client's reconnection time in milliseconds, an int >= 0.
+        comment: Comment lines, ignored by clients.
+        sep: The line ending: ``"\\r\\n"`` (default), ``"\\n"`` or ``"\\r"``.
+
+    Raises:
+        ValueError: a field value that the stream cannot carry; the message names the field.
+    """
+    prefix = encode_fields(event=event, id=id, retry=retry, comment=comment, sep=sep)
+    sep_bytes = sep.encode()
+    if data is None:
+        return prefix + sep_bytes
+    return prefix + encode_data(data, sep_bytes) + sep_bytes

@@ -1,0 +1,191 @@
+"""Messages, and turning whatever a handler yields into the bytes of one event.
+
+This layer knows the codec and msgspec, not Litestar: the response layer hands it the app's
+JSON hook (built from ``type_encoders``) so typed objects are serialized the way the rest of the
+app serializes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import msgspec
+
+from litestar_sse.codec.encoder import (
+    DEFAULT_SEPARATOR,
+    check_event_id,
+    check_event_type,
+    check_retry,
+    check_separator,
+    encode_data,
+    encode_fields,
+    to_utf8,
+)
+
+__all__ = (
+    "MESSAGE_FIELDS",
+    "ItemEncoder",
+    "RawEvent",
+    "ServerSentEventMessage",
+    "default_enc_hook",
+    "make_item_encoder",
+)
+
+ItemEncoder = Callable[[Any], bytes]
+"""Turns one yielded item into the bytes of one complete event."""
+
+JSONEncode = Callable[[Any], bytes]
+
+MESSAGE_FIELDS: Final = frozenset(("data", "event", "id", "retry", "comment", "sep"))
+
+
+def default_enc_hook(obj: Any) -> Any:
+    """JSON fallback for types msgspec does not know, used when no app encoders are given."""
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump):  # pydantic v2 model
+        return model_dump(mode="json")
+    raise NotImplementedError(f"Cannot JSON-encode object of type {type(obj).__name__}")
+
+
+_default_json_encode: Final = msgspec.json.Encoder(enc_hook=default_enc_hook).encode
+
+
+class ServerSentEventMessage(msgspec.Struct, frozen=True):
+    """One event, with every field the protocol has.
+
+    Field names and order match :class:`litestar.response.ServerSentEventMessage`. Values are
+    validated here, at construction, so a bad value never reaches the wire.
+
+    Args:
+        data: The payload. ``str`` (line breaks become several ``data`` lines), ``bytes``
+            (UTF-8), ``int``, ``None`` (no ``data`` line: a client dispatches nothing), or any
+            object msgspec can encode (Struct, dataclass, dict, list, pydantic model, ...),
+            which is sent as one line of JSON.
+        event: Event type, the name a browser's ``addEventListener`` listens for.
+        id: Event id; the client sends it back as ``Last-Event-ID`` when it reconnects.
+        retry: Reconnection time for the client, in milliseconds.
+        comment: Comment lines; clients ignore them.
+        sep: Line ending: ``"\\r\\n"`` (default), ``"\\n"`` or ``"\\r"``.
+    """
+
+    data: Any = ""
+    event: str | None = None
+    id: str | int | None = None
+    retry: int | None = None
+    comment: str | None = None
+    sep: str = DEFAULT_SEPARATOR
+
+    def __post_init__(self) -> None:
+        if self.event is not None:
+            check_event_type(self.event)
+        if self.id is not None:
+            check_event_id(self.id)
+        if self.retry is not None:
+            check_retry(self.retry)
+        if self.comment is not None and not isinstance(self.comment, str):
+            raise TypeError(f"SSE comment must be a str, got {type(self.comment).__name__}")
+        check_separator(self.sep)
+
+    def encode(self, json_encode: JSONEncode | None = None) -> bytes:
+        """Return the bytes of this event, blank line included.
+
+        Args:
+            json_encode: Serializer for structured ``data``; defaults to msgspec's JSON encoder.
+        """
+        sep = self.sep.encode()
+        prefix = encode_fields(
+            event=self.event, id=self.id, retry=self.retry, comment=self.comment, sep=self.sep
+        )
+        data = self.data
+        if data is None:
+            return prefix + sep
+        return prefix + _encode_payload(data, sep, json_encode or _default_json_encode) + sep
+
+
+class RawEvent(msgspec.Struct, frozen=True):
+    """Text written to the stream exactly as given: no framing, no validation.
+
+    For pre-encoded events (for example from a cache or another service). The caller is
+    responsible for it being well-formed, including the blank line that ends an event.
+    """
+
+    text: str | bytes
+
+    def encode(self) -> bytes:
+        """Return the text as bytes (UTF-8 for ``str``)."""
+        text = self.text
+        return text if isinstance(text, bytes) else to_utf8(text)
+
+
+def _encode_payload(data: Any, sep: bytes, json_encode: JSONEncode) -> bytes:
+    kind = type(data)
+    if kind is str or kind is bytes:
+        return encode_data(data, sep)
+    if kind is int:
+        return b"data: %d" % data + sep
+    # JSON never contains a raw line break, so it is always a single data line.
+    return b"data: " + json_encode(data) + sep
+
+
+def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMessage:
+    """Build a message from a yielded dict of message fields, without mutating it."""
+    unknown = item.keys() - MESSAGE_FIELDS
+    if unknown:
+        raise ValueError(
+            f"Unknown SSE message field(s) {sorted(map(str, unknown))} in yielded dict; "
+            f"allowed: {sorted(MESSAGE_FIELDS)}. To send a dict as JSON data, yield "
+            "{'data': the_dict} or ServerSentEventMessage(data=the_dict)."
+        )
+    if "sep" in item:
+        return ServerSentEventMessage(**item)
+    return ServerSentEventMessage(**item, sep=sep)
+
+
+def make_item_encoder(
+    *,
+    event: str | None = None,
+    id: str | int | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+    sep: str = DEFAULT_SEPARATOR,
+    json_encode: JSONEncode | None = None,
+) -> ItemEncoder:
+    """Build the function that turns each yielded item into an event's bytes.
+
+    The response-level fields (``event``, ``id``, ``retry``, ``comment``) are validated and
+    encoded once, here, and prefixed to every plain yield (int, str, bytes, typed object).
+    ``ServerSentEventMessage``, ``RawEvent`` and dict yields carry their own fields.
+
+    Raises:
+        ValueError: an invalid field value, named in the message.
+    """
+    prefix = encode_fields(event=event, id=id, retry=retry, comment=comment, sep=sep)
+    sep_bytes = sep.encode()
+    end = sep_bytes + sep_bytes
+    data_prefix = prefix + b"data: "
+    int_template = data_prefix.replace(b"%", b"%%") + b"%d" + end
+    encode_json = json_encode or _default_json_encode
+    message_type = ServerSentEventMessage
+
+    def encode_item(item: Any) -> bytes:
+        kind = type(item)
+        if kind is int:
+            return int_template % item  # type: ignore[no-any-return]
+        if kind is str:
+            if "\r" in item or "\n" in item:
+                return prefix + encode_data(item, sep_bytes) + sep_bytes
+            return data_prefix + to_utf8(item) + end
+        if kind is message_type:
+            return item.encode(encode_json)  # type: ignore[no-any-return]
+        if kind is bytes:
+            return prefix + encode_data(item, sep_bytes) + sep_bytes
+        if kind is dict:
+            return message_from_mapping(item, sep).encode(encode_json)
+        if kind is RawEvent:
+            return item.encode()  # type: ignore[no-any-return]
+        if isinstance(item, message_type):
+            return item.encode(encode_json)
+        return data_prefix + encode_json(item) + end
+
+    return encode_item
