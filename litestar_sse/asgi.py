@@ -45,6 +45,7 @@ CutReason = Literal["disconnect", "send_timeout", "shutdown", "lifetime"]
 _FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
 
 _STREAMING, _FINISHING, _DONE = 0, 1, 2
+_GRACEFUL: Final = frozenset(("shutdown", "lifetime"))
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -90,6 +91,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_send",
         "_sending",
         "_timer",
+        "closing_event",
         "item_encoder",
         "logger",
         "on_disconnect",
@@ -136,6 +138,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self.send_timeout = _check_positive(send_timeout, "send_timeout")
         self.on_disconnect = on_disconnect
         self.logger = logger
+        self.closing_event: bytes = b""
+        """Bytes sent before the end of the body when the stream is cut gracefully."""
         self.ping_interval: float | None = None
         self._ping_bytes = b""
         self._cut: CutReason | None = None
@@ -172,6 +176,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 uncancel = getattr(host, "uncancel", None)
                 if uncancel is not None:
                     uncancel()
+                if self._cut in _GRACEFUL:
+                    await self._end_gracefully(send)
         finally:
             self._phase = _DONE
             watcher.cancel()
@@ -264,6 +270,21 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _end_gracefully(self, send: Send) -> None:
+        # Shutdown or maximum lifetime: the client gets whole events and a clean end of body,
+        # then reconnects (with Last-Event-ID) elsewhere or later.
+        self._phase = _FINISHING
+        if self._ping_task is not None:
+            self._ping_task.cancel()
+            self._ping_task = None
+        self._sending = True
+        with contextlib.suppress(OSError):
+            if self.closing_event:
+                await send(
+                    {"type": "http.response.body", "body": self.closing_event, "more_body": True}
+                )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
     def _encode_chunk(self, chunk: Any) -> bytes:
         if type(chunk) is bytes:
             return chunk
@@ -314,9 +335,12 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self.cut("disconnect")
 
     def cut(self, reason: CutReason) -> None:
-        """End the stream now: stop the producer (closing it) and send nothing more.
+        """End the stream now and close its producer.
 
-        Safe to call from any callback on the event loop; does nothing once the stream ended.
+        For ``"disconnect"`` and ``"send_timeout"`` nothing more is sent. For ``"shutdown"``
+        and ``"lifetime"`` the stream ends cleanly: the event being sent is completed, then
+        :attr:`closing_event` (if any) and the end of the body are sent. Safe to call from any
+        callback on the event loop; does nothing once the stream ended.
         """
         if self._phase == _DONE or self._cut is not None:
             return
