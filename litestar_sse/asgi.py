@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
@@ -82,6 +83,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     __slots__ = (
         "_active",
         "_cut",
+        "_hold",
         "_host",
         "_last_write",
         "_loop",
@@ -149,6 +151,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._last_write = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._ping_task: asyncio.Task[None] | None = None
+        # True while a ping is in flight or after a cut: one check per event covers both.
+        self._hold = False
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -165,8 +169,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._phase = _STREAMING
         watcher = loop.create_task(self._watch_disconnect(receive))
         if self.ping_interval is not None or self.send_timeout is not None:
-            self._last_write = loop.time()
-            self._timer = loop.call_at(self._next_check(self._last_write), self._on_timer)
+            self._last_write = monotonic()
+            self._arm_timer(self._last_write)
         try:
             try:
                 await self._stream(send)
@@ -200,7 +204,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 async for item in iterator:
                     body = encode(item)
                     if timed:
-                        await self._before_write()
+                        # Inline: a coroutine call per event would cost more than all of this.
+                        if self._hold:
+                            await self._wait_for_ping()
+                        self._sending = True
+                        self._last_write = monotonic()
                     elif self._cut is not None:
                         return  # the producer swallowed our cancellation
                     try:
@@ -216,6 +224,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     body = encode(item)
                     if timed:
                         await self._before_write()
+                    elif self._cut is not None:
+                        return
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
@@ -294,13 +304,16 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             return bytes(chunk)
         raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
 
-    async def _before_write(self) -> None:
+    async def _wait_for_ping(self) -> None:
         if self._cut is not None:
             raise asyncio.CancelledError  # the producer swallowed our cancellation
         if self._ping_task is not None:
             await self._ping_task  # never interleave a ping with an event
+
+    async def _before_write(self) -> None:
+        await self._wait_for_ping()
         self._sending = True
-        self._last_write = self._loop.time()
+        self._last_write = monotonic()
 
     async def _close_source(self) -> None:
         # An async generator interrupted at a ``yield`` runs its ``finally`` here, in this task,
@@ -345,6 +358,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         if self._phase == _DONE or self._cut is not None:
             return
         self._cut = reason
+        self._hold = True
         self._host.cancel()
 
     def _next_check(self, now: float) -> float:
@@ -362,7 +376,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._timer = None
         if self._phase == _DONE:
             return
-        now = self._loop.time()
+        now = monotonic()
         idle_for = now - self._last_write
         if self._sending:
             if self.send_timeout is not None and idle_for >= self.send_timeout:
@@ -378,8 +392,15 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         ):
             self._sending = True
             self._last_write = now
+            self._hold = True
             self._ping_task = self._loop.create_task(self._send_ping())
-        self._timer = self._loop.call_at(max(self._next_check(now), now + 0.001), self._on_timer)
+        self._arm_timer(now)
+
+    def _arm_timer(self, now: float) -> None:
+        # Bookkeeping uses time.monotonic (cheap, C); the loop's clock may differ (uvloop), so
+        # only the delay is handed over.
+        delay = max(self._next_check(now) - now, 0.001)
+        self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
 
     async def _send_ping(self) -> None:
         try:
@@ -391,6 +412,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         finally:
             self._sending = False
             self._ping_task = None
+            self._hold = self._cut is not None
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -1,16 +1,17 @@
 """Run a blocking iterator in a worker thread and hand its items to the event loop in batches.
 
 Peers hop to a thread pool for every item, which costs tens of microseconds each. Here one
-worker thread drives the iterator for the whole stream and appends to a bounded buffer; the
-event loop is woken only when the buffer goes from empty to non-empty, and then takes every
+worker thread drives the iterator for the whole stream and appends to a bounded buffer. The
+event loop is woken only when a waiting consumer has enough to take, and then it takes every
 item that is ready at once. A slow iterator still never blocks the loop, and a fast one pays
-for a thread switch per batch, not per item.
+for one thread switch per batch, not per item.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
@@ -18,6 +19,14 @@ from typing import Any, Generic, TypeVar
 __all__ = ("ThreadedIterator",)
 
 T = TypeVar("T")
+
+# Every wake-up costs a pipe write and a GIL hand-over, so a fast producer woken per item
+# ping-pongs with the loop one item at a time. A producer whose previous batch came less than
+# HOT_GAP seconds ago is fast: the consumer then waits for MIN_BATCH items, or LINGER seconds
+# at most. Slow producers (the SSE norm) are delivered at once.
+HOT_GAP = 0.001
+LINGER = 0.0005
+MIN_BATCH = 256
 
 
 class ThreadedIterator(Generic[T]):
@@ -32,26 +41,28 @@ class ThreadedIterator(Generic[T]):
         "_done",
         "_error",
         "_iterator",
-        "_lock",
+        "_last_take",
         "_loop",
         "_max_buffer",
         "_space",
         "_stopped",
         "_thread",
         "_waiter",
+        "_wanted",
     )
 
-    def __init__(self, iterator: Iterator[T], *, max_buffer: int = 1024) -> None:
+    def __init__(self, iterator: Iterator[T], *, max_buffer: int = 4096) -> None:
         self._iterator = iterator
         self._loop = asyncio.get_running_loop()
         self._buffer: deque[T] = deque()
         self._max_buffer = max_buffer
-        self._lock = threading.Lock()
-        self._space = threading.Condition(self._lock)
+        self._space = threading.Condition(threading.Lock())
         self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 1
         self._done = False
         self._stopped = False
         self._error: BaseException | None = None
+        self._last_take = 0.0
         self._thread = threading.Thread(
             target=self._run, name="litestar-sse-sync-iterator", daemon=True
         )
@@ -59,9 +70,8 @@ class ThreadedIterator(Generic[T]):
 
     def _wake(self) -> None:
         # Called with the lock held, from the worker thread.
-        waiter = self._waiter
+        waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            self._waiter = None
             self._loop.call_soon_threadsafe(_resolve, waiter)
 
     def _run(self) -> None:
@@ -74,12 +84,13 @@ class ThreadedIterator(Generic[T]):
                     if self._stopped:
                         break
                     buffer.append(item)
-                    self._wake()
+                    if self._waiter is not None and len(buffer) >= self._wanted:
+                        self._wake()
         except BaseException as exc:  # handed to the event loop, which logs it
             self._error = exc
         finally:
-            close = getattr(self._iterator, "close", None)
             try:
+                close = getattr(self._iterator, "close", None)
                 if close is not None:
                     close()
             except BaseException as exc:
@@ -95,9 +106,11 @@ class ThreadedIterator(Generic[T]):
 
         An exception raised by the iterator is re-raised here, after the items before it.
         """
+        wanted = MIN_BATCH if time.monotonic() - self._last_take < HOT_GAP else 1
         while True:
             with self._space:
-                if self._buffer:
+                if self._buffer and (len(self._buffer) >= wanted or self._done):
+                    self._last_take = time.monotonic()
                     batch = list(self._buffer)
                     self._buffer.clear()
                     self._space.notify()
@@ -108,8 +121,16 @@ class ThreadedIterator(Generic[T]):
                         raise error
                     raise StopAsyncIteration
                 waiter: asyncio.Future[None] = self._loop.create_future()
-                self._waiter = waiter
-            await waiter
+                self._waiter, self._wanted = waiter, wanted
+            if wanted == 1:
+                await waiter
+                continue
+            timer = self._loop.call_later(LINGER, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+            wanted = 1  # lingered long enough: take whatever is there
 
     def stop(self) -> None:
         """Ask the worker to stop after its current item and close the iterator. Never blocks."""
