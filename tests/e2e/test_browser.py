@@ -1,0 +1,117 @@
+"""A real browser's ``EventSource`` against a real server: Debian's Chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, sync_playwright
+
+from tests.e2e import browser_app
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(app: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{app} did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[BrowserContext]:
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} missing: .ci/run installs Debian's chromium package")
+    profile = tempfile.mkdtemp(prefix="sse-chromium-")
+    with sync_playwright() as playwright:
+        # A persistent context is how Playwright takes a fresh --user-data-dir of our own.
+        browser = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    process = _serve("tests.e2e.browser_app:app", port, tmp_path / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_event_source_receives_every_kind_of_event_and_resumes_after_drops(
+    browser: BrowserContext, server: str
+) -> None:
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_function("window.finished === true", timeout=20_000)
+    received = page.evaluate("window.received")
+    opens = page.evaluate("window.opens")
+    page.close()
+
+    expected = []
+    for number in range(1, browser_app.TOTAL + 1):
+        event = browser_app._event(number)
+        if event.event == "tick":
+            expected.append({"type": "tick", "data": event.data, "id": str(number)})
+        elif event.event == "done":
+            expected.append({"type": "done", "data": "bye", "id": str(number)})
+        else:
+            expected.append({"type": "message", "data": event.data, "id": str(number)})
+    # Every event exactly once, in order: multi-line data joined with LF, JSON intact.
+    assert received == expected
+
+    # The server ended each connection after PER_CONNECTION events; the browser came back
+    # (after `retry`) with the id of the last event it saw, each time.
+    log = httpx.get(server + "/log").json()["connections"]
+    per = browser_app.PER_CONNECTION
+    resumes = [str(n) for n in range(per, browser_app.TOTAL, per)]
+    assert log == [None, *resumes]
+    assert opens == len(log)
