@@ -1,4 +1,4 @@
-"""A real browser's ``EventSource`` against a real server: Debian's Chromium, driven by Playwright."""
+"""A real browser's ``EventSource`` against a real server (Debian's Chromium, via Playwright)."""
 
 from __future__ import annotations
 
