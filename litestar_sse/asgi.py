@@ -154,6 +154,14 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         # True while a ping is in flight or after a cut: one check per event covers both.
         self._hold = False
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the response. A HEAD request gets the headers only; the producer never runs."""
+        if scope.get("method") == "HEAD":
+            # Litestar passes is_head_response only for file responses; without this a HEAD on
+            # an endless stream would run it forever while the server discards the body.
+            self.is_head_response = True
+        await super().__call__(scope, receive, send)
+
     # -- the stream -------------------------------------------------------------------------
 
     async def send_body(self, send: Send, receive: Receive) -> None:
@@ -210,7 +218,9 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                         self._sending = True
                         self._last_write = monotonic()
                     elif self._cut is not None:
-                        return  # the producer swallowed our cancellation
+                        # The producer swallowed our cancellation: end as the cut says (a
+                        # graceful cut still sends the closing event and the end of body).
+                        raise asyncio.CancelledError
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
@@ -225,7 +235,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     if timed:
                         await self._before_write()
                     elif self._cut is not None:
-                        return
+                        raise asyncio.CancelledError
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
@@ -273,6 +283,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     async def _finish(self, send: Send) -> None:
         # From here on the watcher ignores the server's post-response ``http.disconnect``; the
         # send timeout still covers the last send.
+        if self._cut is not None:
+            raise asyncio.CancelledError  # the producer swallowed our cancellation, then ended
         self._phase = _FINISHING
         if self._ping_task is not None:
             await self._ping_task
@@ -357,6 +369,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         """
         if self._phase == _DONE or self._cut is not None:
             return
+        if self._phase == _FINISHING and reason in _GRACEFUL:
+            return  # the body is already ending cleanly; a cancel could end it twice
         self._cut = reason
         self._hold = True
         self._host.cancel()
@@ -364,7 +378,12 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     def _next_check(self, now: float) -> float:
         ping, timeout = self.ping_interval, self.send_timeout
         if self._sending:
-            return self._last_write + timeout if timeout is not None else now + (ping or 1.0)
+            # Check the timeout when it is due, and the ping again one interval from now: the
+            # write in flight (often a ping just started) may end long before the timeout.
+            deadline = math.inf if timeout is None else self._last_write + timeout
+            if ping is not None:
+                deadline = min(deadline, now + ping)
+            return deadline
         deadline = math.inf
         if ping is not None:
             deadline = self._last_write + ping

@@ -142,6 +142,24 @@ def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMe
     return ServerSentEventMessage(**item, sep=sep)
 
 
+def _is_litestar_message(kind: type) -> bool:
+    # litestar.response.ServerSentEventMessage (a dataclass), recognised without importing
+    # Litestar into this layer: code written for Litestar's SSE yields it and must not get it
+    # back as a JSON object.
+    return kind.__name__ == "ServerSentEventMessage" and kind.__module__.startswith("litestar.")
+
+
+def _from_litestar_message(item: Any) -> ServerSentEventMessage:
+    return ServerSentEventMessage(
+        data=item.data,
+        event=item.event,
+        id=item.id,
+        retry=item.retry,
+        comment=item.comment,
+        sep=item.sep,
+    )
+
+
 def make_item_encoder(
     *,
     event: str | None = None,
@@ -186,6 +204,8 @@ def make_item_encoder(
             return item.encode()  # type: ignore[no-any-return]
         if isinstance(item, message_type):
             return item.encode(encode_json)
+        if _is_litestar_message(kind):
+            return _from_litestar_message(item).encode(encode_json)
         return data_prefix + encode_json(item) + end
 
     return encode_item

@@ -1,0 +1,847 @@
+"""The send loop, driven directly with fake ASGI ``send``/``receive`` under asyncio.
+
+Timing bounds are wide on purpose (the CI machine has two busy cores): tests assert ordering
+and counts, and time only with large margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from sse_wire import Ev, Recorder, both, comments, http_scope, items
+
+from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse
+from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
+from litestar_sse.message import make_item_encoder
+
+pytestmark = pytest.mark.anyio
+
+PING = b": ping\r\n\r\n"
+END = {"type": "http.response.body", "body": b"", "more_body": False}
+LOGGER = "litestar_sse"
+
+
+def sse(iterator: Any, **kwargs: Any) -> ASGIStreamingSSEResponse:
+    kwargs.setdefault("item_encoder", make_item_encoder())
+    return ASGIStreamingSSEResponse(iterator=iterator, **kwargs)
+
+
+async def never() -> Any:
+    """A receive() that never reports anything."""
+    await asyncio.Event().wait()
+
+
+class Client:
+    """Fake ASGI peer: records sends, can block them, and can report a disconnect."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.disconnect = asyncio.Event()
+        self.sent_at_disconnect: int | None = None
+        self.body_sent = asyncio.Event()
+        self.block_after: int | None = None  # body sends allowed before send() hangs forever
+        self.blocked = asyncio.Event()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.send_delay = 0.0
+
+    @property
+    def chunks(self) -> list[bytes]:
+        return [m["body"] for m in self.messages if m["type"] == "http.response.body"]
+
+    @property
+    def body_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == "http.response.body"]
+
+    async def send(self, message: Any) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if message["type"] == "http.response.body":
+                n = len(self.body_messages)
+                if self.block_after is not None and n >= self.block_after:
+                    self.blocked.set()
+                    await asyncio.Event().wait()
+                if self.send_delay:
+                    await asyncio.sleep(self.send_delay)
+            self.messages.append(dict(message))
+            if message["type"] == "http.response.body" and message.get("body"):
+                self.body_sent.set()
+        finally:
+            self.in_flight -= 1
+
+    async def receive(self) -> Any:
+        await self.disconnect.wait()
+        self.sent_at_disconnect = len(self.messages)
+        return {"type": "http.disconnect"}
+
+    async def run(self, response: Any, *, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(response(http_scope(), self.receive, self.send), timeout)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+# -- disconnects -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler_kind", ["sync", "async"])
+async def test_disconnect_while_producer_awaits(handler_kind: str) -> None:
+    state: dict[str, Any] = {"finally": False, "cleanup_awaited": False, "calls": 0}
+
+    async def producer() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.Event().wait()  # idle until cancelled
+            yield "never"
+        finally:
+            state["finally"] = True
+            await asyncio.sleep(0.01)  # cleanup may await after a disconnect
+            state["cleanup_awaited"] = True
+
+    def on_sync() -> None:
+        state["calls"] += 1
+
+    async def on_async() -> None:
+        await asyncio.sleep(0)
+        state["calls"] += 1
+
+    client = Client()
+    response = sse(producer(), on_disconnect=on_sync if handler_kind == "sync" else on_async)
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    client.disconnect.set()
+    await task
+    assert state == {"finally": True, "cleanup_awaited": True, "calls": 1}
+    assert client.sent_at_disconnect is not None
+    assert len(client.messages) == client.sent_at_disconnect  # nothing sent after it
+    assert both(client.chunks) == [Ev("first")]
+    assert all(m["more_body"] for m in client.body_messages)  # no end of body either
+
+
+async def test_disconnect_while_send_is_blocked_closes_async_generator() -> None:
+    state: dict[str, Any] = {"finally": False, "cleanup_awaited": False}
+    on_disconnect_calls: list[int] = []
+
+    async def producer() -> AsyncIterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            state["finally"] = True
+            await asyncio.sleep(0)
+            state["cleanup_awaited"] = True
+
+    client = Client()
+    client.block_after = 2
+    gen = producer()
+    response = sse(gen, on_disconnect=lambda: on_disconnect_calls.append(1))
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.blocked.wait(), 5)
+    assert not state["finally"]
+    client.disconnect.set()
+    await task
+    assert state == {"finally": True, "cleanup_awaited": True}
+    assert on_disconnect_calls == [1]
+    assert gen.ag_frame is None  # closed, not just abandoned
+    assert both(client.chunks) == [Ev("0"), Ev("1")]
+    assert len(client.messages) == client.sent_at_disconnect
+
+
+async def test_sync_generator_interrupted_runs_finally_in_worker_thread() -> None:
+    finished = threading.Event()
+    info: dict[str, Any] = {}
+
+    def producer() -> Iterator[int]:
+        try:
+            i = 0
+            while True:
+                time.sleep(0.005)
+                yield i
+                i += 1
+        finally:
+            info["thread"] = threading.current_thread()
+            finished.set()
+
+    client = Client()
+    response = sse(producer())
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    client.disconnect.set()
+    await task
+    assert await asyncio.to_thread(finished.wait, 5)
+    assert info["thread"] is not threading.main_thread()
+    assert info["thread"].name == "litestar-sse-sync-iterator"
+    sent = len(client.messages)
+    await asyncio.sleep(0.05)
+    assert len(client.messages) == sent == client.sent_at_disconnect
+
+
+async def test_blocking_sync_iterator_does_not_block_the_loop() -> None:
+    def producer() -> Iterator[int]:
+        for i in range(3):
+            time.sleep(0.15)
+            yield i
+
+    ticks = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    tick_task = asyncio.ensure_future(ticker())
+    client = Client()
+    started = time.monotonic()
+    await client.run(sse(producer()))
+    elapsed = time.monotonic() - started
+    stop = True
+    await tick_task
+    assert both(b"".join(client.chunks)) == [Ev("0"), Ev("1"), Ev("2")]
+    # 0.45 s of blocking in the producer: a blocked loop would tick ~0 times
+    assert elapsed >= 0.4
+    assert ticks >= 10
+
+
+async def test_queued_sync_items_are_coalesced_into_one_send() -> None:
+    first_sent = threading.Event()
+    all_queued = threading.Event()
+
+    def producer() -> Iterator[int]:
+        yield 0
+        # produce the rest only while the first send is still in progress
+        assert first_sent.wait(5)
+        yield from range(1, 51)
+        all_queued.set()
+
+    class HoldFirstSend(Client):
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message["type"] == "http.response.body" and len(self.body_messages) == 1:
+                first_sent.set()
+                assert await asyncio.to_thread(all_queued.wait, 5)
+                await asyncio.sleep(0.02)
+
+    client = HoldFirstSend()
+    await client.run(sse(producer()))
+    chunks = [c for c in client.chunks if c]
+    assert len(chunks) == 2
+    assert both(chunks[0]) == [Ev("0")]
+    assert both(chunks[1]) == [Ev(str(i)) for i in range(1, 51)]
+    assert client.body_messages[-1] == END
+
+
+async def test_list_content_is_sent_one_event_per_send() -> None:
+    client = Client()
+    await client.run(sse([1, 2, 3]))
+    assert client.chunks == [b"data: 1\r\n\r\n", b"data: 2\r\n\r\n", b"data: 3\r\n\r\n", b""]
+
+
+# -- pings -----------------------------------------------------------------------------------
+
+
+async def test_idle_stream_gets_pings() -> None:
+    async def producer() -> AsyncIterator[str]:
+        yield "start"
+        await asyncio.sleep(0.6)
+        yield "end"
+
+    client = Client()
+    await client.run(sse(producer(), ping_interval=0.05))
+    chunks = client.chunks
+    pings = [c for c in chunks if c == PING]
+    assert 3 <= len(pings) <= 14  # ~11 expected
+    assert chunks[0] == b"data: start\r\n\r\n"
+    assert chunks[-2] == b"data: end\r\n\r\n"
+    assert chunks[-1] == b""
+    assert set(chunks[1:-2]) == {PING}  # only pings while idle
+    assert both(chunks) == [Ev("start"), Ev("end")]
+    assert comments(chunks) == ["ping"] * len(pings)
+
+
+@pytest.mark.parametrize(
+    ("message", "sep", "expected"),
+    [
+        ("keepalive", "\n", b": keepalive\n\n"),
+        ("", "\r", b": \r\r"),
+        ("two\nlines", "\r\n", b": two\r\n: lines\r\n\r\n"),
+    ],
+)
+async def test_ping_message_and_separator(message: str, sep: str, expected: bytes) -> None:
+    async def producer() -> AsyncIterator[str]:
+        await asyncio.sleep(0.3)
+        yield "x"
+
+    client = Client()
+    response = sse(
+        producer(), ping_interval=0.05, ping_message=message, sep=sep,
+        item_encoder=make_item_encoder(sep=sep),
+    )  # fmt: skip
+    await client.run(response)
+    pings = [c for c in client.chunks if c not in (b"", b"data: x" + sep.encode() * 2)]
+    assert pings
+    assert set(pings) == {expected}
+
+
+@pytest.mark.parametrize("send_timeout", [None, 0.5, 5.0])
+async def test_ping_interval_holds_with_a_longer_send_timeout(send_timeout: float | None) -> None:
+    async def producer() -> AsyncIterator[str]:
+        yield "start"
+        await asyncio.sleep(0.6)
+        yield "end"
+
+    client = Client()
+    await client.run(sse(producer(), ping_interval=0.05, send_timeout=send_timeout))
+    pings = [c for c in client.chunks if c == PING]
+    # ~11 pings in 0.6 s; a timer that waits for send_timeout after each ping sends 1 or 2
+    assert len(pings) >= 4
+    assert both(client.chunks) == [Ev("start"), Ev("end")]
+
+
+@pytest.mark.parametrize("send_timeout", [None, 5.0])
+async def test_ping_after_a_slow_send_with_a_longer_send_timeout(
+    send_timeout: float | None,
+) -> None:
+    async def producer() -> AsyncIterator[str]:
+        yield "slow"
+        await asyncio.sleep(0.8)
+        yield "end"
+
+    class SlowFirstSend(Client):
+        async def send(self, message: Any) -> None:
+            if message.get("body") == b"data: slow\r\n\r\n":
+                await asyncio.sleep(0.15)  # the timer fires while this send is in flight
+            await super().send(message)
+
+    client = SlowFirstSend()
+    await client.run(sse(producer(), ping_interval=0.1, send_timeout=send_timeout))
+    assert len([c for c in client.chunks if c == PING]) >= 3  # ~7 expected
+
+
+async def test_no_ping_while_data_flows_faster_than_the_interval() -> None:
+    async def producer() -> AsyncIterator[int]:
+        for i in range(25):
+            await asyncio.sleep(0.02)
+            yield i
+
+    client = Client()
+    await client.run(sse(producer(), ping_interval=0.25))
+    assert PING not in client.chunks
+    assert len(both(client.chunks)) == 25
+
+
+async def test_no_ping_without_ping_interval() -> None:
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.sleep(0.2)
+        yield 2
+
+    client = Client()
+    await client.run(sse(producer(), ping_interval=None))
+    assert client.chunks == [b"data: 1\r\n\r\n", b"data: 2\r\n\r\n", b""]
+
+
+async def test_pings_never_overlap_an_event_send() -> None:
+    big = "x" * 5000 + "\n" + "y" * 5000
+
+    async def producer() -> AsyncIterator[str]:
+        for _ in range(15):
+            await asyncio.sleep(0.015)
+            yield big
+
+    client = Client()
+    client.send_delay = 0.02  # slow client: timers fire while a send is in progress
+    await client.run(sse(producer(), ping_interval=0.01))
+    assert client.max_in_flight == 1  # never two concurrent send() calls
+    chunks = client.chunks
+    assert PING in chunks  # the test exercised pings at all
+    for chunk in chunks[:-1]:
+        # every send is whole events or a whole ping: decodable on its own, ends in a blank line
+        decoder = EventDecoder()
+        got = decoder.feed_with_comments(chunk)
+        assert got
+        assert chunk.endswith(b"\r\n\r\n")
+        assert all(
+            (isinstance(x, DecodedEvent) and x.data == big.replace("\n", "\n"))
+            or x == DecodedComment("ping")
+            for x in got
+        )
+    assert len(both(chunks)) == 15
+
+
+async def test_ping_timer_counts_from_the_last_write() -> None:
+    async def producer() -> AsyncIterator[int]:
+        for i in range(6):
+            yield i
+            await asyncio.sleep(0.1)
+
+    client = Client()
+    # each gap is 0.1 s < 0.3 s interval: a timer that ignores writes would ping anyway
+    await client.run(sse(producer(), ping_interval=0.3))
+    assert PING not in client.chunks
+
+
+# -- send timeout ----------------------------------------------------------------------------
+
+
+async def test_send_timeout_cuts_a_stuck_send(caplog: pytest.LogCaptureFixture) -> None:
+    state = {"finally": False}
+    on_disconnect: list[int] = []
+
+    async def producer() -> AsyncIterator[str]:
+        try:
+            while True:
+                yield "x" * 1000
+                await asyncio.sleep(0)
+        finally:
+            state["finally"] = True
+
+    client = Client()
+    client.block_after = 3
+    caplog.set_level(logging.WARNING, LOGGER)
+    started = time.monotonic()
+    response = sse(producer(), send_timeout=0.2, on_disconnect=lambda: on_disconnect.append(1))
+    await client.run(response)
+    elapsed = time.monotonic() - started
+    assert state["finally"]
+    assert 0.15 <= elapsed < 5
+    warnings = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "did not read" in warnings[0].getMessage()
+    assert warnings[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(client.chunks) == 3  # nothing after the stuck send; no end-of-body either
+    assert on_disconnect == []  # the client did not disconnect; we cut it
+
+
+async def test_send_timeout_covers_pings(caplog: pytest.LogCaptureFixture) -> None:
+    state = {"finally": False}
+
+    async def producer() -> AsyncIterator[str]:
+        try:
+            yield "only"
+            await asyncio.Event().wait()
+        finally:
+            state["finally"] = True
+
+    client = Client()
+    client.block_after = 1  # the first ping never completes
+    caplog.set_level(logging.WARNING, LOGGER)
+    started = time.monotonic()
+    await client.run(sse(producer(), ping_interval=0.05, send_timeout=0.25))
+    elapsed = time.monotonic() - started
+    assert state["finally"]
+    assert 0.25 <= elapsed < 5
+    assert client.chunks == [b"data: only\r\n\r\n"]
+    assert any("did not read" in r.getMessage() for r in caplog.records)
+
+
+async def test_send_timeout_does_not_fire_for_a_slow_but_moving_client() -> None:
+    async def producer() -> AsyncIterator[int]:
+        for i in range(8):
+            yield i
+
+    client = Client()
+    client.send_delay = 0.05  # each send well under the timeout, total well over it
+    await client.run(sse(producer(), send_timeout=0.2))
+    assert len(both(client.chunks)) == 8
+    assert client.body_messages[-1]["more_body"] is False
+
+
+async def test_send_timeout_for_sync_iterator() -> None:
+    finished = threading.Event()
+
+    def producer() -> Iterator[int]:
+        try:
+            i = 0
+            while True:
+                time.sleep(0.001)
+                yield i
+                i += 1
+        finally:
+            finished.set()
+
+    client = Client()
+    client.block_after = 1
+    response = ASGIStreamingResponse(
+        iterator=producer(), item_encoder=lambda i: b"%d," % i, send_timeout=0.2
+    )
+    await client.run(response)
+    assert await asyncio.to_thread(finished.wait, 5)
+    assert len(client.chunks) == 1
+
+
+# -- the disconnect watcher ------------------------------------------------------------------
+
+
+async def test_watcher_handles_many_messages_without_recursion() -> None:
+    state = {"finally": False}
+    calls: list[int] = []
+
+    async def producer() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            state["finally"] = True
+
+    sent_first = asyncio.Event()
+    remaining = 5000
+
+    async def receive() -> Any:
+        nonlocal remaining
+        if remaining:
+            remaining -= 1
+            return {"type": "http.request", "body": b"", "more_body": remaining > 0}
+        await sent_first.wait()
+        return {"type": "http.disconnect"}
+
+    send = Recorder()
+
+    async def recording_send(message: Any) -> None:
+        await send(message)
+        if message.get("body"):
+            sent_first.set()
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(min(limit, 1000))
+    try:
+        response = sse(producer(), on_disconnect=lambda: calls.append(1))
+        await asyncio.wait_for(response(http_scope(), receive, recording_send), 10)  # type: ignore[arg-type]
+    finally:
+        sys.setrecursionlimit(limit)
+    assert remaining == 0
+    assert state["finally"]
+    assert calls == [1]
+    assert send.chunks == [b"data: 1\r\n\r\n"]
+
+
+async def test_disconnect_after_the_end_is_ignored() -> None:
+    """Servers report ``http.disconnect`` once the response is complete: not a client drop."""
+    calls: list[int] = []
+
+    class DisconnectAtEnd(Client):
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.disconnect.set()
+                await asyncio.sleep(0.02)  # the watcher sees it while the last send runs
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+
+    client = DisconnectAtEnd()
+    await client.run(sse(producer(), on_disconnect=lambda: calls.append(1)))
+    assert client.sent_at_disconnect is not None  # the watcher did receive it
+    assert client.body_messages[-1]["more_body"] is False
+    assert calls == []
+
+
+async def test_receive_raising_is_not_a_disconnect() -> None:
+    async def receive() -> Any:
+        raise RuntimeError("server without receive")
+
+    send = Recorder()
+    await sse([1, 2])(http_scope(), receive, send)  # type: ignore[arg-type]
+    assert send.body == b"data: 1\r\n\r\ndata: 2\r\n\r\n"
+    assert send.ended
+
+
+async def test_oserror_from_send_is_a_disconnect() -> None:
+    state = {"finally": False}
+
+    async def producer() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                yield i
+        finally:
+            state["finally"] = True
+
+    count = 0
+
+    async def send(message: Any) -> None:
+        nonlocal count
+        if message["type"] == "http.response.body":
+            count += 1
+            if count == 3:
+                raise ConnectionResetError("peer gone")
+
+    await asyncio.wait_for(sse(producer())(http_scope(), never, send), 5)  # type: ignore[arg-type]
+    assert state["finally"]
+    assert count == 3
+
+
+# -- graceful cut ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["shutdown", "lifetime"])
+async def test_graceful_cut_sends_closing_event_then_end(reason: Any) -> None:
+    state = {"finally": False}
+    calls: list[int] = []
+
+    async def producer() -> AsyncIterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+                await asyncio.sleep(0.01)
+        finally:
+            state["finally"] = True
+
+    client = Client()
+    response = sse(producer(), on_disconnect=lambda: calls.append(1), ping_interval=10)
+    response.closing_event = b"event: close\r\ndata: bye\r\n\r\n"
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    response.cut(reason)
+    response.cut("disconnect")  # later cuts are ignored
+    await task
+    assert state["finally"]
+    assert calls == []
+    last_two = client.body_messages[-2:]
+    assert last_two == [
+        {"type": "http.response.body", "body": response.closing_event, "more_body": True},
+        END,
+    ]
+    events = both(client.chunks)
+    assert events[-1] == Ev("bye", "close")
+    assert [e.data for e in events[:-1]] == [str(i) for i in range(len(events) - 1)]
+
+
+async def test_graceful_cut_without_closing_event_and_sync_producer() -> None:
+    finished = threading.Event()
+
+    def producer() -> Iterator[int]:
+        try:
+            while True:
+                time.sleep(0.01)
+                yield 1
+        finally:
+            finished.set()
+
+    client = Client()
+    response = sse(producer())
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    response.cut("shutdown")
+    await task
+    assert client.body_messages[-1] == END
+    assert all(e == Ev("1") for e in both(client.chunks))
+    assert await asyncio.to_thread(finished.wait, 5)
+
+
+@pytest.mark.parametrize("timed", [False, True], ids=["no-timer", "with-timer"])
+async def test_graceful_cut_when_producer_swallows_the_cancellation(timed: bool) -> None:
+    async def producer() -> AsyncIterator[str]:
+        yield "first"
+        with contextlib.suppress(asyncio.CancelledError):  # a badly behaved producer
+            await asyncio.Event().wait()
+        yield "after-cancel"
+        yield "more"
+
+    client = Client()
+    response = sse(producer(), ping_interval=30 if timed else None)
+    response.closing_event = b"data: bye\r\n\r\n"
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    response.cut("shutdown")
+    await task
+    assert both(client.chunks) == [Ev("first"), Ev("bye")]
+    assert client.body_messages[-1] == END
+    host_cancelling = getattr(task, "cancelling", lambda: 0)()
+    assert host_cancelling == 0
+
+
+async def test_cut_after_the_end_does_nothing() -> None:
+    client = Client()
+    response = sse([1])
+    await client.run(response)
+    n = len(client.messages)
+    response.cut("shutdown")
+    await asyncio.sleep(0.01)
+    assert len(client.messages) == n
+
+
+async def test_outside_cancellation_propagates() -> None:
+    state = {"finally": False}
+
+    async def producer() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            state["finally"] = True
+
+    client = Client()
+    task = asyncio.ensure_future(client.run(sse(producer(), ping_interval=0.05)))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert state["finally"]
+
+
+# -- producer errors and odd producers -------------------------------------------------------
+
+
+async def test_producer_error_is_logged_and_body_ends_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        raise KeyError("lost")
+
+    client = Client()
+    await client.run(sse(producer(), ping_interval=1))
+    assert client.chunks == [b"data: 1\r\n\r\n", b""]
+    assert client.body_messages[-1]["more_body"] is False
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.name == LOGGER
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)
+
+
+async def test_error_in_producer_cleanup_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def producer() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    client = Client()
+    task = asyncio.ensure_future(client.run(sse(producer())))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    client.disconnect.set()
+    await task  # the error does not escape into the server
+    assert "cleanup failed" in caplog.text
+
+
+async def test_on_disconnect_error_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    def on_disconnect() -> None:
+        raise RuntimeError("handler failed")
+
+    client = Client()
+    task = asyncio.ensure_future(client.run(sse(producer(), on_disconnect=on_disconnect)))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    client.disconnect.set()
+    await task
+    assert "handler failed" in caplog.text
+
+
+async def test_logger_argument_is_used(caplog: pytest.LogCaptureFixture) -> None:
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        raise ValueError("custom")
+
+    custom = logging.getLogger("tests.custom")
+    client = Client()
+    await client.run(sse(producer(), logger=custom))
+    assert [r.name for r in caplog.records if r.levelno >= logging.ERROR] == ["tests.custom"]
+
+
+# -- HEAD and plain streams ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("via", ["flag", "scope"])
+async def test_head_response_sends_no_body_and_never_starts_the_producer(via: str) -> None:
+    started: list[bool] = []
+
+    async def producer() -> AsyncIterator[int]:
+        started.append(True)
+        yield 1
+
+    send = Recorder()
+    response = sse(producer(), is_head_response=via == "flag")
+    await asyncio.wait_for(
+        response(http_scope(method="HEAD"), never, send),  # type: ignore[arg-type]
+        5,
+    )
+    assert started == []
+    assert len(send.starts) == 1
+    assert send.bodies == [END]
+
+
+async def test_plain_stream_chunks() -> None:
+    async def producer() -> AsyncIterator[Any]:
+        yield "caf\u00e9"
+        yield b"|"
+        yield bytearray(b"ba")
+        yield memoryview(b"mv")
+
+    client = Client()
+    await client.run(ASGIStreamingResponse(iterator=producer(), media_type="text/plain"))
+    assert client.chunks == ["caf\u00e9".encode(), b"|", b"ba", b"mv", b""]
+
+
+async def test_item_encoder_output_goes_out_unchanged() -> None:
+    raw = [b"event: a\ndata: 1\n\n", b": c\n\n", b"data: \xe2\x98\x83\n\n"]
+    client = Client()
+    await client.run(sse(raw, item_encoder=lambda b: b))
+    assert client.chunks == [*raw, b""]
+    assert items(client.chunks) == [
+        DecodedEvent("1", "a"),
+        DecodedComment("c"),
+        DecodedEvent("\u2603"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"ping_interval": -1}, ValueError),
+        ({"send_timeout": 0}, ValueError),
+        ({"send_timeout": float("nan")}, ValueError),
+        ({"sep": "x"}, ValueError),
+        ({"iterator": 5}, TypeError),
+    ],
+)
+def test_asgi_constructor_validation(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    kwargs.setdefault("iterator", [])
+    with pytest.raises(error):
+        ASGIStreamingSSEResponse(**kwargs)
+
+
+async def test_many_streams_concurrently() -> None:
+    async def producer(n: int) -> AsyncIterator[int]:
+        for i in range(20):
+            await asyncio.sleep(0)
+            yield n * 100 + i
+
+    clients = [Client() for _ in range(50)]
+    await asyncio.gather(
+        *(c.run(sse(producer(n), ping_interval=0.5)) for n, c in enumerate(clients))
+    )
+    for n, c in enumerate(clients):
+        assert [e.data for e in both(c.chunks)] == [str(n * 100 + i) for i in range(20)]
