@@ -11,6 +11,7 @@ from litestar.enums import MediaType
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.response.streaming import Stream as _LitestarStream
 from litestar.serialization import get_serializer
+from litestar.types import Empty, EmptyType
 from litestar.utils.deprecation import warn_deprecation
 from litestar.utils.helpers import get_enum_string_value
 
@@ -21,7 +22,9 @@ from litestar_sse.asgi import (
     _check_positive,
 )
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_fields
-from litestar_sse.message import make_item_encoder
+from litestar_sse.config import get_app_sse
+from litestar_sse.message import ItemEncoder, make_item_encoder
+from litestar_sse.registry import ManagedSSEResponse
 
 if TYPE_CHECKING:
     from litestar.app import Litestar
@@ -172,6 +175,11 @@ class ServerSentEvent(Stream):
     timeout, a disconnect callback and a line separator. Field values are validated here, so a
     bad value fails when the response is created, not in the middle of the stream.
 
+    With :class:`~litestar_sse.SSEPlugin` registered, every argument marked *app default*
+    below that is not passed takes its value from the app's :class:`~litestar_sse.SSEConfig`;
+    an explicit value (``None`` included) always wins. Without the plugin the defaults are the
+    ones shown.
+
     Items may be ``int``, ``str``, ``bytes`` (UTF-8), a ``dict`` of message fields (``data``,
     ``event``, ``id``, ``retry``, ``comment``, ``sep``), a
     :class:`~litestar_sse.ServerSentEventMessage`, a :class:`~litestar_sse.RawEvent`, or any
@@ -184,11 +192,15 @@ class ServerSentEvent(Stream):
         event_type: Event type applied to every plain item (not to messages and dicts).
         event_id: Event id applied to every plain item.
         retry_duration: Client reconnection time in milliseconds, applied to every plain item.
+            Unset, the app default ``retry`` is sent once, when the stream opens.
         comment_message: Comment applied to every plain item.
-        ping_interval: Seconds without any write after which a ``: ping`` comment is sent.
-        ping_message: The text of the ping comment.
-        send_timeout: Seconds one send (pings included) may take before the client is cut.
-        sep: Line separator: ``"\\r\\n"`` (default), ``"\\n"`` or ``"\\r"``.
+        ping_interval: Seconds without any write after which a ``: ping`` comment is sent
+            (app default, else ``None``: no pings).
+        ping_message: The text of the ping comment (app default, else ``"ping"``).
+        send_timeout: Seconds one send (pings included) may take before the client is cut
+            (app default, else ``None``).
+        sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"`` (app default, else
+            ``"\\r\\n"``).
         on_disconnect: Called (sync or async) if the client disconnects before the end.
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
 
@@ -198,6 +210,7 @@ class ServerSentEvent(Stream):
     """
 
     __slots__ = (
+        "_app_defaults",
         "comment_message",
         "event_id",
         "event_type",
@@ -217,16 +230,35 @@ class ServerSentEvent(Stream):
         headers: ResponseHeaders | None = None,
         event_type: str | None = None,
         event_id: int | str | None = None,
-        retry_duration: int | None = None,
+        retry_duration: int | EmptyType | None = Empty,
         comment_message: str | None = None,
         status_code: int | None = None,
-        ping_interval: float | None = None,
-        ping_message: str = "ping",
-        send_timeout: float | None = None,
-        sep: str = DEFAULT_SEPARATOR,
+        ping_interval: float | EmptyType | None = Empty,
+        ping_message: str | EmptyType = Empty,
+        send_timeout: float | EmptyType | None = Empty,
+        sep: str | EmptyType = Empty,
         on_disconnect: DisconnectHandler | None = None,
         type_encoders: TypeEncodersMap | None = None,
     ) -> None:
+        # Arguments left unset take the app's SSEConfig value in to_asgi_response; until then
+        # (and without the plugin) they hold the defaults of a plain ServerSentEvent.
+        unset = {
+            name
+            for name, value in (
+                ("retry_duration", retry_duration),
+                ("ping_interval", ping_interval),
+                ("ping_message", ping_message),
+                ("send_timeout", send_timeout),
+                ("sep", sep),
+            )
+            if value is Empty
+        }
+        self._app_defaults = frozenset(unset)
+        retry_duration = None if retry_duration is Empty else retry_duration
+        ping_interval = None if ping_interval is Empty else ping_interval
+        ping_message = "ping" if ping_message is Empty else ping_message
+        send_timeout = None if send_timeout is Empty else send_timeout
+        sep = DEFAULT_SEPARATOR if sep is Empty else sep
         super().__init__(
             content,
             background=background,
@@ -256,8 +288,8 @@ class ServerSentEvent(Stream):
         self.ping_interval = _check_positive(ping_interval, "ping_interval")
         self.ping_message = ping_message
         self.sep = sep
-        self.headers.setdefault("Cache-Control", "no-cache")
-        self.headers.setdefault("X-Accel-Buffering", "no")
+        # Cache-Control and X-Accel-Buffering defaults are added by the ASGI response, below
+        # the app's SSEConfig.headers, which may override them.
 
     def to_asgi_response(
         self,
@@ -286,20 +318,67 @@ class ServerSentEvent(Stream):
             status_code,
         )
         kwargs["media_type"] = "text/event-stream"
+        ping_interval, ping_message = self.ping_interval, self.ping_message
+        retry, sep = self.retry_duration, self.sep
+        preamble = b""
+        app_sse = get_app_sse(request)
+        if app_sse is not None:
+            unset, config = self._app_defaults, app_sse.config
+            if unset:
+                if "sep" in unset:
+                    sep = config.sep
+                if "ping_interval" in unset:
+                    ping_interval = config.ping_interval
+                if "ping_message" in unset:
+                    ping_message = config.ping_message
+                if "retry_duration" in unset and config.retry is not None:
+                    # Sent once when the stream opens, not with every event.
+                    preamble = encode_fields(retry=config.retry, sep=sep) + sep.encode()
+                if "send_timeout" in unset:
+                    kwargs["send_timeout"] = config.send_timeout
+            kwargs["headers"] = app_sse.merge_headers(kwargs["headers"])
         encoders = {**(type_encoders or {}), **(self.response_type_encoders or {})}
-        kwargs["item_encoder"] = make_item_encoder(
+        kwargs["item_encoder"] = self.make_item_encoder(
             event=self.event_type,
             id=self.event_id,
-            retry=self.retry_duration,
+            retry=retry,
             comment=self.comment_message,
-            sep=self.sep,
+            sep=sep,
             json_encode=_json_encoder(encoders),
         )
-        return ASGIStreamingSSEResponse(
-            ping_interval=self.ping_interval,
-            ping_message=self.ping_message,
-            sep=self.sep,
+        if app_sse is None:
+            return ASGIStreamingSSEResponse(
+                ping_interval=ping_interval, ping_message=ping_message, sep=sep, **kwargs
+            )
+        return ManagedSSEResponse(
+            registry=app_sse.registry,
+            preamble=preamble,
+            # A compressing middleware holds the headers back until the first body chunk.
+            flush_headers=request.app.compression_config is not None,
+            ping_interval=ping_interval,
+            ping_message=ping_message,
+            sep=sep,
             **kwargs,
+        )
+
+    def make_item_encoder(
+        self,
+        *,
+        event: str | None,
+        id: str | int | None,
+        retry: int | None,
+        comment: str | None,
+        sep: str,
+        json_encode: Callable[[Any], bytes],
+    ) -> ItemEncoder:
+        """Return the function that turns each item into the bytes of one event.
+
+        Called once per response with the resolved response-level fields; override it to
+        change how items are encoded (the plugin's generator handlers validate typed items
+        here).
+        """
+        return make_item_encoder(
+            event=event, id=id, retry=retry, comment=comment, sep=sep, json_encode=json_encode
         )
 
 

@@ -1,0 +1,191 @@
+"""``SSEConfig``: app-wide defaults for every event stream, and how a response finds them.
+
+This module sits below the response layer: ``ServerSentEvent.to_asgi_response`` asks
+:func:`get_app_sse` for the app's settings without importing the plugin. The plugin stores an
+:class:`AppSSE` in the app's ``state`` when the app is created, so the lookup is one dict access
+per response, and ``None`` (every default exactly as without the plugin) for apps without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_retry, check_separator
+from litestar_sse.message import RawEvent, ServerSentEventMessage
+from litestar_sse.registry import StreamRegistry
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+
+__all__ = ("STATE_KEY", "AppSSE", "SSEConfig", "get_app_sse")
+
+STATE_KEY: Final = "_litestar_sse"
+"""Key of the :class:`AppSSE` in ``app.state``."""
+
+
+def _seconds(value: float | None, name: str, *, allow_zero: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds or None, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _count(value: int | None, name: str, *, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum} or None, got {value!r}")
+    return value
+
+
+@dataclass
+class SSEConfig:
+    """App-wide defaults for Server-Sent Events, passed to :class:`~litestar_sse.SSEPlugin`.
+
+    A :class:`~litestar_sse.ServerSentEvent` (and a generator handler) uses these values for
+    every argument it does not set itself: an explicit argument always wins, including an
+    explicit ``None`` (for example ``ServerSentEvent(..., ping_interval=None)`` turns pings off
+    for that response even when the app pings). Values are validated when the config is
+    created.
+
+    Attributes:
+        ping_interval: Seconds without any write after which a comment ping is sent, so that
+            proxies and load balancers do not drop an idle stream. ``None`` disables pings.
+        ping_message: The text of the ping comment (``: ping``).
+        retry: Reconnection time in milliseconds for clients, sent once when a stream opens (a
+            ``retry:`` block before the first event) unless the response sets its own
+            ``retry_duration``, which is sent with every event as before. ``None`` sends none;
+            browsers then wait about 3 s before reconnecting.
+        sep: Line separator of events and pings: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
+        send_timeout: Seconds one send (pings included) may take before the client is
+            considered gone and the stream is closed. ``None`` waits forever.
+        headers: Extra response headers for every event stream. Headers set on the response
+            or the route (``response_headers``) win; these may override the defaults
+            ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no``.
+        max_connections: Most event streams open at once in this app (per process). Beyond it
+            a new stream is answered ``503 Service Unavailable`` with ``Retry-After``, before
+            any byte of the stream is sent. ``None`` means no limit. Note that a browser's
+            ``EventSource`` does not reconnect after a 503: its ``error`` handler must.
+        retry_after: The ``Retry-After`` value, in seconds, of that 503.
+        max_lifetime: Seconds after which a stream is ended cleanly (the event being sent
+            completes, then ``lifetime_event`` if set, then the end of the body). Clients
+            reconnect with ``Last-Event-ID``, which rebalances long-lived connections across
+            servers and bounds per-connection state. ``None`` means no limit.
+        lifetime_event: An event sent just before a stream ends for ``max_lifetime``.
+        shutdown_grace_period: Seconds every open stream gets to end cleanly once the server
+            shuts down (see :class:`~litestar_sse.SSEPlugin`); streams still open then are
+            aborted so the server can exit.
+        shutdown_event: An event sent to every open stream when the server shuts down, before
+            the end of its body; e.g. ``ServerSentEventMessage(event="shutdown", data="",
+            retry=5000)`` to make clients wait a little before they reconnect.
+        install_signal_handlers: Chain a handler to the SIGINT and SIGTERM handlers the server
+            installed, so streams end as soon as the server is told to stop (uvicorn waits for
+            open responses *before* it runs the app's shutdown hooks). Only done when the app
+            starts in the main thread.
+        last_event_id_query_param: Query parameter read by the ``last_event_id`` dependency
+            when the request has no ``Last-Event-ID`` header (a browser's first connection
+            cannot send headers). ``None`` reads the header only.
+        max_last_event_id_length: Longest accepted last event id, in characters. A longer one
+            is treated as absent.
+        openapi_item_schema: Describe streams with OpenAPI 3.2's ``itemSchema`` instead of
+            ``schema``. Litestar 2 labels its document OpenAPI 3.1.0, whose validators reject
+            ``itemSchema``; turn this on only if you publish the document as 3.2.
+    """
+
+    ping_interval: float | None = 15.0
+    ping_message: str = "ping"
+    retry: int | None = None
+    sep: str = DEFAULT_SEPARATOR
+    send_timeout: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    max_connections: int | None = None
+    retry_after: int = 5
+    max_lifetime: float | None = None
+    lifetime_event: ServerSentEventMessage | RawEvent | None = None
+    shutdown_grace_period: float = 5.0
+    shutdown_event: ServerSentEventMessage | RawEvent | None = None
+    install_signal_handlers: bool = True
+    last_event_id_query_param: str | None = "lastEventId"
+    max_last_event_id_length: int = 1024
+    openapi_item_schema: bool = False
+
+    def __post_init__(self) -> None:
+        self.ping_interval = _seconds(self.ping_interval, "ping_interval")
+        if not isinstance(self.ping_message, str):
+            raise TypeError(f"ping_message must be a str, got {type(self.ping_message).__name__}")
+        if self.retry is not None:
+            check_retry(self.retry)
+        check_separator(self.sep)
+        self.send_timeout = _seconds(self.send_timeout, "send_timeout")
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
+        self.max_connections = _count(self.max_connections, "max_connections", minimum=1)
+        _count(self.retry_after, "retry_after", minimum=0)
+        self.max_lifetime = _seconds(self.max_lifetime, "max_lifetime")
+        grace = _seconds(self.shutdown_grace_period, "shutdown_grace_period", allow_zero=True)
+        if grace is None:
+            raise ValueError("shutdown_grace_period must be a number of seconds, not None")
+        self.shutdown_grace_period = grace
+        for name in ("lifetime_event", "shutdown_event"):
+            event = getattr(self, name)
+            if event is not None and not isinstance(event, (ServerSentEventMessage, RawEvent)):
+                raise TypeError(
+                    f"{name} must be a ServerSentEventMessage, a RawEvent or None, "
+                    f"got {type(event).__name__}"
+                )
+        if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
+            raise ValueError("last_event_id_query_param must be a non-empty str or None")
+        _count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
+
+
+class AppSSE:
+    """The settings and the open streams of one app, as a response sees them.
+
+    Attributes:
+        config: The app's :class:`SSEConfig`.
+        registry: The app's open event streams.
+        headers: ``config.headers`` with lower-cased names, for merging per response.
+    """
+
+    __slots__ = ("config", "headers", "registry")
+
+    def __init__(self, config: SSEConfig) -> None:
+        self.config = config
+        self.headers = {name.lower(): value for name, value in config.headers.items()}
+        self.registry = StreamRegistry(
+            max_connections=config.max_connections,
+            retry_after=config.retry_after,
+            max_lifetime=config.max_lifetime,
+            lifetime_event=_encode(config.lifetime_event),
+            shutdown_event=_encode(config.shutdown_event),
+        )
+
+    def merge_headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:
+        """Return ``headers`` over the config's extra headers, names compared case-insensitively."""
+        if not self.headers:
+            return dict(headers)
+        own = {name.lower() for name in headers}
+        merged = {name: value for name, value in self.headers.items() if name not in own}
+        merged.update(headers)
+        return merged
+
+
+def _encode(event: ServerSentEventMessage | RawEvent | None) -> bytes:
+    return b"" if event is None else event.encode()
+
+
+def get_app_sse(request: Request[Any, Any, Any]) -> AppSSE | None:
+    """Return the SSE settings of the request's app, or ``None`` without the plugin."""
+    try:
+        state = request.app.state
+    except Exception:  # a request without an app (hand-made scopes in tests)
+        return None
+    app_sse = state.get(STATE_KEY)
+    return app_sse if isinstance(app_sse, AppSSE) else None

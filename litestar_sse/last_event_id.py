@@ -1,0 +1,67 @@
+"""The ``last_event_id`` dependency: where a reconnecting client says it left off.
+
+A browser's ``EventSource`` sends the id of the last event it received in the
+``Last-Event-ID`` header when it reconnects. It cannot send headers on its first connection,
+so a page that already knows where to resume (from local storage, a server-rendered page, ...)
+passes it as a query parameter instead: ``new EventSource("/events?lastEventId=42")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar.connection import Request
+
+from litestar_sse.config import SSEConfig, get_app_sse
+
+__all__ = ("parse_last_event_id", "provide_last_event_id")
+
+_DEFAULTS: Final = SSEConfig()
+
+
+def parse_last_event_id(
+    request: Request[Any, Any, Any],
+    *,
+    query_param: str | None = "lastEventId",
+    max_length: int = 1024,
+) -> str | None:
+    """Return the last event id a client sent, or ``None``.
+
+    The ``Last-Event-ID`` header wins; without it, the ``query_param`` query parameter is read.
+    An empty value, a value longer than ``max_length`` characters, a header that is not valid
+    UTF-8, or a value containing NUL, CR or LF (which no event id can hold) is treated as
+    absent: the answer is ``None``, never an error, so a client with a garbled id starts over
+    rather than being refused (a browser's ``EventSource`` would not retry after a 4xx).
+    """
+    value: str | None
+    raw = request.headers.get("last-event-id")
+    if raw is not None:
+        try:
+            # ASGI header values are bytes, decoded by Litestar as Latin-1; browsers send UTF-8.
+            value = raw.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return None
+    elif query_param is not None:
+        value = request.query_params.get(query_param)
+    else:
+        return None
+    if not value or not isinstance(value, str) or len(value) > max_length:
+        return None
+    if "\x00" in value or "\r" in value or "\n" in value:
+        return None
+    return value
+
+
+def provide_last_event_id(request: Request[Any, Any, Any]) -> str | None:
+    """Dependency provider of ``last_event_id: str | None``, registered by the plugin.
+
+    Reads the app's :class:`~litestar_sse.SSEConfig` for the query parameter name and the
+    maximum length (the defaults without the plugin); see :func:`parse_last_event_id`.
+    """
+    app_sse = get_app_sse(request)
+    config = app_sse.config if app_sse is not None else _DEFAULTS
+    return parse_last_event_id(
+        request,
+        query_param=config.last_event_id_query_param,
+        max_length=config.max_last_event_id_length,
+    )

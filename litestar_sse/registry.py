@@ -1,0 +1,227 @@
+"""The open event streams of one app: connection limit, maximum lifetime and shutdown.
+
+:class:`StreamRegistry` counts and holds the app's open streams; :class:`ManagedSSEResponse`
+is the ASGI response of a stream that belongs to one. All the work here is per stream (a set
+add and discard, at most one timer), none of it per event.
+
+Everything runs on the event loop that serves the streams: :meth:`StreamRegistry.begin_shutdown`
+must be called there (the plugin's signal handler schedules it with ``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Literal
+
+from litestar.response.base import ASGIResponse
+
+from litestar_sse.asgi import ASGIStreamingSSEResponse
+
+if TYPE_CHECKING:
+    from litestar.types import Receive, Scope, Send
+
+__all__ = ("ManagedSSEResponse", "StreamRegistry")
+
+EndReason = Literal["shutdown", "lifetime"]
+
+
+class StreamRegistry:
+    """The open event streams of one app.
+
+    Args:
+        max_connections: Most streams open at once; beyond it new ones are answered 503.
+        retry_after: ``Retry-After`` seconds of that 503.
+        max_lifetime: Seconds after which a stream is ended cleanly, or ``None``.
+        lifetime_event: Bytes sent before the end of a stream that reached ``max_lifetime``.
+        shutdown_event: Bytes sent before the end of every stream at shutdown.
+    """
+
+    __slots__ = (
+        "_abort_timer",
+        "_idle",
+        "_open",
+        "_streams",
+        "closing",
+        "lifetime_event",
+        "max_connections",
+        "max_lifetime",
+        "retry_after",
+        "shutdown_event",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_connections: int | None = None,
+        retry_after: int = 5,
+        max_lifetime: float | None = None,
+        lifetime_event: bytes = b"",
+        shutdown_event: bytes = b"",
+    ) -> None:
+        self.max_connections = max_connections
+        self.retry_after = retry_after
+        self.max_lifetime = max_lifetime
+        self.lifetime_event = lifetime_event
+        self.shutdown_event = shutdown_event
+        self.closing = False
+        """True once shutdown began: new streams are ended as soon as they start."""
+        self._open = 0
+        self._streams: set[ManagedSSEResponse] = set()
+        self._idle: asyncio.Future[None] | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        """The number of open streams (admitted and not yet finished)."""
+        return self._open
+
+    def admit(self) -> bool:
+        """Count a new stream in; False if that would pass ``max_connections``."""
+        if self.max_connections is not None and self._open >= self.max_connections:
+            return False
+        self._open += 1
+        return True
+
+    def leave(self) -> None:
+        """Count a stream out (the pair of a successful :meth:`admit`)."""
+        self._open -= 1
+        if self._open == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    def begin_shutdown(self, grace_period: float) -> None:
+        """End every open stream cleanly, and abort those still open after ``grace_period``.
+
+        Each stream completes the event it is sending, gets ``shutdown_event`` (if any) and the
+        end of its body. Streams that start afterwards are ended the same way at once. Call it
+        on the streams' event loop; calling it again does nothing.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        self._idle = loop.create_future()
+        if self._open == 0:
+            self._idle.set_result(None)
+        for stream in list(self._streams):
+            stream.end("shutdown")
+        self._abort_timer = loop.call_later(grace_period, self._abort_all)
+
+    def reopen(self) -> None:
+        """Accept streams again after a shutdown (an app started anew, as test clients do)."""
+        self.closing = False
+        self._idle = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """Wait until no stream is open, at most ``timeout`` seconds; True if none is."""
+        if self._open == 0:
+            return True
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+        except asyncio.TimeoutError:
+            return self._open == 0
+        return True
+
+    def _abort_all(self) -> None:
+        self._abort_timer = None
+        for stream in list(self._streams):
+            stream.abort()
+
+
+class ManagedSSEResponse(ASGIStreamingSSEResponse):
+    """An event stream that belongs to a :class:`StreamRegistry`.
+
+    Takes the arguments of :class:`~litestar_sse.ASGIStreamingSSEResponse`, plus:
+
+    Args:
+        registry: The app's open streams.
+        preamble: Bytes sent once, right after the headers (e.g. a ``retry`` field block).
+        flush_headers: Send a body chunk (the preamble, even if empty) right after the headers.
+            A compressing middleware holds the headers back until the first body chunk; this
+            releases them at once, so the client sees the stream open before the first event.
+    """
+
+    __slots__ = ("_aborted", "_task", "flush_headers", "preamble", "registry")
+
+    def __init__(
+        self,
+        *,
+        registry: StreamRegistry,
+        preamble: bytes = b"",
+        flush_headers: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.registry = registry
+        self.preamble = preamble
+        self.flush_headers = flush_headers
+        self._aborted = False
+        self._task: asyncio.Task[Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the stream, or a 503 with ``Retry-After`` if the app has too many open."""
+        registry = self.registry
+        if not registry.admit():
+            busy = ASGIResponse(
+                body=b"Too many open event streams, retry later.",
+                status_code=503,
+                media_type="text/plain",
+                headers={"retry-after": str(registry.retry_after), "cache-control": "no-store"},
+            )
+            await busy(scope, receive, send)
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            registry.leave()
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        """Send the stream while it is registered; end it at shutdown or after its lifetime."""
+        registry = self.registry
+        if self.preamble or self.flush_headers:
+            await send({"type": "http.response.body", "body": self.preamble, "more_body": True})
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        # No await between here and the base send_body's start, so a stream in the set always
+        # has a running send loop that end() can cut.
+        registry._streams.add(self)
+        expiry: asyncio.TimerHandle | None = None
+        if registry.closing:
+            loop.call_soon(self.end, "shutdown")
+        elif registry.max_lifetime is not None:
+            expiry = loop.call_later(registry.max_lifetime, self.end, "lifetime")
+        try:
+            await super().send_body(send, receive)
+        except asyncio.CancelledError:
+            task = self._task
+            if not self._aborted or task is None or _cancelling(task) > 1:
+                raise
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+        finally:
+            registry._streams.discard(self)
+            if expiry is not None:
+                expiry.cancel()
+
+    def end(self, reason: EndReason) -> None:
+        """End the stream cleanly, with the registry's closing event for ``reason``."""
+        registry = self.registry
+        closing = registry.shutdown_event if reason == "shutdown" else registry.lifetime_event
+        if closing:
+            self.closing_event = closing
+        self.cut(reason)
+
+    def abort(self) -> None:
+        """Stop the stream now, without sending anything more (the grace period is over)."""
+        if self._task is not None and not self._task.done() and not self._aborted:
+            self._aborted = True
+            self._task.cancel()
+
+
+def _cancelling(task: asyncio.Task[Any]) -> int:
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling() if cancelling is not None else 1
