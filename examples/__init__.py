@@ -1,0 +1,1 @@
+"""Runnable example apps: ``.venv/bin/uvicorn examples.<name>:app``, or ``make demo``."""
