@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ("ASGIStreamingResponse", "ASGIStreamingSSEResponse", "DisconnectHandler")
 
 DisconnectHandler = Callable[[], "Awaitable[None] | None"]
-"""Called once when the client goes away before the stream ended (sync or async)."""
+"""Called once when the client goes away before the stream ended (sync or async): a
+disconnect, a send timeout, or the server reporting the connection closed."""
 
 CutReason = Literal["disconnect", "send_timeout", "shutdown", "lifetime"]
 
@@ -47,6 +48,7 @@ _FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
 
 _STREAMING, _FINISHING, _DONE = 0, 1, 2
 _GRACEFUL: Final = frozenset(("shutdown", "lifetime"))
+_CLIENT_GONE: Final = frozenset(("disconnect", "send_timeout"))
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -76,7 +78,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             encoding ``str`` with ``encoding``.
         send_timeout: Seconds a single send may take before the client is considered gone
             (it stopped reading). The stream is then cut and the producer closed.
-        on_disconnect: Called once if the client disconnects before the stream ends.
+        on_disconnect: Called once if the client goes away before the stream ends: it
+            disconnected, a send timed out, or the server reported the connection closed.
         logger: Where producer errors are logged. Defaults to the ``litestar_sse`` logger.
     """
 
@@ -199,7 +202,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             if self._ping_task is not None:
                 self._ping_task.cancel()
             await self._close_source()
-        if self._cut == "disconnect" and self.on_disconnect is not None:
+        if self._cut in _CLIENT_GONE and self.on_disconnect is not None:
             await self._run_disconnect_handler()
 
     async def _stream(self, send: Send) -> None:
@@ -224,7 +227,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
-                        return  # the server reports the client gone
+                        self._client_gone()
+                        return
                     self._sending = False
             except Exception:
                 self._log_producer_error()
@@ -239,6 +243,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
+                        self._client_gone()
                         return
                     self._sending = False
             except Exception:
@@ -275,6 +280,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 try:
                     await send({"type": "http.response.body", "body": body, "more_body": True})
                 except OSError:
+                    self._client_gone()
                     return False
                 self._sending = False
             if failed:
@@ -315,6 +321,12 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         if isinstance(chunk, (bytearray, memoryview)):
             return bytes(chunk)
         raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
+
+    def _client_gone(self) -> None:
+        # The server raised OSError from send(): the connection is closed, as with a disconnect.
+        if self._cut is None:
+            self._cut = "disconnect"
+            self._hold = True
 
     async def _wait_for_ping(self) -> None:
         if self._cut is not None:
@@ -446,7 +458,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
 
 
 class ASGIStreamingSSEResponse(ASGIStreamingResponse):
-    """An ``text/event-stream`` response with idle pings.
+    """A ``text/event-stream`` response with idle pings.
 
     Accepts the keyword arguments of :class:`ASGIStreamingResponse` (and so of Litestar's)
     plus:

@@ -39,6 +39,9 @@ JSONEncode = Callable[[Any], bytes]
 
 MESSAGE_FIELDS: Final = frozenset(("data", "event", "id", "retry", "comment", "sep"))
 
+# Types an item encoder has seen go straight to JSON; bounded against endless dynamic types.
+_TYPE_CACHE_SIZE: Final = 256
+
 
 def default_enc_hook(obj: Any) -> Any:
     """JSON fallback for types msgspec does not know, used when no app encoders are given."""
@@ -202,10 +205,16 @@ def make_item_encoder(
             return message_from_mapping(item, sep).encode(encode_json)
         if kind is RawEvent:
             return item.encode()  # type: ignore[no-any-return]
+        # Any other type: classified once, then looked up (a typed stream yields one type).
+        if kind in json_types:
+            return data_prefix + encode_json(item) + end
         if isinstance(item, message_type):
             return item.encode(encode_json)
         if _is_litestar_message(kind):
             return _from_litestar_message(item).encode(encode_json)
+        if len(json_types) < _TYPE_CACHE_SIZE:
+            json_types.add(kind)
         return data_prefix + encode_json(item) + end
 
+    json_types: set[type] = set()
     return encode_item

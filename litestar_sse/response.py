@@ -59,7 +59,8 @@ class Stream(_LitestarStream):
         content: str or bytes (sent as one chunk), a sync or async iterable, iterator or
             generator of str/bytes chunks, or a callable returning one of these.
         send_timeout: Seconds one send may take before the client is considered gone.
-        on_disconnect: Called (sync or async) if the client disconnects before the end.
+        on_disconnect: Called (sync or async) if the client goes away before the end: a
+            disconnect, a send timeout, or the server reporting the connection closed.
         type_encoders: Extra JSON encoders, merged over the app's.
     """
 
@@ -201,7 +202,8 @@ class ServerSentEvent(Stream):
             (app default, else ``None``).
         sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"`` (app default, else
             ``"\\r\\n"``).
-        on_disconnect: Called (sync or async) if the client disconnects before the end.
+        on_disconnect: Called (sync or async) if the client goes away before the end: a
+            disconnect, a send timeout, or the server reporting the connection closed.
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
 
     Raises:

@@ -141,6 +141,49 @@ async def test_disconnect_while_producer_awaits(handler_kind: str) -> None:
     assert all(m["more_body"] for m in client.body_messages)  # no end of body either
 
 
+@pytest.mark.parametrize("source", ["async", "list", "sync"])
+async def test_server_reporting_closed_connection_counts_as_a_disconnect(source: str) -> None:
+    """A server that raises OSError from send() (ASGI spec 2.4) ends the stream at once."""
+    state: dict[str, Any] = {"finally": False, "calls": 0}
+
+    async def agen() -> AsyncIterator[int]:
+        try:
+            for number in range(100):
+                yield number
+        finally:
+            state["finally"] = True
+
+    def sgen() -> Iterator[int]:
+        try:
+            for number in range(100):
+                yield number
+                time.sleep(0.001)
+        finally:
+            state["finally"] = True
+
+    content: Any = {"async": agen, "list": lambda: list(range(100)), "sync": sgen}[source]()
+    client = Client()
+    bodies: list[bytes] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            if len(bodies) == 2:
+                raise OSError("connection closed")
+            bodies.append(message["body"])
+
+    def on_disconnect() -> None:
+        state["calls"] += 1
+
+    response = sse(content, on_disconnect=on_disconnect)
+    await asyncio.wait_for(response(http_scope(), client.receive, send), 10)
+    assert len(bodies) == 2  # nothing after the failed send, not even the end of body
+    assert state["calls"] == 1
+    if source == "async":
+        assert state["finally"]
+    if source == "sync":
+        assert await asyncio.to_thread(wait_until_sync, lambda: state["finally"])
+
+
 async def test_disconnect_while_send_is_blocked_closes_async_generator() -> None:
     state: dict[str, Any] = {"finally": False, "cleanup_awaited": False}
     on_disconnect_calls: list[int] = []
@@ -437,7 +480,7 @@ async def test_send_timeout_cuts_a_stuck_send(caplog: pytest.LogCaptureFixture) 
     assert warnings[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(client.chunks) == 3  # nothing after the stuck send; no end-of-body either
-    assert on_disconnect == []  # the client did not disconnect; we cut it
+    assert on_disconnect == [1]  # a client that stopped reading is gone: the callback runs once
 
 
 async def test_send_timeout_covers_pings(caplog: pytest.LogCaptureFixture) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import cast
 
 __all__ = [
+    "DEFAULT_MAX_LINE_LENGTH",
     "DecodeError",
     "DecodedComment",
     "DecodedEvent",
@@ -22,7 +23,8 @@ __all__ = [
     "decode_stream",
 ]
 
-_DEFAULT_MAX_LINE_LENGTH = 1_048_576
+DEFAULT_MAX_LINE_LENGTH = 1_048_576
+"""Longest line (in characters) a decoder accepts by default before raising DecodeError."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ class EventDecoder:
         "_utf8",
     )
 
-    def __init__(self, *, max_line_length: int | None = _DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(self, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
         """Create a decoder.
 
         Args:
@@ -284,7 +286,7 @@ def _parse_retry(value: str) -> int | None:
 
 
 def decode_stream(
-    chunks: Iterable[bytes] | bytes, *, max_line_length: int | None = _DEFAULT_MAX_LINE_LENGTH
+    chunks: Iterable[bytes] | bytes, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH
 ) -> list[DecodedEvent]:
     """Decode a complete stream held in memory.
 
@@ -306,7 +308,7 @@ def decode_stream(
 
 
 async def aiter_events(
-    chunks: AsyncIterable[bytes], *, max_line_length: int | None = _DEFAULT_MAX_LINE_LENGTH
+    chunks: AsyncIterable[bytes], *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH
 ) -> AsyncIterator[DecodedEvent]:
     """Yield events from an asynchronous byte stream, such as ``httpx``'s ``aiter_bytes()``.
 

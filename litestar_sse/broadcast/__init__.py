@@ -1,0 +1,58 @@
+"""Broadcast: topics, replay after reconnect, slow subscribers, Redis for many processes.
+
+:class:`Broadcaster` publishes events to topics and subscribes clients with a
+:class:`~litestar_sse.ServerSentEvent` response. Its backend keeps the history:
+:class:`MemoryBackend` inside one process (the default), :class:`RedisStreamBackend` (Redis
+Streams, ``pip install litestar-sse[redis]``) across processes and machines.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from litestar_sse.broadcast.backend import (
+    BackendUnavailableError,
+    BroadcastBackend,
+    Retention,
+    RetentionPolicy,
+    Snapshot,
+)
+from litestar_sse.broadcast.broadcaster import (
+    GAP_HEADER,
+    RESUMED_FROM_HEADER,
+    Authorize,
+    Broadcaster,
+    BroadcastStats,
+    OverflowPolicy,
+    SubscriptionResponse,
+)
+from litestar_sse.broadcast.fanout import Subscription
+from litestar_sse.broadcast.memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from litestar_sse.broadcast.redis import RedisStreamBackend
+
+__all__ = (
+    "GAP_HEADER",
+    "RESUMED_FROM_HEADER",
+    "Authorize",
+    "BackendUnavailableError",
+    "BroadcastBackend",
+    "BroadcastStats",
+    "Broadcaster",
+    "MemoryBackend",
+    "OverflowPolicy",
+    "RedisStreamBackend",
+    "Retention",
+    "RetentionPolicy",
+    "Snapshot",
+    "Subscription",
+    "SubscriptionResponse",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # redis is an optional dependency: imported only when the Redis backend is asked for.
+    if name == "RedisStreamBackend":
+        from litestar_sse.broadcast.redis import RedisStreamBackend
+
+        return RedisStreamBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,147 @@
+"""What a broadcast backend does, and the values it exchanges with the broadcaster.
+
+A backend stores events and their history; the broadcaster's :class:`~.fanout.FanOut` hands
+them to local subscribers. The backend pushes every event that concerns a topic with local
+subscribers into the fan-out, in position order, through :meth:`EventSink.deliver`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeAlias, Union
+
+from litestar.exceptions import ServiceUnavailableException
+
+if TYPE_CHECKING:
+    from litestar_sse.broadcast.encoding import EventFormat
+
+__all__ = (
+    "BackendUnavailableError",
+    "BroadcastBackend",
+    "EventSink",
+    "Retention",
+    "RetentionPolicy",
+    "Snapshot",
+    "resolve_retention",
+)
+
+
+class BackendUnavailableError(ServiceUnavailableException):
+    """The backend (Redis) cannot be reached: nothing was published or subscribed.
+
+    A :class:`litestar.exceptions.ServiceUnavailableException`, so an unhandled one becomes a
+    ``503`` response. The original error is chained as ``__cause__``.
+    """
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history a topic keeps for clients that reconnect.
+
+    Args:
+        max_events: Most events kept per topic; ``None`` for no limit by count.
+        max_age: Seconds an event is kept; ``None`` for no limit by age.
+
+    A client that resumes from an id older than the kept history gets a gap event instead of
+    a replay.
+    """
+
+    max_events: int | None = 1000
+    max_age: float | None = None
+
+    def __post_init__(self) -> None:
+        count = self.max_events
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise TypeError(f"max_events must be an int or None, got {count!r}")
+        if count is not None and count < 0:
+            raise ValueError(f"max_events must be >= 0, got {count!r}")
+        age = self.max_age
+        if age is not None and (
+            isinstance(age, bool) or not isinstance(age, (int, float)) or math.isnan(age)
+        ):
+            raise TypeError(f"max_age must be a number of seconds or None, got {age!r}")
+        if age is not None and age <= 0:
+            raise ValueError(f"max_age must be > 0 seconds, got {age!r}")
+
+
+RetentionPolicy: TypeAlias = Union[Retention, Callable[[str], Retention]]  # noqa: UP007
+"""One :class:`Retention` for every topic, or a function giving each topic its own."""
+
+
+def resolve_retention(policy: RetentionPolicy, topic: str) -> Retention:
+    """The retention of ``topic`` under ``policy``."""
+    if isinstance(policy, Retention):
+        return policy
+    retention = policy(topic)
+    if not isinstance(retention, Retention):
+        raise TypeError(f"retention({topic!r}) must return a Retention, got {retention!r}")
+    return retention
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a new subscriber starts: what to replay, and from which position it is live.
+
+    Attributes:
+        resumed_from: The id after which the subscriber's stream starts (the client's own id
+            on an exact resume, else the newest id at the time of subscribing).
+        history: The encoded events to replay, in order.
+        gap: Why events were missed (``"invalid"``, ``"epoch"``, ``"retention"``), or ``None``.
+        gap_topics: The topics whose missed events cannot be replayed.
+        live_after: Live events at or below this position are already covered by ``history``
+            (or by the gap) and must be skipped; ``None`` when there cannot be any.
+    """
+
+    resumed_from: str
+    history: Sequence[bytes] = ()
+    gap: str | None = None
+    gap_topics: tuple[str, ...] = ()
+    live_after: int | None = None
+
+
+class EventSink(Protocol):
+    """The broadcaster side a backend talks to."""
+
+    format: EventFormat
+
+    def deliver(self, topic: str, position: int, chunk: bytes) -> None:
+        """Hand one encoded event to the local subscribers of ``topic`` (if any)."""
+
+    def reset(self, final: bytes) -> None:
+        """The history was lost: end every subscription after sending ``final``."""
+
+
+class BroadcastBackend(ABC):
+    """Stores events and their history; pushes events to the local fan-out."""
+
+    sink: EventSink
+
+    def bind(self, sink: EventSink) -> None:
+        """Attach the broadcaster this backend serves (called once, before :meth:`start`)."""
+        self.sink = sink
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Acquire resources (connections, reader task)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release them."""
+
+    @abstractmethod
+    async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
+        """Store one event and return its id; ``data`` is the text of its ``data`` lines."""
+
+    async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Make sure live events of ``topics`` reach :meth:`EventSink.deliver`.
+
+        Called after the subscriber was registered and before :meth:`snapshot`.
+        """
+
+    def unwatch(self, topic: str) -> None:  # noqa: B027 - optional hook
+        """``topic`` has no local subscriber any more."""
+
+    @abstractmethod
+    async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
+        """Decide where a subscriber to ``topics`` resumes, and read its missed events."""

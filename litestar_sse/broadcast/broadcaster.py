@@ -1,0 +1,348 @@
+"""``Broadcaster``: publish to topics, subscribe with a ``ServerSentEvent`` response."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, Union
+
+from litestar.exceptions import PermissionDeniedException
+
+from litestar_sse.asgi import ASGIStreamingResponse
+from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
+from litestar_sse.broadcast.fanout import FanOut, Subscription
+from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
+from litestar_sse.last_event_id import provide_last_event_id
+from litestar_sse.response import ServerSentEvent
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from litestar.connection import ASGIConnection
+    from litestar.response.base import ASGIResponse
+    from litestar.types import TypeEncodersMap
+
+    from litestar_sse.broadcast.backend import BroadcastBackend
+
+__all__ = (
+    "GAP_HEADER",
+    "RESUMED_FROM_HEADER",
+    "Authorize",
+    "BroadcastStats",
+    "Broadcaster",
+    "OverflowPolicy",
+    "SubscriptionResponse",
+)
+
+OverflowPolicy: TypeAlias = Literal["drop_oldest", "disconnect"]
+"""What happens to a subscriber that falls more than ``max_queue`` events behind."""
+
+Authorize: TypeAlias = Callable[
+    ["ASGIConnection[Any, Any, Any, Any] | None", str], Union[bool, Awaitable[bool]]  # noqa: UP007
+]
+"""``authorize(connection, topic)``: may this connection subscribe to this topic?"""
+
+RESUMED_FROM_HEADER: Final = "SSE-Resumed-From"
+"""Response header: the id after which the stream's events start."""
+
+GAP_HEADER: Final = "SSE-Gap"
+"""Response header, present when the client missed events it cannot get back: the reason."""
+
+
+@dataclass(frozen=True)
+class BroadcastStats:
+    """Counters of one broadcaster, in this process, since it was created.
+
+    Attributes:
+        subscribers: Open subscriptions per topic.
+        published: Events published through this broadcaster.
+        received: Events that reached the local fan-out (from this process or, with Redis,
+            from any process).
+        delivered: Events handed to subscribers' streams (replayed ones included); an event
+            sent to 100 subscribers counts 100.
+        dropped: Events slow subscribers skipped (``drop_oldest``) or lost when they were
+            disconnected (``disconnect``; their clients may resume them from history).
+        disconnected: Subscribers disconnected for being too slow.
+    """
+
+    subscribers: dict[str, int]
+    published: int
+    received: int
+    delivered: int
+    dropped: int
+    disconnected: int
+
+
+class Broadcaster:
+    """Topics with history: publish events, subscribe with a ``ServerSentEvent`` response.
+
+    Every event gets an id ``<epoch>-<position>`` that orders it among all events of all
+    topics, so a client reconnecting with ``Last-Event-ID`` gets exactly the events it missed
+    on all its topics, then live ones. When that is impossible (the id is from another epoch,
+    is not one of ours, or the history no longer reaches back to it) the client gets a gap
+    event (``event: gap``, JSON data with the ``reason``) and the ``SSE-Gap`` response header,
+    then live events.
+
+    Args:
+        backend: Where events and their history live: :class:`MemoryBackend` (default, one
+            process) or :class:`RedisStreamBackend` (many processes and machines).
+        max_queue: Events a subscriber may fall behind before it counts as slow.
+        overflow: The fate of a slow subscriber. ``"disconnect"`` (default) ends its stream;
+            the client reconnects with ``Last-Event-ID`` and resumes from history, losing
+            nothing the history still holds. ``"drop_oldest"`` keeps the stream, skips to the
+            newest ``max_queue`` events and sends a gap event (reason ``"overflow"``).
+        authorize: ``authorize(connection, topic) -> bool`` (or an awaitable of bool), asked
+            for every topic of every subscription; a ``False`` answers ``403`` before the
+            stream starts.
+        type_encoders: JSON encoders for published data, as in Litestar's responses.
+        sep: Line separator of the events: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
+        gap_event: The event type of gap events.
+
+    Use it as an async context manager, or call :meth:`start` and :meth:`close` (the plugin
+    does so from the app's lifespan). Publishing or subscribing starts it if needed.
+    """
+
+    def __init__(
+        self,
+        backend: BroadcastBackend | None = None,
+        *,
+        max_queue: int = 1000,
+        overflow: OverflowPolicy = "disconnect",
+        authorize: Authorize | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+        sep: str = DEFAULT_SEPARATOR,
+        gap_event: str = "gap",
+    ) -> None:
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError(f"max_queue must be an int >= 1, got {max_queue!r}")
+        if overflow not in ("drop_oldest", "disconnect"):
+            raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
+        self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
+        self.format = EventFormat(sep, gap_event)
+        self.authorize = authorize
+        self._encode_data = make_data_encoder(type_encoders)
+        self._fanout = FanOut(
+            self.format,
+            max_queue=max_queue,
+            drop_oldest=overflow == "drop_oldest",
+            on_idle=self.backend.unwatch,
+        )
+        self.backend.bind(self._fanout)
+        self._published = 0
+        self._starting: asyncio.Future[None] | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the backend (connect to Redis, start its reader). Idempotent."""
+        if self._closed:
+            raise RuntimeError("This Broadcaster is closed")
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_future()
+            try:
+                await self.backend.start()
+            except BaseException as exc:
+                self._starting.set_exception(exc)
+                self._starting.exception()  # retrieved: callers see it below
+                self._starting = None
+                raise
+            self._starting.set_result(None)
+        await asyncio.shield(self._starting)
+
+    async def close(self) -> None:
+        """End every subscription (after what it holds) and stop the backend. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fanout.end_all()
+        if self._starting is not None:
+            await self.backend.close()
+
+    async def __aenter__(self) -> Broadcaster:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _ready(self) -> None:
+        if self._starting is None or not self._starting.done() or self._closed:
+            await self.start()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    async def publish(self, topic: str, data: Any, *, event: str | None = None) -> str:
+        """Publish one event to ``topic`` and return its id.
+
+        ``data`` is encoded once, here: ``str`` as text (line breaks become several ``data``
+        lines), ``bytes`` as UTF-8 text, ``int`` in decimal, anything else (msgspec Struct,
+        dataclass, dict, list, pydantic model, ...) as JSON. Never waits for subscribers.
+
+        Raises:
+            BackendUnavailableError: the backend (Redis) cannot be reached; nothing was
+                published (a ``503`` if unhandled in a request).
+            ValueError: an invalid topic or event type.
+        """
+        _check_topic(topic)
+        event_bytes = None if event is None else to_utf8(check_event_type(event))
+        payload = self._encode_data(data)
+        await self._ready()
+        event_id = await self.backend.publish(topic, event_bytes, payload)
+        self._published += 1
+        return event_id
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    async def open_subscription(
+        self,
+        topics: str | Iterable[str],
+        *,
+        last_event_id: str | None = None,
+        connection: ASGIConnection[Any, Any, Any, Any] | None = None,
+    ) -> Subscription:
+        """Subscribe to ``topics`` and return the :class:`Subscription` (an async iterator).
+
+        Args:
+            topics: One topic or several.
+            last_event_id: Resume after this id. Without it, and with a ``connection``, the
+                ``Last-Event-ID`` header (or the ``lastEventId`` query parameter) is used.
+            connection: The request, for ``authorize`` and ``Last-Event-ID``.
+
+        Raises:
+            PermissionDeniedException: ``authorize`` refused a topic (``403``).
+            BackendUnavailableError: the backend cannot be reached (``503``).
+        """
+        names = _topic_tuple(topics)
+        if self.authorize is not None:
+            for topic in names:
+                allowed = self.authorize(connection, topic)
+                if inspect.isawaitable(allowed):
+                    allowed = await allowed
+                if not allowed:
+                    raise PermissionDeniedException(
+                        detail=f"Not allowed to subscribe to topic {topic!r}"
+                    )
+        if last_event_id is None and connection is not None:
+            last_event_id = provide_last_event_id(connection)  # type: ignore[arg-type]
+        elif last_event_id == "":
+            last_event_id = None
+        await self._ready()
+        # Registered before the history is read: events published meanwhile are queued, and
+        # the seam between replay and live is cut by position (Snapshot.live_after).
+        subscription = self._fanout.open(names)
+        try:
+            await self.backend.watch(names)
+            subscription.prime(await self.backend.snapshot(names, last_event_id))
+        except BaseException:
+            subscription.close()
+            raise
+        return subscription
+
+    async def subscribe(
+        self,
+        topics: str | Iterable[str],
+        *,
+        last_event_id: str | None = None,
+        connection: ASGIConnection[Any, Any, Any, Any] | None = None,
+        **response_kwargs: Any,
+    ) -> SubscriptionResponse:
+        """Subscribe to ``topics``; return the response that streams their events.
+
+        Return it from a handler. A client resuming with ``Last-Event-ID`` first gets the
+        events it missed, then live ones. The response carries ``SSE-Resumed-From`` (the id
+        after which its events start) and, when events were missed for good, ``SSE-Gap``
+        (the reason: ``invalid``, ``epoch`` or ``retention``) together with a gap event.
+
+        Args:
+            topics: One topic or several.
+            last_event_id: Resume after this id; by default read from ``connection``.
+            connection: The request, for ``authorize`` and ``Last-Event-ID``.
+            response_kwargs: Passed to :class:`~litestar_sse.ServerSentEvent`
+                (``ping_interval``, ``send_timeout``, ``headers``, ``on_disconnect``, ...).
+
+        Raises:
+            PermissionDeniedException: ``authorize`` refused a topic (``403``).
+            BackendUnavailableError: the backend cannot be reached (``503``).
+        """
+        subscription = await self.open_subscription(
+            topics, last_event_id=last_event_id, connection=connection
+        )
+        headers = {RESUMED_FROM_HEADER: subscription.resumed_from}
+        if subscription.gap is not None:
+            headers[GAP_HEADER] = subscription.gap
+        extra = response_kwargs.pop("headers", None)
+        if extra:
+            headers.update(extra)
+        response_kwargs.setdefault("sep", self.format.sep)
+        try:
+            return SubscriptionResponse(subscription, headers=headers, **response_kwargs)
+        except BaseException:
+            subscription.close()
+            raise
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def stats(self) -> BroadcastStats:
+        """A snapshot of the counters."""
+        fanout = self._fanout
+        return BroadcastStats(
+            subscribers=fanout.subscriber_counts(),
+            published=self._published,
+            received=fanout.received,
+            delivered=fanout.delivered,
+            dropped=fanout.dropped,
+            disconnected=fanout.disconnected,
+        )
+
+
+class SubscriptionResponse(ServerSentEvent):
+    """The :class:`~litestar_sse.ServerSentEvent` that :meth:`Broadcaster.subscribe` returns.
+
+    Streams a :class:`Subscription`. Under the ``disconnect`` policy, a subscriber that falls
+    too far behind while stuck in a send has its stream cut at once (like a send timeout),
+    so the connection is freed and the client reconnects with ``Last-Event-ID``.
+    """
+
+    def __init__(self, subscription: Subscription, **kwargs: Any) -> None:
+        super().__init__(subscription, **kwargs)
+        self.subscription = subscription
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        """Build the ASGI response, and let the subscription cut it when it is too slow."""
+        response = super().to_asgi_response(*args, **kwargs)
+        if isinstance(response, ASGIStreamingResponse):
+            self.subscription.on_overflow = functools.partial(_cut_slow_stream, response)
+        return response
+
+
+def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
+    # Before its stream started a response has nothing to cut; the subscription ending is
+    # then enough.
+    with contextlib.suppress(AttributeError):
+        response.cut("send_timeout")
+
+
+def _check_topic(topic: Any) -> str:
+    if not isinstance(topic, str) or not topic:
+        raise ValueError(f"A topic must be a non-empty str, got {topic!r}")
+    return topic
+
+
+def _topic_tuple(topics: str | Iterable[str]) -> tuple[str, ...]:
+    if isinstance(topics, str):
+        return (_check_topic(topics),)
+    names = tuple(dict.fromkeys(_check_topic(topic) for topic in topics))
+    if not names:
+        raise ValueError("Subscribe to at least one topic")
+    return names

@@ -1,0 +1,96 @@
+"""The bytes of broadcast events: written once per event, shared by every subscriber.
+
+An event's id is the same for all subscribers (see :mod:`litestar_sse.broadcast.ids`), so the
+whole event, ``id:`` line included, is encoded once and fanned out as one ``bytes`` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+from litestar.serialization import get_serializer
+
+from litestar_sse.codec.encoder import check_event_type, check_separator, encode_data, to_utf8
+from litestar_sse.message import default_enc_hook
+
+if TYPE_CHECKING:
+    from litestar.types import TypeEncodersMap
+
+__all__ = ("GAP_REASONS", "EventFormat", "make_data_encoder")
+
+GAP_REASONS: Final = ("invalid", "epoch", "retention", "overflow")
+"""Why a subscriber missed events; the ``reason`` of a gap event and the ``SSE-Gap`` header."""
+
+
+class EventFormat:
+    """Writes broadcast events and gap events with one line separator.
+
+    Args:
+        sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
+        gap_event: Event type of gap events.
+    """
+
+    __slots__ = ("_json", "gap_event", "sep", "sep_bytes")
+
+    def __init__(self, sep: str, gap_event: str) -> None:
+        self.sep = check_separator(sep)
+        self.sep_bytes = sep.encode()
+        self.gap_event = check_event_type(gap_event, "gap_event")
+        self._json = msgspec.json.Encoder()
+
+    def event(self, event_id: bytes, event: bytes | None, data: bytes) -> bytes:
+        """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line."""
+        sep = self.sep_bytes
+        body = b"id: " + event_id + sep + encode_data(data, sep) + sep
+        if event is None:
+            return body
+        return b"event: " + event + sep + body
+
+    def gap(self, reason: str, *, event_id: str | None = None, **details: Any) -> bytes:
+        """A gap event: ``data`` is a JSON object with ``reason`` and ``details``.
+
+        Args:
+            reason: One of :data:`GAP_REASONS`.
+            event_id: The id the client should resume from after this event, if any.
+            details: Extra JSON members (``topics``, ``dropped``, ``last_event_id``).
+        """
+        sep = self.sep_bytes
+        data = self._json.encode({"reason": reason, **details})
+        head = b"event: " + to_utf8(self.gap_event) + sep
+        if event_id is not None:
+            head += b"id: " + event_id.encode() + sep
+        return head + b"data: " + data + sep + sep
+
+
+def make_data_encoder(type_encoders: TypeEncodersMap | None = None) -> Callable[[Any], bytes]:
+    """Build the function that turns published data into the text of its ``data`` lines.
+
+    ``str`` is sent as text (line breaks become several ``data`` lines), ``bytes`` as UTF-8
+    text, ``int`` in decimal; anything else (msgspec Struct, dataclass, dict, list, pydantic
+    model, ...) as one line of JSON, with ``type_encoders`` like Litestar's responses.
+    """
+    serializer = get_serializer(type_encoders or None)
+
+    def enc_hook(obj: Any) -> Any:
+        try:
+            return serializer(obj)
+        except (TypeError, NotImplementedError):
+            return default_enc_hook(obj)
+
+    json_encode = msgspec.json.Encoder(enc_hook=enc_hook).encode
+
+    def encode(data: Any) -> bytes:
+        kind = type(data)
+        if kind is str:
+            return to_utf8(data)
+        if kind is bytes:
+            return data  # type: ignore[no-any-return]
+        if kind is int:
+            return b"%d" % data
+        if data is None:
+            raise TypeError("Cannot publish None: a client dispatches no event without data")
+        return json_encode(data)
+
+    return encode

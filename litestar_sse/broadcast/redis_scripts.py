@@ -1,0 +1,128 @@
+"""The Lua scripts of :class:`~litestar_sse.broadcast.RedisStreamBackend`.
+
+Keys, for a ``prefix`` of ``litestar_sse:``:
+
+* ``litestar_sse:meta`` — hash: ``epoch`` (random, set once by whoever writes first) and the
+  clock ``ms``/``n`` of the newest event id.
+* ``litestar_sse:trimmed`` — hash: topic -> id of the newest event removed from its history.
+* ``litestar_sse:topic:<topic>`` — one stream per topic.
+
+Every event id comes from one clock shared by all topics: ``ms-n`` where ``ms`` is Redis'
+``TIME`` in milliseconds (never going backwards) and ``n`` counts events within one
+millisecond. Scripts run atomically, so ids are unique and ordered across all topic streams
+in the order the events were published; that makes one id a resume cursor for any set of
+topics. Trimming is exact (one entry per publish, typically), so the id of the newest removed
+entry is known and a resume is either exact or reported as a gap, never silently short.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ("BUMP_EPOCH", "PUBLISH", "SNAPSHOT")
+
+_HELPERS: Final = """
+local function epoch_of(meta, candidate)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = candidate
+    redis.call('HSET', meta, 'epoch', epoch)
+  end
+  return epoch
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function newer(x, y)
+  local xa, xb = string.match(x, '^(%d+)-(%d+)$')
+  local ya, yb = string.match(y, '^(%d+)-(%d+)$')
+  xa, xb, ya, yb = tonumber(xa), tonumber(xb), tonumber(ya), tonumber(yb)
+  return xa > ya or (xa == ya and xb > yb)
+end
+
+-- Remove entries older than max_age ms; return the id of the newest removed, or false.
+local function expire(stream, max_age, now)
+  if max_age <= 0 then return false end
+  local min_id = string.format('%d', now - max_age) .. '-0'
+  local old = redis.call('XREVRANGE', stream, '(' .. min_id, '-', 'COUNT', 1)
+  if #old == 0 then return false end
+  redis.call('XTRIM', stream, 'MINID', min_id)
+  return old[1][1]
+end
+"""
+
+PUBLISH: Final = (
+    _HELPERS
+    + """
+-- KEYS: meta, trimmed, stream
+-- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, fields...
+local epoch = epoch_of(KEYS[1], ARGV[1])
+local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
+local ms, n = tonumber(clock[1]) or 0, tonumber(clock[2]) or 0
+local now = now_ms()
+if now > ms then ms, n = now, 0 else n = n + 1 end
+local ms_text, n_text = string.format('%d', ms), string.format('%d', n)
+redis.call('HSET', KEYS[1], 'ms', ms_text, 'n', n_text)
+local id = ms_text .. '-' .. n_text
+redis.call('XADD', KEYS[3], id, unpack(ARGV, 5))
+
+local removed = expire(KEYS[3], tonumber(ARGV[3]), ms)
+local max_events = tonumber(ARGV[2])
+if max_events >= 0 then
+  local excess = redis.call('XLEN', KEYS[3]) - max_events
+  if excess > 0 then
+    local old = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', excess)
+    removed = old[#old][1]
+    redis.call('XTRIM', KEYS[3], 'MAXLEN', max_events)
+  end
+end
+if removed then redis.call('HSET', KEYS[2], ARGV[4], removed) end
+return {epoch, id}
+"""
+)
+
+SNAPSHOT: Final = (
+    _HELPERS
+    + """
+-- KEYS: meta, trimmed, stream of each topic
+-- ARGV: candidate epoch, epoch of the last id ('' when none), last id, then per topic:
+--       topic, max age ms (0: none)
+-- Returns {epoch, head, status, gapped topic indexes, {index, entries, index, entries, ...}}
+local epoch = epoch_of(KEYS[1], ARGV[1])
+local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
+local head = (clock[1] or '0') .. '-' .. (clock[2] or '0')
+if ARGV[2] ~= epoch then return {epoch, head, 'epoch'} end
+local last = ARGV[3]
+if newer(last, head) then return {epoch, head, 'future'} end
+local now = math.max(now_ms(), tonumber(clock[1] or '0'))
+local gaps, ranges = {}, {}
+for i = 3, #KEYS do
+  local topic = ARGV[2 * i - 2]
+  local removed = expire(KEYS[i], tonumber(ARGV[2 * i - 1]), now)
+  if removed then redis.call('HSET', KEYS[2], topic, removed) end
+  local trimmed = redis.call('HGET', KEYS[2], topic)
+  if trimmed and newer(trimmed, last) then
+    gaps[#gaps + 1] = i - 2
+  else
+    ranges[#ranges + 1] = i - 2
+    ranges[#ranges + 1] = redis.call('XRANGE', KEYS[i], '(' .. last, head)
+  end
+end
+return {epoch, head, 'ok', gaps, ranges}
+"""
+)
+
+BUMP_EPOCH: Final = """
+-- The history this process read from is gone (wiped, or it lost writes): start a new epoch
+-- unless another process already did.
+-- KEYS: meta; ARGV: the epoch that is over ('' if none was known), candidate epoch
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if (not epoch) or epoch == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+  return ARGV[2]
+end
+return epoch
+"""
