@@ -7,6 +7,7 @@ app serializes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -163,6 +164,7 @@ def _from_litestar_message(item: Any) -> ServerSentEventMessage:
     )
 
 
+@functools.lru_cache(maxsize=512)
 def make_item_encoder(
     *,
     event: str | None = None,
@@ -177,6 +179,8 @@ def make_item_encoder(
     The response-level fields (``event``, ``id``, ``retry``, ``comment``) are validated and
     encoded once, here, and prefixed to every plain yield (int, str, bytes, typed object).
     ``ServerSentEventMessage``, ``RawEvent`` and dict yields carry their own fields.
+
+    Encoders are stateless and cached: responses with the same fields share one.
 
     Raises:
         ValueError: an invalid field value, named in the message.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, Union
@@ -385,6 +386,20 @@ class ServerSentEvent(Stream):
 
 
 def _json_encoder(type_encoders: Mapping[Any, Any]) -> Callable[[Any], bytes]:
+    # Responses of one app share their encoders: building one per stream cost memory on every
+    # open connection.
+    try:
+        return _shared_json_encoder(tuple(type_encoders.items()))
+    except TypeError:  # an unhashable encoder
+        return _build_json_encoder(type_encoders)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_json_encoder(type_encoders: tuple[tuple[Any, Any], ...]) -> Callable[[Any], bytes]:
+    return _build_json_encoder(dict(type_encoders))
+
+
+def _build_json_encoder(type_encoders: Mapping[Any, Any]) -> Callable[[Any], bytes]:
     serializer = get_serializer(type_encoders or None)
     return msgspec.json.Encoder(enc_hook=serializer).encode
 
