@@ -52,7 +52,11 @@ __all__ = (
 def __getattr__(name: str) -> Any:
     # redis is an optional dependency: imported only when the Redis backend is asked for.
     if name == "RedisStreamBackend":
-        from litestar_sse.broadcast.redis import RedisStreamBackend
-
+        try:
+            from litestar_sse.broadcast.redis import RedisStreamBackend
+        except ImportError as exc:
+            raise ImportError(
+                "RedisStreamBackend needs redis-py: pip install 'litestar-sse[redis]'"
+            ) from exc
         return RedisStreamBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

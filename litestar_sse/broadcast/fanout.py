@@ -319,7 +319,7 @@ class Subscription:
         self._cursors[0] = head
         start = head - lag + dropped - base
         if self._after is not None:
-            start = self._skip_replayed(feed, start)
+            start = self._skip_replayed(feed, start, self._after)
             if start == len(chunks):
                 return None
         count = len(chunks) - start
@@ -371,13 +371,12 @@ class Subscription:
             return fanout.format.gap("overflow", dropped=dropped) + body
         return body
 
-    def _skip_replayed(self, feed: TopicFeed, start: int, after: int | None = None) -> int:
+    def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
         # Live events that the replay (or the gap) already covered: the seam between history
         # and live. Positions only grow, so the first one past the seam ends the check.
-        after = self._after if after is None else after
         positions = feed.positions
         end = len(positions)
-        while start < end and positions[start] <= after:  # type: ignore[operator]
+        while start < end and positions[start] <= after:
             start += 1
         if start < end:
             self._after = None

@@ -31,10 +31,10 @@ _first: Final = itemgetter(0)
 class _TopicLog:
     __slots__ = ("entries", "max_age", "trimmed")
 
-    def __init__(self, retention: Retention) -> None:
+    def __init__(self, retention: Retention, trimmed: int) -> None:
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
         self.max_age = retention.max_age
-        self.trimmed = 0
+        self.trimmed = trimmed
         """Position of the newest event removed from the history (0: none)."""
 
     def expire(self, now: float) -> None:
@@ -47,6 +47,11 @@ class _TopicLog:
 
 class MemoryBackend(BroadcastBackend):
     """Keeps each topic's recent events in this process; the default backend.
+
+    With ``max_age``, the history of a topic that is no longer published to still expires,
+    and the topic is then forgotten, so many short-lived topics do not accumulate. A client
+    resuming from before such a topic was forgotten gets a gap event for it (it cannot be
+    told apart from a topic that never had events).
 
     Args:
         retention: History kept per topic (by count and by age), or a function giving each
@@ -69,12 +74,35 @@ class MemoryBackend(BroadcastBackend):
         self._clock = clock
         self._position = 0
         self._logs: dict[str, _TopicLog] = {}
+        self._rotation: deque[str] = deque()
+        self._forgotten = 0
+        """Newest position of the topics whose whole history expired and was dropped."""
 
     def _log(self, topic: str) -> _TopicLog:
         log = self._logs.get(topic)
         if log is None:
-            log = self._logs[topic] = _TopicLog(resolve_retention(self._retention, topic))
+            # A topic dropped earlier may have had events up to _forgotten: assume it did.
+            retention = resolve_retention(self._retention, topic)
+            log = self._logs[topic] = _TopicLog(retention, self._forgotten)
+            if retention.max_age is not None:
+                self._rotation.append(topic)
         return log
+
+    def _sweep(self, now: float) -> None:
+        # Two topics per publish, in turn: the history of a topic nobody publishes to any
+        # more still expires, and an empty one is dropped, at a constant cost per publish.
+        rotation = self._rotation
+        for _ in range(min(2, len(rotation))):
+            topic = rotation.popleft()
+            log = self._logs.get(topic)
+            if log is None:
+                continue
+            log.expire(now)
+            if log.entries:
+                rotation.append(topic)
+            else:
+                self._forgotten = max(self._forgotten, log.trimmed)
+                del self._logs[topic]
 
     async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
         """Number the event, keep it in the topic's history and deliver it locally."""
@@ -89,6 +117,8 @@ class MemoryBackend(BroadcastBackend):
         now = self._clock()
         entries.append((position, now, chunk))
         log.expire(now)
+        if self._rotation:
+            self._sweep(now)
         self.sink.deliver(topic, position, chunk)
         return event_id.decode()
 
@@ -111,6 +141,8 @@ class MemoryBackend(BroadcastBackend):
         for topic in topics:
             log = self._logs.get(topic)
             if log is None:
+                if self._forgotten > last:
+                    gaps.append(topic)  # it may have been one of the dropped topics
                 continue
             log.expire(now)
             if log.trimmed > last:

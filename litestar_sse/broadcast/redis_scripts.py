@@ -5,7 +5,11 @@ Keys, for a ``prefix`` of ``litestar_sse:``:
 * ``litestar_sse:meta`` — hash: ``epoch`` (random, set once by whoever writes first) and the
   clock ``ms``/``n`` of the newest event id.
 * ``litestar_sse:trimmed`` — hash: topic -> id of the newest event removed from its history.
+* ``litestar_sse:newest`` — hash: topic -> id of its newest event (topics with a maximum age,
+  whose stream expires as a whole once all its events are too old).
 * ``litestar_sse:topic:<topic>`` — one stream per topic.
+* ``litestar_sse:wake:<token>`` — one tiny stream per process, written to wake its reader
+  when it must start reading a new topic (expires an hour after the last wake).
 
 Every event id comes from one clock shared by all topics: ``ms-n`` where ``ms`` is Redis'
 ``TIME`` in milliseconds (never going backwards) and ``n`` counts events within one
@@ -19,7 +23,29 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ("BUMP_EPOCH", "PUBLISH", "SNAPSHOT")
+__all__ = ("BUMP_EPOCH", "PUBLISH", "SNAPSHOT", "RedisKeys")
+
+
+class RedisKeys:
+    """The names of the keys under one prefix."""
+
+    __slots__ = ("meta", "newest", "prefix", "topic_prefix", "trimmed")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.meta = prefix + "meta"
+        self.trimmed = prefix + "trimmed"
+        self.newest = prefix + "newest"
+        self.topic_prefix = prefix + "topic:"
+
+    def topic(self, topic: str) -> str:
+        """The stream of ``topic``."""
+        return self.topic_prefix + topic
+
+    def wake(self, token: str) -> str:
+        """The stream one process' reader is woken through."""
+        return f"{self.prefix}wake:{token}"
+
 
 _HELPERS: Final = """
 local function epoch_of(meta, candidate)
@@ -57,7 +83,7 @@ end
 PUBLISH: Final = (
     _HELPERS
     + """
--- KEYS: meta, trimmed, stream
+-- KEYS: meta, trimmed, stream, newest
 -- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, fields...
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
@@ -67,6 +93,11 @@ if now > ms then ms, n = now, 0 else n = n + 1 end
 local ms_text, n_text = string.format('%d', ms), string.format('%d', n)
 redis.call('HSET', KEYS[1], 'ms', ms_text, 'n', n_text)
 local id = ms_text .. '-' .. n_text
+if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+  -- the stream expired as a whole: all of it counts as trimmed
+  local expired = redis.call('HGET', KEYS[4], ARGV[4])
+  if expired then redis.call('HSET', KEYS[2], ARGV[4], expired) end
+end
 redis.call('XADD', KEYS[3], id, unpack(ARGV, 5))
 
 local removed = expire(KEYS[3], tonumber(ARGV[3]), ms)
@@ -80,6 +111,13 @@ if max_events >= 0 then
   end
 end
 if removed then redis.call('HSET', KEYS[2], ARGV[4], removed) end
+local max_age = tonumber(ARGV[3])
+if max_age > 0 then
+  -- Once no event is younger than max_age, the whole stream goes; the newest id is kept so
+  -- that a resume from before it is reported as a gap.
+  redis.call('HSET', KEYS[4], ARGV[4], id)
+  redis.call('PEXPIRE', KEYS[3], max_age + 1000)
+end
 return {epoch, id}
 """
 )
@@ -87,10 +125,10 @@ return {epoch, id}
 SNAPSHOT: Final = (
     _HELPERS
     + """
--- KEYS: meta, trimmed, stream of each topic
+-- KEYS: meta, trimmed, newest, stream of each topic
 -- ARGV: candidate epoch, epoch of the last id ('' when none), last id, then per topic:
 --       topic, max age ms (0: none)
--- Returns {epoch, head, status, gapped topic indexes, {index, entries, index, entries, ...}}
+-- Returns {epoch, head, status, gapped topic indexes (1-based), entries of the other topics}
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
 local head = (clock[1] or '0') .. '-' .. (clock[2] or '0')
@@ -99,15 +137,18 @@ local last = ARGV[3]
 if newer(last, head) then return {epoch, head, 'future'} end
 local now = math.max(now_ms(), tonumber(clock[1] or '0'))
 local gaps, ranges = {}, {}
-for i = 3, #KEYS do
-  local topic = ARGV[2 * i - 2]
-  local removed = expire(KEYS[i], tonumber(ARGV[2 * i - 1]), now)
+for i = 4, #KEYS do
+  local topic = ARGV[2 * i - 4]
+  local removed = expire(KEYS[i], tonumber(ARGV[2 * i - 3]), now)
   if removed then redis.call('HSET', KEYS[2], topic, removed) end
   local trimmed = redis.call('HGET', KEYS[2], topic)
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    -- expired as a whole: everything up to its newest event is gone
+    trimmed = redis.call('HGET', KEYS[3], topic) or trimmed
+  end
   if trimmed and newer(trimmed, last) then
-    gaps[#gaps + 1] = i - 2
+    gaps[#gaps + 1] = i - 3
   else
-    ranges[#ranges + 1] = i - 2
     ranges[#ranges + 1] = redis.call('XRANGE', KEYS[i], '(' .. last, head)
   end
 end

@@ -1,0 +1,203 @@
+"""The Redis backend: one reader per process, several processes, restarts and lost data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+from conftest import EventReader, RedisProcess, unique_prefix
+from redis.asyncio import Redis
+
+from litestar_sse.broadcast import (
+    BackendUnavailableError,
+    Broadcaster,
+    RedisStreamBackend,
+    Retention,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def publish_when_back(broadcaster: Broadcaster, topic: str, data: str) -> str:
+    """Publish, retrying while Redis is still coming back."""
+    for _ in range(200):
+        try:
+            return await broadcaster.publish(topic, data)
+        except BackendUnavailableError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("Redis did not come back")
+
+
+async def test_one_blocked_reader_connection_serves_every_subscriber(
+    redis_server: RedisProcess,
+) -> None:
+    client = Redis.from_url(redis_server.url, client_name="one-reader")
+    backend = RedisStreamBackend(client, prefix=unique_prefix())
+    async with Broadcaster(backend) as broadcaster:
+        subscriptions = [
+            await broadcaster.open_subscription([f"t{i % 10}", f"t{(i + 3) % 10}"])
+            for i in range(100)
+        ]
+        await broadcaster.publish("t3", "x")
+        for subscription in subscriptions:
+            if "t3" in subscription.topics:
+                assert [e.data for e in await EventReader(subscription).take(1)] == ["x"]
+        await asyncio.sleep(0.2)  # idle: the reader is blocked in its XREAD
+        clients = [c for c in await client.client_list() if c["name"] == "one-reader"]
+        blocked = [c for c in clients if "b" in c["flags"]]
+        assert len(blocked) == 1
+        assert blocked[0]["cmd"] == "xread"
+        assert len(clients) <= 3
+        for subscription in subscriptions:
+            subscription.close()
+    await client.aclose()
+
+
+async def test_processes_share_topics_and_resume_on_each_other(
+    redis_server: RedisProcess,
+) -> None:
+    prefix = unique_prefix()
+    async with (
+        Broadcaster(RedisStreamBackend(redis_server.url, prefix=prefix)) as one,
+        Broadcaster(RedisStreamBackend(redis_server.url, prefix=prefix)) as two,
+    ):
+        on_two = EventReader(await two.open_subscription(["a", "b"]))
+        on_one = EventReader(await one.open_subscription(["a", "b"]))
+        first = await one.publish("a", "from one")
+        second = await two.publish("b", "from two")
+        for reader in (on_one, on_two):
+            assert [(e.id, e.data) for e in await reader.take(2)] == [
+                (first, "from one"),
+                (second, "from two"),
+            ]
+        on_one.subscription.close()
+        missed = [await two.publish("ab"[i % 2], f"missed {i}") for i in range(5)]
+        resumed = EventReader(await two.open_subscription(["a", "b"], last_event_id=second))
+        assert [e.id for e in await resumed.take(5)] == missed
+        resumed.subscription.close()
+        on_two.subscription.close()
+
+
+async def test_restart_with_persistence_loses_nothing_and_repeats_nothing(
+    redis_process: Callable[..., RedisProcess],
+) -> None:
+    server = redis_process(persistent=True)
+    backend = RedisStreamBackend(server.url, prefix="restart:")
+    async with Broadcaster(backend) as broadcaster:
+        reader = EventReader(await broadcaster.open_subscription(["a", "b"]))
+        published = [await broadcaster.publish("a", f"before {i}") for i in range(3)]
+        await reader.take(3)
+        published.append(await broadcaster.publish("b", "just before the stop"))
+        server.stop()
+
+        with pytest.raises(BackendUnavailableError):
+            await broadcaster.publish("a", "while down")
+        with pytest.raises(BackendUnavailableError):
+            await broadcaster.open_subscription("a")
+        with pytest.raises(BackendUnavailableError):
+            await broadcaster.open_subscription("new-topic")
+
+        server.start()
+        published.append(await publish_when_back(broadcaster, "b", "after 0"))
+        published += [await broadcaster.publish("ab"[i % 2], f"after {i}") for i in range(1, 4)]
+        await reader.take(len(published) - 3, timeout=10)
+        assert [event.id for event in reader.events] == published
+        assert not any(event.event == "gap" for event in reader.events)
+        # a client that was away during the outage resumes exactly, in the same epoch
+        again = EventReader(await broadcaster.open_subscription("a", last_event_id=published[0]))
+        assert again.subscription.gap is None
+        expected = [published[1], published[2], published[6]]
+        assert [(e.id, e.data) for e in await again.take(3)] == list(
+            zip(expected, ["before 1", "before 2", "after 2"], strict=True)
+        )
+        again.subscription.close()
+
+
+async def test_restart_without_data_starts_a_new_epoch_with_a_gap(
+    redis_process: Callable[..., RedisProcess],
+) -> None:
+    server = redis_process(persistent=False)
+    async with Broadcaster(RedisStreamBackend(server.url, prefix="wipe:")) as broadcaster:
+        reader = EventReader(await broadcaster.open_subscription("t"))
+        old = await broadcaster.publish("t", "old")
+        await reader.take(1)
+        server.stop()
+        server.start()
+        (gap,) = await reader.take(1, timeout=10)
+        assert json.loads(gap.data) == {"reason": "epoch"}
+        assert gap.id.split("-")[0] != old.split("-")[0]
+        assert await reader.read_chunk() == []
+        assert reader.ended  # the client reconnects, from the gap's id
+        fresh = await publish_when_back(broadcaster, "t", "fresh")
+        resumed = EventReader(await broadcaster.open_subscription("t", last_event_id=gap.id))
+        assert resumed.subscription.gap is None
+        assert [(e.id, e.data) for e in await resumed.take(1)] == [(fresh, "fresh")]
+        stale = await broadcaster.open_subscription("t", last_event_id=old)
+        assert stale.gap == "epoch"
+        stale.close()
+        resumed.subscription.close()
+
+
+async def test_data_wiped_under_a_running_reader_is_detected(
+    redis_process: Callable[..., RedisProcess],
+) -> None:
+    server = redis_process()
+    backend = RedisStreamBackend(server.url, prefix="flush:", block_timeout=0.1)
+    async with Broadcaster(backend) as broadcaster:
+        reader = EventReader(await broadcaster.open_subscription("t"))
+        await broadcaster.publish("t", "x")
+        await reader.take(1)
+        await backend.redis.flushall()
+        (gap,) = await reader.take(1, timeout=5)
+        assert gap.event == "gap"
+        assert reader.ended or await reader.read_chunk() == []
+
+
+async def test_a_clock_behind_what_was_read_starts_a_new_epoch(
+    redis_server: RedisProcess,
+) -> None:
+    prefix = unique_prefix()
+    backend = RedisStreamBackend(redis_server.url, prefix=prefix, block_timeout=0.1)
+    async with Broadcaster(backend) as broadcaster:
+        reader = EventReader(await broadcaster.open_subscription("t"))
+        old = await broadcaster.publish("t", "x")
+        await reader.take(1)
+        # as if Redis came back from an older copy that lost the newest writes
+        await backend.redis.hset(f"{prefix}meta", mapping={"ms": 1, "n": 0})
+        (gap,) = await reader.take(1, timeout=5)
+        assert json.loads(gap.data) == {"reason": "epoch"}
+        assert gap.id.split("-")[0] != old.split("-")[0]
+
+
+async def test_resp3_clients_work(redis_server: RedisProcess) -> None:
+    client = Redis.from_url(redis_server.url, protocol=3)
+    async with Broadcaster(RedisStreamBackend(client, prefix=unique_prefix())) as broadcaster:
+        reader = EventReader(await broadcaster.open_subscription(["a", "b"]))
+        ids = [await broadcaster.publish(topic, topic) for topic in "abab"]
+        assert [event.id for event in await reader.take(4)] == ids
+        resumed = EventReader(await broadcaster.open_subscription("a", last_event_id=ids[0]))
+        assert [event.id for event in await resumed.take(1)] == [ids[2]]
+        reader.subscription.close()
+        resumed.subscription.close()
+    await client.aclose()
+
+
+async def test_a_client_with_decoded_responses_is_refused(redis_server: RedisProcess) -> None:
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisStreamBackend(client)
+    await client.aclose()
+
+
+async def test_stream_keys_are_trimmed_exactly(redis_server: RedisProcess) -> None:
+    prefix = unique_prefix()
+    backend = RedisStreamBackend(
+        redis_server.url, prefix=prefix, retention=Retention(max_events=10)
+    )
+    async with Broadcaster(backend) as broadcaster:
+        ids = [await broadcaster.publish("t", index) for index in range(25)]
+        assert await backend.redis.xlen(f"{prefix}topic:t") == 10
+        trimmed = await backend.redis.hget(f"{prefix}trimmed", "t")
+        assert trimmed.decode() == ids[14].split("-", 1)[1]
