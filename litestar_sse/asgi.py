@@ -19,7 +19,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+)
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
     from litestar.datastructures.cookie import Cookie
     from litestar.enums import MediaType
-    from litestar.types import Receive, Scope, Send
+    from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
 
     from litestar_sse.message import ItemEncoder
 
@@ -421,10 +428,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             and idle_for >= self.ping_interval
             and self._phase == _STREAMING
         ):
-            self._sending = True
-            self._last_write = now
-            self._hold = True
-            self._ping_task = self._loop.create_task(self._send_ping())
+            # Count from when the ping was due, not from when the (possibly late) timer ran:
+            # otherwise loop lag adds to every period. A very late timer starts afresh.
+            due = self._last_write + self.ping_interval
+            self._last_write = due if now - due < self.ping_interval else now
+            self._start_ping()
         self._arm_timer(now)
 
     def _arm_timer(self, now: float) -> None:
@@ -433,17 +441,45 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         delay = max(self._next_check(now) - now, 0.001)
         self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
 
-    async def _send_ping(self) -> None:
+    def _start_ping(self) -> None:
+        # A server's send() for a small body normally completes without suspending (uvicorn
+        # writes to the transport and returns), so it is run here, inline: no task per ping.
+        # Only a send that has to wait (flow control) is finished in a task.
+        self._sending = True
+        self._hold = True
+        message: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": self._ping_bytes,
+            "more_body": True,
+        }
+        ping = self._send(message).__await__()
         try:
-            await self._send(
-                {"type": "http.response.body", "body": self._ping_bytes, "more_body": True}
-            )
+            awaited = next(ping)
+        except StopIteration:
+            self._ping_sent()
+            return
         except OSError:
-            pass
+            self._ping_sent()
+            self.cut("disconnect")
+            return
+        except Exception:
+            self._ping_sent()
+            self.get_logger().exception("Exception raised while sending a keep-alive ping")
+            return
+        self._ping_task = self._loop.create_task(self._finish_ping(ping, awaited))
+
+    async def _finish_ping(self, ping: Generator[Any, None, Any], awaited: Any) -> None:
+        try:
+            await _Resumed(ping, awaited)
+        except OSError:
+            self.cut("disconnect")
         finally:
-            self._sending = False
             self._ping_task = None
-            self._hold = self._cut is not None
+            self._ping_sent()
+
+    def _ping_sent(self) -> None:
+        self._sending = False
+        self._hold = self._cut is not None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -494,6 +530,30 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         if scope.get("http_version", "1.1") == "1.1" and "connection" not in self.headers:
             self.headers["connection"] = "keep-alive"
         await super().__call__(scope, receive, send)
+
+
+class _Resumed:
+    """Awaitable that finishes a coroutine which was stepped by hand and is now waiting.
+
+    ``awaited`` is what the coroutine yielded (the future it waits for); the task awaiting this
+    object waits for it exactly as if it had been running the coroutine from the start.
+    """
+
+    __slots__ = ("awaited", "steps")
+
+    def __init__(self, steps: Generator[Any, None, Any], awaited: Any) -> None:
+        self.steps = steps
+        self.awaited = awaited
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            yield self.awaited
+        except BaseException:
+            close = getattr(self.steps, "close", None)
+            if close is not None:
+                close()
+            raise
+        return (yield from self.steps)
 
 
 def _cancelled_by_others(task: asyncio.Task[Any]) -> bool:
