@@ -34,6 +34,7 @@ from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGISt
 
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
 from litestar_sse.threaded_iterator import ThreadedIterator
+from litestar_sse.timer_wheel import timer_wheel
 
 if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
@@ -102,7 +103,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_ping_task",
         "_send",
         "_sending",
-        "_timer",
+        "_timer_slot",
         "closing_event",
         "item_encoder",
         "logger",
@@ -159,7 +160,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._active: AsyncIterator[Any] | None = None
         self._sending = False
         self._last_write = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        # The slot of this stream's pending check on the loop's timer wheel, None when none.
+        self._timer_slot: int | None = None
         self._ping_task: asyncio.Task[None] | None = None
         # True while a ping is in flight or after a cut: one check per event covers both.
         self._hold = False
@@ -203,9 +205,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         finally:
             self._phase = _DONE
             watcher.cancel()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._timer_slot = None  # the wheel's pending entry is ignored from now on
             if self._ping_task is not None:
                 self._ping_task.cancel()
             await self._close_source()
@@ -215,7 +215,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     async def _stream(self, send: Send) -> None:
         source = self.iterator
         encode = self.item_encoder or self._encode_chunk
-        timed = self._timer is not None
+        timed = self._timer_slot is not None
         if isinstance(source, AsyncIterable):
             self._active = iterator = aiter(source)
             try:
@@ -410,8 +410,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             deadline = min(deadline, now + timeout)
         return deadline
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def on_timer(self, slot: int) -> None:
+        """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`."""
+        if slot != self._timer_slot:
+            return  # a stale entry: the stream ended or re-armed since
+        self._timer_slot = None
         if self._phase == _DONE:
             return
         now = monotonic()
@@ -436,10 +439,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._arm_timer(now)
 
     def _arm_timer(self, now: float) -> None:
-        # Bookkeeping uses time.monotonic (cheap, C); the loop's clock may differ (uvloop), so
-        # only the delay is handed over.
-        delay = max(self._next_check(now) - now, 0.001)
-        self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
+        deadline = max(self._next_check(now), now + 0.001)
+        self._timer_slot = timer_wheel(self._loop).schedule(self, deadline)
 
     def _start_ping(self) -> None:
         # A server's send() for a small body normally completes without suspending (uvicorn
