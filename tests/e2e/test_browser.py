@@ -115,3 +115,29 @@ def test_event_source_receives_every_kind_of_event_and_resumes_after_drops(
     resumes = [str(n) for n in range(per, browser_app.TOTAL, per)]
     assert log == [None, *resumes]
     assert opens == len(log)
+
+
+def test_demo_page_shows_the_live_stream_and_a_screenshot_is_kept(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
+    """The demo a person opens with `make demo`: live values arrive and the page says so."""
+    port = _free_port()
+    process = _serve("examples.demo:app", port, tmp_path / "demo.log")
+    try:
+        page = browser.new_page()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function(
+            "Number(document.getElementById('received').textContent) >= 3", timeout=20_000
+        )
+        assert page.inner_text("#status").strip() != "connecting"
+        assert page.inner_text("#clock") != "--:--:--"
+        assert page.inner_text("#last-id") != "-"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "demo.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
