@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar.di import Provide
-from litestar.plugins import InitPlugin, ReceiveRoutePlugin
+from litestar.plugins.base import ReceiveRoutePlugin
+
+try:
+    from litestar.plugins import InitPlugin
+except ImportError:  # Litestar < 2.13 names it InitPluginProtocol
+    from litestar.plugins import InitPluginProtocol as InitPlugin  # type: ignore[assignment]
 from litestar.response import ServerSentEvent as _LitestarServerSentEvent
 from litestar.routes import HTTPRoute
 from litestar.types import Empty
 
+from litestar_sse.broadcast import Broadcaster
 from litestar_sse.config import STATE_KEY, AppSSE, SSEConfig
 from litestar_sse.handlers import (
     EVENT_STREAM,
@@ -18,7 +25,7 @@ from litestar_sse.handlers import (
     stream_item_type_of,
 )
 from litestar_sse.last_event_id import provide_last_event_id
-from litestar_sse.lifecycle import ShutdownTrigger
+from litestar_sse.lifecycle import ShutdownTrigger, broadcaster_lifespan
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.openapi import SSESchemaPlugin, sse_operation_class
 from litestar_sse.response import ServerSentEvent, Stream
@@ -35,6 +42,7 @@ _SIGNATURE_NAMES: dict[str, Any] = {
     "ServerSentEventMessage": ServerSentEventMessage,
     "RawEvent": RawEvent,
     "Stream": Stream,
+    "Broadcaster": Broadcaster,
 }
 
 
@@ -96,6 +104,9 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
       its body, within ``shutdown_grace_period``. Beyond ``max_connections`` new streams get a
       503 with ``Retry-After``; streams older than ``max_lifetime`` end cleanly. HEAD
       requests get the headers only, and streams work behind Litestar's compression.
+    * **Broadcast.** With ``SSEConfig(broadcaster=...)``, a dependency ``broadcaster`` (an app
+      dependency of the same name is kept instead), started with the app and closed after the
+      streams' graceful end. See :doc:`/broadcast`.
 
     The plugin's state lives in the app (its ``state``), so one plugin instance may serve
     several apps; each app gets its own open-stream registry.
@@ -125,6 +136,17 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         app_config.dependencies.setdefault(
             "last_event_id", Provide(provide_last_event_id, sync_to_thread=False)
         )
+        broadcaster = self.config.broadcaster
+        if broadcaster is not None:
+            broadcaster._use_app_defaults(
+                sep=self.config.sep, type_encoders=app_config.type_encoders
+            )
+            app_config.dependencies.setdefault(
+                "broadcaster",
+                Provide(_broadcaster_provider(broadcaster), use_cache=True, sync_to_thread=False),
+            )
+            # Before the trigger's: started first, closed after the streams ended.
+            app_config.lifespan.append(broadcaster_lifespan(broadcaster))
         trigger = ShutdownTrigger(
             app_sse.registry,
             grace_period=self.config.shutdown_grace_period,
@@ -168,6 +190,13 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
                 handler.operation_class = sse_operation_class(
                     handler.operation_class, generic_schema=True, item_schema=item_schema
                 )
+
+
+def _broadcaster_provider(broadcaster: Broadcaster) -> Callable[[], Broadcaster]:
+    def provide_broadcaster() -> Broadcaster:
+        return broadcaster
+
+    return provide_broadcaster
 
 
 def _forget_response_handlers(handler: HTTPRouteHandler) -> None:
