@@ -20,6 +20,8 @@ from litestar_sse.registry import StreamRegistry
 if TYPE_CHECKING:
     from litestar.connection import Request
 
+    from litestar_sse.broadcast import Broadcaster
+
 __all__ = ("STATE_KEY", "AppSSE", "SSEConfig", "get_app_sse")
 
 STATE_KEY: Final = "_litestar_sse"
@@ -96,6 +98,11 @@ class SSEConfig:
         openapi_item_schema: Describe streams with OpenAPI 3.2's ``itemSchema`` instead of
             ``schema``. Litestar 2 labels its document OpenAPI 3.1.0, whose validators reject
             ``itemSchema``; turn this on only if you publish the document as 3.2.
+        broadcaster: A :class:`~litestar_sse.broadcast.Broadcaster` for the app: handlers get
+            it as the ``broadcaster`` dependency (an app dependency of that name is kept
+            instead), it is started with the app's lifespan (before the ``on_startup`` hooks)
+            and closed when the lifespan ends, after the open streams had their graceful end.
+            Unless it sets them itself, it takes ``sep`` and the app's ``type_encoders``.
     """
 
     ping_interval: float | None = 15.0
@@ -114,6 +121,7 @@ class SSEConfig:
     last_event_id_query_param: str | None = "lastEventId"
     max_last_event_id_length: int = 1024
     openapi_item_schema: bool = False
+    broadcaster: Broadcaster | None = None
 
     def __post_init__(self) -> None:
         self.ping_interval = _seconds(self.ping_interval, "ping_interval")
@@ -143,6 +151,13 @@ class SSEConfig:
         if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
             raise ValueError("last_event_id_query_param must be a non-empty str or None")
         _count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
+        if self.broadcaster is not None:
+            from litestar_sse.broadcast import Broadcaster  # the broadcast layer imports this
+
+            if not isinstance(self.broadcaster, Broadcaster):
+                raise TypeError(
+                    f"broadcaster must be a Broadcaster or None, got {type(self.broadcaster)}"
+                )
 
 
 class AppSSE:

@@ -99,12 +99,17 @@ class Broadcaster:
         authorize: ``authorize(connection, topic) -> bool`` (or an awaitable of bool), asked
             for every topic of every subscription; a ``False`` answers ``403`` before the
             stream starts.
-        type_encoders: JSON encoders for published data, as in Litestar's responses.
-        sep: Line separator of the events: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
+        type_encoders: JSON encoders for published data, as in Litestar's responses. By
+            default the app's ``type_encoders`` when the broadcaster is given to
+            :class:`~litestar_sse.SSEConfig` (of the first app it is registered with).
+        sep: Line separator of the events: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``. By default
+            the ``sep`` of the :class:`~litestar_sse.SSEConfig` the broadcaster is given to,
+            else ``"\\r\\n"``.
         gap_event: The event type of gap events.
 
-    Use it as an async context manager, or call :meth:`start` and :meth:`close` (the plugin
-    does so from the app's lifespan). Publishing or subscribing starts it if needed.
+    Use it as an async context manager, or call :meth:`start` and :meth:`close`; given to
+    :class:`~litestar_sse.SSEConfig` (``broadcaster=``), the plugin does so from the app's
+    lifespan. Publishing or subscribing starts it if needed, except after :meth:`close`.
     """
 
     def __init__(
@@ -115,7 +120,7 @@ class Broadcaster:
         overflow: OverflowPolicy = "disconnect",
         authorize: Authorize | None = None,
         type_encoders: TypeEncodersMap | None = None,
-        sep: str = DEFAULT_SEPARATOR,
+        sep: str | None = None,
         gap_event: str = "gap",
     ) -> None:
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
@@ -123,9 +128,11 @@ class Broadcaster:
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
-        self.format = EventFormat(sep, gap_event)
+        self.format = EventFormat(DEFAULT_SEPARATOR if sep is None else sep, gap_event)
         self.authorize = authorize
         self._encode_data = make_data_encoder(type_encoders)
+        # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
+        self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}
         self._fanout = FanOut(
             self.format,
             max_queue=max_queue,
@@ -140,9 +147,14 @@ class Broadcaster:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the backend (connect to Redis, start its reader). Idempotent."""
+        """Start the backend (connect to Redis, start its reader). Idempotent.
+
+        After :meth:`close` it starts the broadcaster again: an app's lifespan may run more
+        than once (test clients do), and the plugin starts and closes it in every one.
+        """
         if self._closed:
-            raise RuntimeError("This Broadcaster is closed")
+            self._closed = False
+            self._starting = None
         if self._starting is None:
             self._starting = asyncio.get_running_loop().create_future()
             try:
@@ -177,8 +189,28 @@ class Broadcaster:
         await self.close()
 
     async def _ready(self) -> None:
-        if self._starting is None or not self._starting.done() or self._closed:
+        if self._closed:
+            # Never restarted behind the app's back: a task still publishing after shutdown
+            # would otherwise reconnect to Redis and leak the connection.
+            raise RuntimeError("This Broadcaster is closed")
+        if self._starting is None or not self._starting.done():
             await self.start()
+
+    def _use_app_defaults(
+        self, *, sep: str | None = None, type_encoders: TypeEncodersMap | None = None
+    ) -> None:
+        """Take the app's separator and type encoders for what the constructor left unset.
+
+        Called by :class:`~litestar_sse.SSEPlugin` when the app is created. Only before the
+        first event is published: events already kept in history are not re-encoded.
+        """
+        if self._published or self._starting is not None:
+            return
+        if sep is not None and self._app_may_set["sep"]:
+            self.format = self._fanout.format = EventFormat(sep, self.format.gap_event)
+        if type_encoders and self._app_may_set["type_encoders"]:
+            self._encode_data = make_data_encoder(type_encoders)
+        self._app_may_set = {"sep": False, "type_encoders": False}
 
     # -- publishing --------------------------------------------------------------------------
 

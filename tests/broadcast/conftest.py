@@ -3,123 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis_support import RedisProcess, unique_prefix
 from sse_wire import http_scope
 
 from litestar_sse.broadcast import BroadcastBackend, MemoryBackend, Subscription
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
-
-REDIS_SERVER = shutil.which("redis-server") or (
-    "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """A redis-server on 127.0.0.1 in its own directory; can be stopped and started again.
-
-    With ``persistent`` every write is appended to the AOF and fsynced before the reply, so a
-    restart finds everything a client was told was written.
-    """
-
-    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
-        if REDIS_SERVER is None:
-            pytest.skip("redis-server is not installed")
-        self.directory = directory
-        self.persistent = persistent
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        assert REDIS_SERVER is not None
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.directory), "--save", "", "--protected-mode", "no"]
-        if self.persistent:
-            args += ["--appendonly", "yes", "--appendfsync", "always"]
-        else:
-            args += ["--appendonly", "no"]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    """One throw-away redis-server for the session (no persistence)."""
-    server = RedisProcess(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_process(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
-    """A factory of redis-servers owned by one test (for restarts)."""
-    servers: list[RedisProcess] = []
-
-    def make(*, persistent: bool = False) -> RedisProcess:
-        server = RedisProcess(tmp_path / f"redis{len(servers)}", persistent=persistent)
-        server.directory.mkdir()
-        servers.append(server)
-        server.start()
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
-
-
-_prefixes = itertools.count()
-
-
-def unique_prefix() -> str:
-    """A key prefix no other test uses, so tests share one Redis without interfering."""
-    return f"t{os.getpid()}-{next(_prefixes)}:"
-
 
 BackendFactory = Callable[..., BroadcastBackend]
 

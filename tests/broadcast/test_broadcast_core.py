@@ -367,6 +367,27 @@ async def test_close_ends_subscriptions_after_what_they_hold(make_backend: Backe
     await broadcaster.close()  # idempotent
 
 
+async def test_a_closed_broadcaster_starts_again_and_resumes(
+    make_backend: BackendFactory,
+) -> None:
+    # An app's lifespan may run more than once (test clients do); the plugin starts and closes
+    # the broadcaster in each. In between, publishing fails instead of restarting it.
+    broadcaster = Broadcaster(make_backend())
+    await broadcaster.start()
+    seen = await broadcaster.publish("t", "before")
+    await broadcaster.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await broadcaster.publish("t", "while closed")
+    await broadcaster.start()
+    missed = await broadcaster.publish("t", "missed")
+    reader = EventReader(await broadcaster.open_subscription("t", last_event_id=seen))
+    live = await broadcaster.publish("t", "live")
+    events = await reader.take(2)
+    assert [(e.id, e.data) for e in events] == [(missed, "missed"), (live, "live")]
+    await broadcaster.close()
+    assert await reader.read_chunk() == []
+
+
 async def test_dropping_an_unread_subscription_unsubscribes(make_backend: BackendFactory) -> None:
     import gc
 

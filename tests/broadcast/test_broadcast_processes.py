@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import httpx_sse
 import pytest
-from conftest import RedisProcess, free_port, unique_prefix
+from redis_support import RedisProcess, free_port, unique_prefix
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import EventReader, RedisProcess, unique_prefix
+from conftest import EventReader
 from redis.asyncio import Redis
+from redis_support import RedisProcess, unique_prefix
 
 from litestar_sse.broadcast import (
     BackendUnavailableError,

@@ -1,0 +1,92 @@
+"""A throw-away redis-server for tests: ``tests/broadcast`` and ``tests/examples`` use it.
+
+The fixtures ``redis_server`` (one per session) and ``redis_process`` (a factory, for
+restarts) are defined in ``tests/conftest.py``; helpers are imported from here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REDIS_SERVER = shutil.which("redis-server") or (
+    "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """A redis-server on 127.0.0.1 in its own directory; can be stopped and started again.
+
+    With ``persistent`` every write is appended to the AOF and fsynced before the reply, so a
+    restart finds everything a client was told was written.
+    """
+
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
+        if REDIS_SERVER is None:
+            pytest.skip("redis-server is not installed")
+        self.directory = directory
+        self.persistent = persistent
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS_SERVER is not None
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--dir", str(self.directory), "--save", "", "--protected-mode", "no"]
+        if self.persistent:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_prefixes = itertools.count()
+
+
+def unique_prefix() -> str:
+    """A key prefix no other test uses, so tests share one Redis without interfering."""
+    return f"t{os.getpid()}-{next(_prefixes)}:"
