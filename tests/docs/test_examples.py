@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import importlib.util
+import json
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -118,6 +120,18 @@ def test_first_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     fast_sleep_for(module, monkeypatch)
     events = events_of(module.app, "/count?limit=3")
     assert events == [DecodedEvent(data=str(n), event="count") for n in (1, 2, 3)]
+
+
+def test_first_generator_sends_what_the_first_stream_sends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = load("first_generator")
+    fast_sleep_for(module, monkeypatch)
+    response = fetch(module.app, "/count?limit=3")
+    assert decode_stream(response.content) == [
+        DecodedEvent(data=str(n), event="count") for n in (1, 2, 3)
+    ]
+    assert response.content.startswith(b"event: count\r\ndata: 1\r\n\r\n")
 
 
 def test_testing_streams_example(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -451,6 +465,370 @@ def test_nginx_config_disables_buffering() -> None:
         assert directive in config
 
 
+# -- broadcast ---------------------------------------------------------------------------------
+
+
+def broadcaster_of(app: Litestar) -> Any:
+    from litestar_sse import SSEPlugin
+
+    broadcaster = app.plugins.get(SSEPlugin).config.broadcaster
+    assert broadcaster is not None
+    return broadcaster
+
+
+def test_broadcast_app_publishes_to_every_subscriber_and_resumes() -> None:
+    from litestar_sse.testing import sse_stream
+
+    app = load("broadcast_app").app
+    with TestClient(app) as client:
+        with (
+            sse_stream(client, "GET", "/matches/final/events") as one,
+            sse_stream(client, "GET", "/matches/events?match=final&match=semi") as both,
+        ):
+            semi = client.post("/matches/semi/score", json={"home": 0, "away": 1}).json()["id"]
+            final = client.post("/matches/final/score", json={"home": 2, "away": 1}).json()["id"]
+            (event,) = islice(one, 1)
+            assert (event.event, event.id, json.loads(event.data)) == (
+                "score",
+                final,
+                {"home": 2, "away": 1},
+            )
+            assert [e.id for e in islice(both, 2)] == [semi, final]  # publication order
+        assert client.post("/matches/Final!/score", json={"home": 1, "away": 0}).status_code == 400
+        missed = client.post("/matches/final/score", json={"home": 3, "away": 1}).json()["id"]
+        with sse_stream(client, "GET", "/matches/final/events", last_event_id=final) as again:
+            assert again.headers["SSE-Resumed-From"] == final
+            assert next(iter(again)).id == missed
+
+
+def test_broadcast_client_handles_the_gap_event() -> None:
+    script = (EXAMPLES / "broadcast_client.js").read_text()
+    assert 'new EventSource("/matches/final/events")' in script
+    assert 'addEventListener("score"' in script
+    assert 'addEventListener("gap"' in script
+    assert "JSON.parse(event.data)" in script
+
+
+def test_broadcast_options_retention_policy_and_authorization() -> None:
+    from litestar_sse import Retention
+    from litestar_sse.testing import sse_stream
+
+    module = load("broadcast_options")
+    assert module.retention_of("room:lobby") == Retention(max_events=10_000, max_age=3600)
+    assert module.retention_of("prices") == Retention(max_events=100)
+    with TestClient(module.app) as client:
+        with sse_stream(client, "GET", "/inbox/ada") as anonymous:
+            assert anonymous.status_code == 401  # the guard
+        with sse_stream(client, "GET", "/inbox/ada", headers={"X-User": "bob"}) as other:
+            assert other.status_code == 403  # authorize
+        with sse_stream(client, "GET", "/inbox/ada", headers={"X-User": "ada"}) as mine:
+            assert mine.status_code == 200
+            client.blocking_portal.call(module.broadcaster.publish, "user:ada", "hello ada")
+            assert next(iter(mine)).data == "hello ada"
+
+
+@pytest.mark.anyio
+async def test_broadcast_options_slow_subscribers_skip_to_the_newest() -> None:
+    module = load("broadcast_options")
+    async with module.broadcaster as broadcaster:
+        subscription = await broadcaster.open_subscription("prices")
+        for price in range(600):
+            await broadcaster.publish("prices", price)
+        events = decode_stream((await subscription.__anext__()).encode())
+        subscription.close()
+    gap, *rest = events
+    assert (gap.event, json.loads(gap.data)) == ("gap", {"reason": "overflow", "dropped": 100})
+    assert [event.data for event in rest] == [str(price) for price in range(100, 600)]
+    assert broadcaster.stats().dropped == 100
+
+
+def test_broadcast_metrics_are_prometheus_text() -> None:
+    app = load("broadcast_metrics").app
+    with TestClient(app) as client:
+        client.blocking_portal.call(broadcaster_of(app).publish, "news", "x")
+        response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = dict(line.split() for line in response.text.splitlines())
+    assert lines["sse_published_total"] == "1"
+    assert lines["sse_subscribers"] == "0"
+    assert set(lines) >= {"sse_delivered_total", "sse_dropped_total", "sse_received_total"}
+
+
+def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+    import time
+
+    module = load("broadcast_gc")
+    refreezes: list[int] = []
+    real_refreeze = module.refreeze
+
+    def counting_refreeze() -> None:
+        real_refreeze()
+        refreezes.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(module, "refreeze", counting_refreeze)
+    monkeypatch.setattr(module, "REFREEZE_EVERY", 0.02)
+    assert gc.get_freeze_count() == 0
+    with TestClient(module.app):
+        deadline = time.monotonic() + 5
+        while len(refreezes) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.get_freeze_count() > 0
+    assert len(refreezes) >= 3  # at startup, then every period
+    assert all(count > 0 for count in refreezes)
+    assert gc.get_freeze_count() == 0  # unfrozen at shutdown
+
+
+def test_broadcast_redis_shares_rooms_between_processes(
+    redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litestar_sse.testing import sse_stream
+
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    one, two = load("broadcast_redis").app, load("broadcast_redis").app  # two workers
+    with TestClient(one) as worker_one, TestClient(two) as worker_two:
+        with sse_stream(worker_two, "GET", "/rooms/lobby/events") as stream:
+            sent = worker_one.post("/rooms/lobby/messages", content=b"hello from one").json()
+            event = next(iter(stream))
+        assert (event.event, event.id, event.data) == ("message", sent["id"], "hello from one")
+
+
+# -- the plugin --------------------------------------------------------------------------------
+
+
+def test_plugin_defaults_apply_unless_the_response_sets_its_own() -> None:
+    from litestar.testing import RequestFactory
+
+    from litestar_sse.registry import ManagedSSEResponse
+
+    module = load("plugin_defaults")
+    news = fetch(module.app, "/news")
+    assert news.content == (
+        b"retry: 3000\r\n\r\n"  # the config's retry, once, before the first event
+        b"event: news\r\ndata: markets open\r\n\r\n"
+        b"event: news\r\ndata: rain expected\r\n\r\n"
+    )
+    assert news.headers["x-stream-version"] == "2"
+    assert news.headers["cache-control"] == "no-cache"
+    alerts = fetch(module.app, "/alerts")
+    assert alerts.content == (
+        b"retry: 10000\r\ndata: markets open\r\n\r\nretry: 10000\r\ndata: rain expected\r\n\r\n"
+    )
+    assert alerts.headers.get_list("x-stream-version") == ["3"]  # the route's header wins
+
+    request = RequestFactory(app=module.app).get("/")
+    inherited = asyncio.run(module.news.fn()).to_asgi_response(None, request)
+    explicit = asyncio.run(module.alerts.fn()).to_asgi_response(None, request)
+    assert isinstance(inherited, ManagedSSEResponse)
+    assert isinstance(explicit, ManagedSSEResponse)
+    assert (inherited.ping_interval, inherited.send_timeout) == (20.0, 30.0)
+    assert (explicit.ping_interval, explicit.send_timeout) == (None, 30.0)
+
+
+# -- generator handlers ------------------------------------------------------------------------
+
+
+def test_generator_handlers_markers_and_typed_items() -> None:
+    app = load("generator_handlers").app
+    assert events_of(app, "/ticks") == [DecodedEvent("0"), DecodedEvent("1"), DecodedEvent("2")]
+    assert data_of(events_of(app, "/lines")) == ["first", "second"]
+    assert events_of(app, "/quotes") == [
+        DecodedEvent('{"symbol":"ACME","price":12.5}'),
+        DecodedEvent('{"symbol":"INIT","price":1.1}'),  # the dict, validated as a Quote
+        DecodedEvent("market closed", "close"),
+    ]
+
+
+def test_generator_post_streams_tokens_with_status_200() -> None:
+    app = load("generator_post").app
+    events = events_of(app, "/chat", method="POST", json={"text": "hello there"})
+    assert data_of(events) == ['{"text":"hello"}', '{"text":"there"}', "[DONE]"]
+    with TestClient(app) as client:
+        assert client.post("/chat", json={"wrong": 1}).status_code == 400  # body validated
+
+
+def test_generator_errors_before_and_during_the_stream(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from litestar_sse import SSEPlugin
+
+    module = load("generator_errors")
+    # Creating an app with Litestar's default logging config replaces the root logger's
+    # handlers, caplog's included: listen on the package's logger, in an app without one.
+    quiet_app = Litestar([module.room], plugins=[SSEPlugin()], logging_config=None)
+    logger = logging.getLogger("litestar_sse")
+    logger.addHandler(caplog.handler)
+    try:
+        assert data_of(events_of(quiet_app, "/rooms/broken")) == ['{"text":"fine"}']
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "Expected `str`, got `int`" in caplog.text
+
+    app = module.app
+    assert data_of(events_of(app, "/rooms/lobby")) == ['{"text":"welcome"}', '{"text":"hello"}']
+    with TestClient(app) as client:
+        missing = client.get("/rooms/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "No room named 'nowhere'"
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------
+
+
+def test_openapi_fragment_in_the_docs_is_what_the_app_generates() -> None:
+    from openapi_spec_validator import validate
+
+    module = load("openapi_stream")
+    doc = module.app.openapi_schema.to_schema()
+    fragment = json.loads((EXAMPLES / "openapi_fragment.json").read_text())
+    response = fragment["paths"]["/chat"]["post"]["responses"]["200"]
+    assert doc["paths"]["/chat"]["post"]["responses"]["200"] == response
+    assert doc["components"]["schemas"]["Token"] == fragment["components"]["schemas"]["Token"]
+    assert doc["openapi"] == "3.1.0"
+    validate(doc)
+
+    doc_32 = module.app_32.openapi_schema.to_schema()
+    media = doc_32["paths"]["/chat"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    assert media == {"itemSchema": response["content"]["text/event-stream"]["schema"]}
+    with pytest.raises(Exception, match="'itemSchema' was unexpected"):
+        validate(doc_32)  # labelled 3.1.0, which has no itemSchema
+    validate({**doc_32, "openapi": "3.2.0"})
+
+
+# -- Last-Event-ID and resume ------------------------------------------------------------------
+
+
+def test_resume_feed_resumes_after_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litestar_sse.testing import sse_stream
+
+    module = load("resume_feed")
+    monkeypatch.setattr(module, "POLL_SECONDS", 0.01)
+    with TestClient(module.app) as client:
+        with sse_stream(client, "GET", "/orders", last_event_id="1") as stream:
+            assert list(islice(stream, 2)) == [
+                DecodedEvent("mug", "order", "2"),
+                DecodedEvent("teapot", "order", "3"),
+            ]
+            assert stream.body.startswith(b"retry: 2000\r\n\r\nevent: order\r\nid: 2\r\n")
+            module.ORDERS.append(module.Order(4, "cup"))  # a new order, while connected
+            assert next(iter(stream)) == DecodedEvent("cup", "order", "4")
+        first_ids = {}
+        for name, kwargs in {
+            "query": {"params": {"lastEventId": "2"}},
+            "header wins": {"params": {"lastEventId": "1"}, "last_event_id": "3"},
+            "not a number": {"last_event_id": "abc"},
+            "too long": {"last_event_id": "1" * 2000},
+            "none": {},
+        }.items():
+            with sse_stream(client, "GET", "/orders", **kwargs) as stream:
+                first_ids[name] = next(iter(stream)).id
+    assert first_ids == {
+        "query": "3",
+        "header wins": "4",
+        "not a number": "1",
+        "too long": "1",
+        "none": "1",
+    }
+
+
+def test_resume_client_saves_the_id_and_reconnects_when_closed() -> None:
+    script = (EXAMPLES / "resume_client.js").read_text()
+    assert "/orders?lastEventId=${encodeURIComponent(saved)}" in script
+    assert "localStorage.setItem(STORAGE_KEY, event.lastEventId)" in script
+    assert "source.readyState === EventSource.CLOSED" in script
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def lifecycle_app(**changes: Any) -> Litestar:
+    import dataclasses
+
+    from litestar_sse import SSEPlugin
+
+    module = load("lifecycle_limits")
+    config = dataclasses.replace(module.config, **changes)
+    return Litestar([module.feed], plugins=[SSEPlugin(config)])
+
+
+def test_lifecycle_connection_limit_answers_503() -> None:
+    from litestar_sse.testing import sse_stream
+
+    app = lifecycle_app(max_connections=1)
+    with TestClient(app) as client, sse_stream(client, "GET", "/feed") as first:
+        assert first.status_code == 200
+        with sse_stream(client, "GET", "/feed") as refused:
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "10"
+            assert list(refused) == []
+
+
+def test_lifecycle_max_lifetime_ends_the_stream() -> None:
+    from litestar_sse.testing import sse_stream
+
+    app = lifecycle_app(max_lifetime=0.2)
+    with TestClient(app) as client, sse_stream(client, "GET", "/feed") as stream:
+        assert data_of(list(stream)) == ["1"]  # the lifetime event has no data: not dispatched
+        assert stream.ended
+        assert stream.comments == ["lifetime reached"]
+        assert stream.body.endswith(b": lifetime reached\r\nretry: 0\r\n\r\n")
+
+
+def test_lifecycle_shutdown_sends_the_shutdown_event() -> None:
+    from litestar_sse.config import STATE_KEY
+    from litestar_sse.testing import sse_stream
+
+    app = load("lifecycle_limits").app
+    registry = app.state[STATE_KEY].registry
+    with TestClient(app) as client, sse_stream(client, "GET", "/feed") as stream:
+        assert next(iter(stream)).data == "1"
+        # What the plugin's SIGTERM/SIGINT handler schedules on the app's loop.
+        client.blocking_portal.call(registry.begin_shutdown, 5.0)
+        assert list(stream) == [DecodedEvent("restarting", "shutdown", retry=5_000)]
+        assert stream.ended
+
+
+def test_lifecycle_head_gets_headers_only() -> None:
+    with TestClient(load("lifecycle_limits").app) as client:
+        response = client.head("/feed")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.content == b""
+
+
+# -- testing -----------------------------------------------------------------------------------
+
+
+def test_testing_page_examples_pass_under_pytest() -> None:
+    import subprocess
+
+    files = [EXAMPLES / f"{name}.py" for name in ("testing_sse_stream", "testing_async_stream")]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, files)],
+        cwd=EXAMPLES.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 passed" in result.stdout
+
+
+def test_testing_app_defaults() -> None:
+    module = load("testing_app")
+    assert module.app.plugins.get(module.SSEPlugin).config.ping_interval == 15.0
+    events = events_of(module.app, "/ticks?limit=2", headers={"Last-Event-ID": "5"})
+    assert [event.id for event in events] == ["6", "7"]
+
+
+def test_testing_other_clients_decode_any_body() -> None:
+    module = load("testing_other_clients")
+    with TestClient(load("testing_app").app) as client:
+        events = module.first_events(client, "/ticks?limit=5", 2)
+    assert events == [DecodedEvent("tick 1", "tick", "1"), DecodedEvent("tick 2", "tick", "2")]
+
+
 # -- README ------------------------------------------------------------------------------------
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -469,7 +847,9 @@ def test_readme_python_blocks_compile() -> None:
 
 
 def test_readme_first_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    (block,) = [block for block in readme_python_blocks() if "app = Litestar(" in block]
+    (block,) = [
+        block for block in readme_python_blocks() if "app = Litestar([stream_ticks" in block
+    ]
     module = ModuleType("readme_first_stream")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(block, "README.md", "exec"), module.__dict__)
@@ -479,6 +859,24 @@ def test_readme_first_stream(monkeypatch: pytest.MonkeyPatch) -> None:
         DecodedEvent(f'{{"n":{n}}}', "tick", str(n)) for n in (1, 2, 3)
     ]
     assert response.content.startswith(b'event: tick\r\nid: 1\r\ndata: {"n":1}\r\n\r\n')
+
+
+def test_readme_broadcast(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litestar_sse.testing import sse_stream
+
+    (block,) = [block for block in readme_python_blocks() if "broadcaster.subscribe(" in block]
+    module = ModuleType("readme_broadcast")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(block, "README.md", "exec"), module.__dict__)
+    with (
+        TestClient(module.app) as client,
+        sse_stream(client, "GET", "/rooms/lobby/events") as stream,
+    ):
+        response = client.post("/rooms/lobby/messages", json={"text": "hi"})
+        assert response.status_code == 201
+        event = next(iter(stream))
+    assert (event.event, json.loads(event.data)) == ("message", {"text": "hi"})
+    assert event.id == stream.headers["SSE-Resumed-From"].rsplit("-", 1)[0] + "-1"
 
 
 def _iter_python_examples() -> Iterator[str]:
