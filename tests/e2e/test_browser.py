@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
 from tests.e2e import browser_app
+from tests.redis_support import RedisProcess
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +30,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(app: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _serve(
+    app: str, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -141,3 +144,66 @@ def test_demo_page_shows_the_live_stream_and_a_screenshot_is_kept(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+COLLECT_ROOM = """() => {
+  window.got = [];
+  window.opens = 0;
+  const source = new EventSource("/rooms/restart-test/events");
+  source.onopen = () => { window.opens += 1; };
+  source.addEventListener("message", (e) => {
+    window.got.push({id: e.lastEventId, text: JSON.parse(e.data).text});
+  });
+}"""
+
+
+def _say(port: int, text: str) -> None:
+    url = f"http://127.0.0.1:{port}/rooms/restart-test/messages"
+    response = httpx.post(url, json={"author": "test", "text": text}, timeout=10)
+    response.raise_for_status()
+
+
+def test_broadcast_resumes_in_the_browser_across_a_server_restart(
+    browser: BrowserContext, redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    """Messages published while the page's server is down arrive after it restarts, once each.
+
+    Two processes of the chat example share one Redis. The page is served by A; A stops (the
+    browser sees a clean end and keeps retrying), messages are published through B, A starts
+    again on the same port, and the browser's reconnect carries Last-Event-ID.
+    """
+    port_a, port_b = _free_port(), _free_port()
+    env = {**os.environ, "REDIS_URL": redis_server.url}
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    server_a = _serve("examples.chat:app", port_a, log_a, env)
+    server_b = _serve("examples.chat:app", port_b, log_b, env)
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port_a}/")
+        page.evaluate(COLLECT_ROOM)
+        page.wait_for_function("window.opens >= 1", timeout=15_000)
+        for n in (1, 2, 3):
+            _say(port_a, f"m{n}")
+        page.wait_for_function("window.got.length >= 3", timeout=15_000)
+
+        server_a.terminate()
+        server_a.wait(timeout=15)
+        for n in (4, 5, 6):
+            _say(port_b, f"m{n}")  # while the page's server is down
+        server_a = _serve("examples.chat:app", port_a, log_a, env)
+        page.wait_for_function("window.got.length >= 6", timeout=30_000)
+        _say(port_a, "m7")
+        page.wait_for_function("window.got.length >= 7", timeout=15_000)
+        got = page.evaluate("window.got")
+        opens = page.evaluate("window.opens")
+        page.close()
+    finally:
+        for server in (server_a, server_b):
+            server.terminate()
+            server.wait(timeout=15)
+
+    assert [message["text"] for message in got] == [f"m{n}" for n in range(1, 8)]
+    ids = [message["id"] for message in got]
+    assert len(set(ids)) == len(ids)  # nothing twice
+    assert opens >= 2  # the browser really reconnected
+    assert "Traceback" not in log_a.read_text()
