@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
 from tests.e2e import browser_app
+from tests.processes import free_port, start_listening
 from tests.redis_support import RedisProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,29 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(
     app: str, port: int, log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{app} did not start:\n{log.read_text()}")
+    return start_listening(command, port, log, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +61,7 @@ def browser() -> Iterator[BrowserContext]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = _serve("tests.e2e.browser_app:app", port, tmp_path / "server.log")
     try:
         yield f"http://127.0.0.1:{port}"
@@ -124,7 +105,7 @@ def test_demo_page_shows_the_live_stream_and_a_screenshot_is_kept(
     browser: BrowserContext, tmp_path: Path
 ) -> None:
     """The demo a person opens with `make demo`: live values arrive and the page says so."""
-    port = _free_port()
+    port = free_port()
     process = _serve("examples.demo:app", port, tmp_path / "demo.log")
     try:
         page = browser.new_page()
@@ -172,7 +153,7 @@ def test_broadcast_resumes_in_the_browser_across_a_server_restart(
     browser sees a clean end and keeps retrying), messages are published through B, A starts
     again on the same port, and the browser's reconnect carries Last-Event-ID.
     """
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = free_port(), free_port()
     env = {**os.environ, "REDIS_URL": redis_server.url}
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     server_a = _serve("examples.chat:app", port_a, log_a, env)

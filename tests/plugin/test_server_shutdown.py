@@ -12,7 +12,6 @@ import asyncio
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import free_port, start_listening
+
 APP = "tests.plugin.shutdown_app:app"
 CLIENTS = 1000
 GRACE = 2.0
 FINAL_EVENT = b"event: shutdown\r\nretry: 5000\r\ndata: bye\r\n\r\n"
 END_OF_BODY = b"\r\n0\r\n\r\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _raise_open_file_limit(needed: int) -> None:
@@ -50,19 +44,7 @@ def _start(server: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             "--backlog", "4096", APP,
         ]  # fmt: skip
     env = {**os.environ, "SSE_GRACE": str(GRACE)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{server} did not start:\n{log.read_text()}")
+    return start_listening(command, port, log, env=env)
 
 
 async def _client(port: int, all_open: asyncio.Event, count: list[int]) -> bytes:
@@ -114,7 +96,7 @@ def test_open_streams_end_cleanly_and_the_server_exits_fast(
     server: str, sig: int, tmp_path: Path
 ) -> None:
     _raise_open_file_limit(4 * CLIENTS + 256)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     process = _start(server, port, log)
     try:
