@@ -51,4 +51,4 @@ bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) $(TOOLS) docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache
