@@ -216,6 +216,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         source = self.iterator
         encode = self.item_encoder or self._encode_chunk
         timed = self._timer_slot is not None
+        if isinstance(source, _INLINE_ITERABLES):
+            source = _iterate_inline(source)
         if isinstance(source, AsyncIterable):
             self._active = iterator = aiter(source)
             try:
@@ -230,22 +232,6 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     elif self._cut is not None:
                         # The producer swallowed our cancellation: end as the cut says (a
                         # graceful cut still sends the closing event and the end of body).
-                        raise asyncio.CancelledError
-                    try:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                    except OSError:
-                        self._client_gone()
-                        return
-                    self._sending = False
-            except Exception:
-                self._log_producer_error()
-        elif isinstance(source, _INLINE_ITERABLES):
-            try:
-                for item in source:
-                    body = encode(item)
-                    if timed:
-                        await self._before_write()
-                    elif self._cut is not None:
                         raise asyncio.CancelledError
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -531,6 +517,13 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         if scope.get("http_version", "1.1") == "1.1" and "connection" not in self.headers:
             self.headers["connection"] = "keep-alive"
         await super().__call__(scope, receive, send)
+
+
+async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:
+    # A container cannot block: it is iterated on the loop, by the same send loop as async
+    # producers, with no worker thread.
+    for item in items:
+        yield item
 
 
 class _Resumed:

@@ -47,7 +47,10 @@ import msgspec
 from litestar.exceptions import ImproperlyConfiguredException
 
 from litestar_sse.codec.encoder import encode_fields
-from litestar_sse.message import ItemEncoder, RawEvent, ServerSentEventMessage
+from litestar_sse.message import (
+    ItemEncoder,
+    is_message_type,
+)
 from litestar_sse.response import ServerSentEvent, StreamContent
 
 if TYPE_CHECKING:
@@ -77,9 +80,6 @@ _STREAM_ORIGINS: Final = frozenset(
         collections.abc.Generator,
     )
 )
-
-# Items that carry their own framing: never converted to the item type.
-_PASSTHROUGH: Final = (ServerSentEventMessage, RawEvent)
 
 _NOT_A_STREAM: Final = object()
 
@@ -199,27 +199,16 @@ class _ItemAdapter:
 def _without_messages(item_type: Any) -> Any:
     """``item_type`` without its message members; ``None`` if nothing else is left."""
     if _is_union(item_type):
-        members = [m for m in get_args(item_type) if not _is_message_type(m)]
+        members = [m for m in get_args(item_type) if not is_message_type(m)]
         if not members:
             return None
         return members[0] if len(members) == 1 else Union[tuple(members)]  # noqa: UP007
-    return None if _is_message_type(item_type) else item_type
+    return None if is_message_type(item_type) else item_type
 
 
 def _is_union(annotation: Any) -> bool:
     origin = get_origin(annotation)
     return origin is Union or type(annotation).__name__ == "UnionType"
-
-
-def _is_message_type(annotation: Any) -> bool:
-    if not isinstance(annotation, type):
-        return False
-    if issubclass(annotation, _PASSTHROUGH):
-        return True
-    # litestar.response.ServerSentEventMessage, which the message layer also accepts
-    return annotation.__name__ == "ServerSentEventMessage" and annotation.__module__.startswith(
-        "litestar."
-    )
 
 
 def _runtime_class(annotation: Any) -> type | None:
@@ -345,7 +334,7 @@ class GeneratorSSEResponse(ServerSentEvent):
 
             def encode_mapping_item(item: Any) -> bytes:
                 if not isinstance(item, runtime_types):
-                    if isinstance(item, _PASSTHROUGH) or _is_message_type(type(item)):
+                    if is_message_type(type(item)):
                         return encode(item)
                     item = convert(item)
                 return data_prefix + json_encode(item) + end
@@ -354,7 +343,7 @@ class GeneratorSSEResponse(ServerSentEvent):
 
         def encode_typed_item(item: Any) -> bytes:
             if type(item) is not exact and not isinstance(item, runtime_types):
-                if isinstance(item, _PASSTHROUGH) or _is_message_type(type(item)):
+                if is_message_type(type(item)):
                     return encode(item)
                 item = convert(item)
             return encode(item)

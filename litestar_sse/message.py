@@ -30,6 +30,8 @@ __all__ = (
     "RawEvent",
     "ServerSentEventMessage",
     "default_enc_hook",
+    "is_litestar_message",
+    "is_message_type",
     "make_item_encoder",
 )
 
@@ -146,11 +148,20 @@ def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMe
     return ServerSentEventMessage(**item, sep=sep)
 
 
-def _is_litestar_message(kind: type) -> bool:
-    # litestar.response.ServerSentEventMessage (a dataclass), recognised without importing
-    # Litestar into this layer: code written for Litestar's SSE yields it and must not get it
-    # back as a JSON object.
+def is_litestar_message(kind: type) -> bool:
+    """Whether ``kind`` is ``litestar.response.ServerSentEventMessage`` (or a subclass).
+
+    Recognised without importing Litestar into this layer: code written for Litestar's SSE
+    yields it and must get an event, not the message as a JSON object.
+    """
     return kind.__name__ == "ServerSentEventMessage" and kind.__module__.startswith("litestar.")
+
+
+def is_message_type(kind: Any) -> bool:
+    """Whether items of type ``kind`` carry their own event fields instead of being ``data``."""
+    if not isinstance(kind, type):
+        return False
+    return issubclass(kind, (ServerSentEventMessage, RawEvent)) or is_litestar_message(kind)
 
 
 def _from_litestar_message(item: Any) -> ServerSentEventMessage:
@@ -214,7 +225,7 @@ def make_item_encoder(
             return data_prefix + encode_json(item) + end
         if isinstance(item, message_type):
             return item.encode(encode_json)
-        if _is_litestar_message(kind):
+        if is_litestar_message(kind):
             return _from_litestar_message(item).encode(encode_json)
         if len(json_types) < _TYPE_CACHE_SIZE:
             json_types.add(kind)

@@ -320,7 +320,6 @@ class ServerSentEvent(Stream):
             "text/event-stream",
             status_code,
         )
-        kwargs["media_type"] = "text/event-stream"
         ping_interval, ping_message = self.ping_interval, self.ping_message
         retry, sep = self.retry_duration, self.sep
         preamble = b""
