@@ -27,9 +27,8 @@ class Response:
     body: bytes  # empty unless captured
 
 
-def http_scope(n: int) -> dict[str, Any]:
-    """The scope uvicorn+httptools builds for ``GET /stream?n=<n>`` (ASGI spec 2.3)."""
-    query = b"n=%d" % n
+def get_scope(path: str, query_string: bytes = b"") -> dict[str, Any]:
+    """The scope uvicorn+httptools builds for ``GET <path>?<query_string>`` (ASGI spec 2.3)."""
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -41,10 +40,15 @@ def http_scope(n: int) -> dict[str, Any]:
         "headers": [(b"host", b"127.0.0.1:8000"), (b"accept", b"text/event-stream")],
         "state": {},
         "method": "GET",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": query,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
     }
+
+
+def http_scope(n: int) -> dict[str, Any]:
+    """The scope of ``GET /stream?n=<n>``."""
+    return get_scope(PATH, b"n=%d" % n)
 
 
 async def call(app: ASGIApp, n: int, capture: bool = False) -> Response:

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from benchmarks.apps import ASGIApp, Message, Receive, Scope, Send
+from benchmarks.asgi_harness import get_scope
 
 TOPIC = "bench"
 PATH = "/events"
@@ -174,22 +175,8 @@ HUBS: dict[str, type[Hub]] = {
 
 
 def http_scope() -> dict[str, Any]:
-    """The scope uvicorn+httptools builds for ``GET /events`` (ASGI spec 2.3)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"accept", b"text/event-stream")],
-        "state": {},
-        "method": "GET",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": b"",
-    }
+    """The scope of ``GET /events``."""
+    return get_scope(PATH)
 
 
 __all__ = ["HUBS", "PATH", "TOPIC", "Hub", "Message", "http_scope"]

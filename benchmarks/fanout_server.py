@@ -18,13 +18,10 @@ It binds 127.0.0.1 on a free port itself and prints ``PORT <n>`` once listening.
 # name classes imported inside ``build_app``.
 import argparse
 import asyncio
-import socket
-import sys
 import time
 from typing import Any
 
-from benchmarks.processes import raise_fd_limit
-from benchmarks.server import BACKLOG, http_setting, loop_setting
+from benchmarks.server import serve
 
 TOPIC = "bench"
 PING = 15.0
@@ -83,26 +80,7 @@ def build_app() -> Any:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
-
-    import uvicorn
-
-    raise_fd_limit()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(BACKLOG)
-    config = uvicorn.Config(
-        build_app(),
-        http=http_setting(),
-        loop=loop_setting(),
-        backlog=BACKLOG,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
-    sys.exit(0)
+    serve(build_app())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from typing import Any, NoReturn
 
 from benchmarks.apps import by_name
 from benchmarks.processes import raise_fd_limit
@@ -33,16 +34,11 @@ def http_setting() -> str:
     return "httptools"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--impl", required=True)
-    parser.add_argument("--spec", required=True, help="StreamSpec as JSON")
-    args = parser.parse_args(argv)
-
+def serve(app: Any) -> NoReturn:
+    """Serve ``app`` with uvicorn on a free loopback port (printed as ``PORT <n>``); no return."""
     import uvicorn
 
     raise_fd_limit()
-    app = by_name(args.impl).build(StreamSpec.from_cli(args.spec))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -60,6 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--impl", required=True)
+    parser.add_argument("--spec", required=True, help="StreamSpec as JSON")
+    args = parser.parse_args(argv)
+    serve(by_name(args.impl).build(StreamSpec.from_cli(args.spec)))
 
 
 if __name__ == "__main__":
