@@ -12,15 +12,16 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from sse_wire import Ev, Recorder, both, comments, http_scope, items
 
 from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from litestar_sse.message import make_item_encoder
+from tests.polling import wait_until_sync
+from tests.sse_wire import Ev, Recorder, both, comments, http_scope, items
 
 pytestmark = pytest.mark.anyio
 
@@ -85,23 +86,6 @@ class Client:
 
     async def run(self, response: Any, *, timeout: float = 10.0) -> None:
         await asyncio.wait_for(response(http_scope(), self.receive, self.send), timeout)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
-
-
-def wait_until_sync(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 # -- disconnects -----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
-from sse_wire import Ev, both, items, ours
 
 from litestar_sse.codec.decoder import DecodedComment
 from litestar_sse.message import (
@@ -25,6 +24,7 @@ from litestar_sse.message import (
     make_item_encoder,
 )
 from litestar_sse.response import _json_encoder
+from tests.sse_wire import Ev, both, items, ours
 
 BOM = b"\xef\xbb\xbf"
 

@@ -24,7 +24,6 @@ from litestar.response import ServerSentEvent as LitestarServerSentEvent
 from litestar.response import ServerSentEventMessage as LitestarMessage
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sse_wire import SSE_CONTENT_TYPE, Ev, LogCapture, Recorder, both, http_scope
 
 from litestar_sse import (
     ASGIStreamingSSEResponse,
@@ -33,6 +32,7 @@ from litestar_sse import (
     ServerSentEventMessage,
     Stream,
 )
+from tests.sse_wire import SSE_CONTENT_TYPE, Ev, LogCapture, Recorder, both, http_scope
 
 SSE_HEADERS = {
     "content-type": SSE_CONTENT_TYPE,

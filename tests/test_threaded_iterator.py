@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from litestar_sse.threaded_iterator import ThreadedIterator
+from tests.polling import wait_until_sync
 
 pytestmark = pytest.mark.anyio
 
@@ -22,15 +23,6 @@ async def drain(threaded: ThreadedIterator[Any]) -> list[list[Any]]:
             batches.append(await asyncio.wait_for(threaded.next_batch(), 5))
         except StopAsyncIteration:
             return batches
-
-
-def poll(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 async def test_all_items_in_order() -> None:
@@ -131,7 +123,7 @@ async def test_stop_closes_generator_in_the_worker_thread() -> None:
     assert await asyncio.to_thread(closed.wait, 5)
     assert info["closed_in"] is info["thread"]
     assert info["thread"] is not threading.current_thread()
-    assert await asyncio.to_thread(poll, lambda: not info["thread"].is_alive())
+    assert await asyncio.to_thread(wait_until_sync, lambda: not info["thread"].is_alive())
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(threaded.next_batch(), 5)
 
@@ -151,12 +143,12 @@ async def test_buffer_is_bounded_and_producer_blocks() -> None:
 
     threaded = ThreadedIterator(gen(), max_buffer=5)
     # 5 buffered, and the 6th produced and waiting for space
-    assert await asyncio.to_thread(poll, lambda: produced == 6)
+    assert await asyncio.to_thread(wait_until_sync, lambda: produced == 6)
     await asyncio.sleep(0.1)
     assert produced == 6
     assert await threaded.next_batch() == [1, 2, 3, 4, 5]
     # reading made space: the waiting 6th goes in, 7-10 fill the buffer, the 11th waits
-    assert await asyncio.to_thread(poll, lambda: produced == 11)
+    assert await asyncio.to_thread(wait_until_sync, lambda: produced == 11)
     await asyncio.sleep(0.05)
     assert produced == 11
     # stop() wakes the producer blocked on a full buffer, which then closes the generator
