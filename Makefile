@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install test test-only lint typecheck docs demo bench bench-quick clean
+.PHONY: help install test test-only soak lint typecheck docs demo bench bench-quick clean
 
 help:
 	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
+	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.2 for a short one)"
 	@echo "make demo         run the example app on http://127.0.0.1:8000"
 	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
 	@echo "make bench-quick  a short benchmark run for day-to-day work"
@@ -40,6 +41,13 @@ test-only: install
 	$(BIN)/pytest
 
 test: lint typecheck docs test-only
+
+# The long runs: the fuzzers with many more examples, then tests/soak (real servers, real Redis).
+SOAK_SCALE ?= 1
+FUZZ_EXAMPLES ?= 20000
+soak: install
+	SSE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/codec/test_fuzz.py
+	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -m soak tests/soak -v --durations=0
 
 demo: install
 	$(BIN)/python -m examples.demo

@@ -1,0 +1,34 @@
+"""The soak suite: long load, churn and fault tests against real servers.
+
+Everything under ``tests/soak`` is marked ``soak``; ``make test`` leaves it out and
+``make soak`` runs it. ``SOAK_SCALE`` (a float, default 1) scales the sizes: 1 is the size the
+reliability goals name (10,000 streams, 50,000 connect/disconnect cycles, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.soak)
+
+
+def soak_scale() -> float:
+    """The ``SOAK_SCALE`` factor (default 1.0)."""
+    value = float(os.environ.get("SOAK_SCALE", "1"))
+    if value <= 0:
+        raise ValueError(f"SOAK_SCALE must be positive, got {value}")
+    return value
+
+
+def scaled(size: int, minimum: int = 1) -> int:
+    """``size`` times ``SOAK_SCALE``, at least ``minimum``."""
+    return max(minimum, round(size * soak_scale()))
