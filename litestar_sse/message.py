@@ -15,6 +15,7 @@ import msgspec
 
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
+    check_comment,
     check_event_id,
     check_event_type,
     check_retry,
@@ -89,8 +90,8 @@ class ServerSentEventMessage(msgspec.Struct, frozen=True):
             check_event_id(self.id)
         if self.retry is not None:
             check_retry(self.retry)
-        if self.comment is not None and not isinstance(self.comment, str):
-            raise TypeError(f"SSE comment must be a str, got {type(self.comment).__name__}")
+        if self.comment is not None:
+            check_comment(self.comment)
         check_separator(self.sep)
 
     def encode(self, json_encode: JSONEncode | None = None) -> bytes:

@@ -22,7 +22,15 @@ from litestar_sse.asgi import (
     DisconnectHandler,
     _check_positive,
 )
-from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_fields
+from litestar_sse.codec.encoder import (
+    DEFAULT_SEPARATOR,
+    check_comment,
+    check_event_id,
+    check_event_type,
+    check_retry,
+    check_separator,
+    encode_fields,
+)
 from litestar_sse.config import get_app_sse
 from litestar_sse.message import ItemEncoder, make_item_encoder
 from litestar_sse.registry import ManagedSSEResponse
@@ -274,14 +282,16 @@ class ServerSentEvent(Stream):
             on_disconnect=on_disconnect,
             type_encoders=type_encoders,
         )
-        # Validate every field now; encode_fields raises ValueError naming the bad one.
-        encode_fields(
-            event=event_type,
-            id=event_id,
-            retry=retry_duration,
-            comment=comment_message,
-            sep=check_separator(sep),
-        )
+        # Validate every field now, naming the argument in the error.
+        if event_type is not None:
+            check_event_type(event_type, "event_type")
+        if event_id is not None:
+            check_event_id(event_id, "event_id")
+        if retry_duration is not None:
+            check_retry(retry_duration, "retry_duration")
+        if comment_message is not None:
+            check_comment(comment_message, "comment_message")
+        check_separator(sep)
         if not isinstance(ping_message, str):
             raise TypeError(f"ping_message must be a str, got {type(ping_message).__name__}")
         self.event_type = event_type

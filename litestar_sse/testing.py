@@ -40,7 +40,13 @@ import anyio.to_thread
 import httpx
 from litestar.testing.transport import TestClientTransport
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
+from litestar_sse.codec.decoder import (
+    DEFAULT_MAX_EVENT_LENGTH,
+    DEFAULT_MAX_LINE_LENGTH,
+    DecodedComment,
+    DecodedEvent,
+    EventDecoder,
+)
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -165,7 +171,7 @@ class _StreamState:
         "status_code",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_length: int | None, max_event_length: int | None) -> None:
         self.status_code = 0
         """The response status."""
         self.headers = httpx.Headers()
@@ -176,7 +182,9 @@ class _StreamState:
         """The text of every comment line (``: ping`` ...) received so far, in order."""
         self.ended = False
         """True once the app ended the body."""
-        self._decoder = EventDecoder()
+        self._decoder = EventDecoder(
+            max_line_length=max_line_length, max_event_length=max_event_length
+        )
         self._inflate: Any = None
         self._pending: deque[DecodedEvent | DecodedComment] = deque()
 
@@ -242,8 +250,15 @@ class SSEStream(_StreamState):
 
     __slots__ = ("_connection", "_portal", "timeout")
 
-    def __init__(self, portal: BlockingPortal, connection: _AppConnection, timeout: float | None):
-        super().__init__()
+    def __init__(
+        self,
+        portal: BlockingPortal,
+        connection: _AppConnection,
+        timeout: float | None,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
+    ):
+        super().__init__(max_line_length, max_event_length)
         self._portal = portal
         self._connection = connection
         self.timeout = timeout
@@ -294,8 +309,15 @@ class AsyncSSEStream(_StreamState):
 
     __slots__ = ("_connection", "_portal", "timeout")
 
-    def __init__(self, portal: BlockingPortal, connection: _AppConnection, timeout: float | None):
-        super().__init__()
+    def __init__(
+        self,
+        portal: BlockingPortal,
+        connection: _AppConnection,
+        timeout: float | None,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
+    ):
+        super().__init__(max_line_length, max_event_length)
         self._portal = portal
         self._connection = connection
         self.timeout = timeout
@@ -359,6 +381,8 @@ def sse_stream(
     *,
     last_event_id: str | None = None,
     timeout: float | None = 5.0,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
     **request_kwargs: Any,
 ) -> Iterator[SSEStream]:
     """Open an event stream on a ``TestClient``; the stream is read as the app sends it.
@@ -372,6 +396,10 @@ def sse_stream(
         timeout: Seconds to wait for the response to start, for each event while iterating
             and for the end in ``read()``; then :class:`TimeoutError` is raised. ``None`` waits
             forever.
+        max_line_length: The decoder's limits (see :class:`~litestar_sse.EventDecoder`): a
+            longer line, or an event with longer data, raises
+            :class:`~litestar_sse.DecodeError` while reading the stream.
+        max_event_length: See ``max_line_length``.
         **request_kwargs: Passed to ``client.build_request``: ``headers``, ``params``,
             ``json``, ``content``, ``data``, ``files``, ``cookies``.
 
@@ -386,7 +414,7 @@ def sse_stream(
     with client.portal() as portal:
         portal.call(connection.start)
         finished = portal.start_task_soon(connection.run)
-        stream = SSEStream(portal, connection, timeout)
+        stream = SSEStream(portal, connection, timeout, max_line_length, max_event_length)
         try:
             stream._start()
             yield stream
@@ -404,6 +432,8 @@ async def async_sse_stream(
     *,
     last_event_id: str | None = None,
     timeout: float | None = 5.0,  # noqa: ASYNC109 (per read of the stream, not for this call)
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
     **request_kwargs: Any,
 ) -> AsyncIterator[AsyncSSEStream]:
     """Open an event stream on an ``AsyncTestClient``; see :func:`sse_stream`.
@@ -415,7 +445,7 @@ async def async_sse_stream(
     with client.portal() as portal:
         await anyio.to_thread.run_sync(portal.call, connection.start)
         finished = portal.start_task_soon(connection.run)
-        stream = AsyncSSEStream(portal, connection, timeout)
+        stream = AsyncSSEStream(portal, connection, timeout, max_line_length, max_event_length)
         try:
             await stream._start()
             yield stream

@@ -11,6 +11,7 @@ from litestar_sse.codec.decoder import (
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
     SEPARATORS,
+    check_comment,
     check_event_id,
     check_event_type,
     check_retry,
@@ -28,6 +29,7 @@ __all__ = (
     "DecodedEvent",
     "EventDecoder",
     "aiter_events",
+    "check_comment",
     "check_event_id",
     "check_event_type",
     "check_retry",

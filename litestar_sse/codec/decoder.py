@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import cast
 
 __all__ = [
+    "DEFAULT_MAX_EVENT_LENGTH",
     "DEFAULT_MAX_LINE_LENGTH",
     "DecodeError",
     "DecodedComment",
@@ -25,6 +26,13 @@ __all__ = [
 
 DEFAULT_MAX_LINE_LENGTH = 1_048_576
 """Longest line (in characters) a decoder accepts by default before raising DecodeError."""
+
+DEFAULT_MAX_EVENT_LENGTH = 16 * 1_048_576
+"""Longest event data (in characters) a decoder collects by default before raising DecodeError.
+
+Sixteen lines of the default maximum length: far above any event a stream meant for
+``EventSource`` carries, yet a bound on what one peer can make a client hold in memory.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,12 @@ class DecodedComment:
 
 
 class DecodeError(ValueError):
-    """Raised when a line of the stream is longer than the decoder's ``max_line_length``."""
+    """Raised when the stream exceeds a limit of the decoder.
+
+    A line longer than ``max_line_length``, or an event whose data grows longer than
+    ``max_event_length``. The stream is then unusable: drop the connection. The decoder itself
+    is reset as by :meth:`EventDecoder.close` and can read the next stream.
+    """
 
 
 class EventDecoder:
@@ -76,9 +89,12 @@ class EventDecoder:
     __slots__ = (
         "_block_retry",
         "_data",
+        "_data_len",
         "_dispatched_id",
+        "_event_limit",
         "_event_type",
         "_last_event_id",
+        "_max_event_length",
         "_max_line_length",
         "_pending",
         "_pending_len",
@@ -88,17 +104,33 @@ class EventDecoder:
         "_utf8",
     )
 
-    def __init__(self, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(
+        self,
+        *,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
+    ) -> None:
         """Create a decoder.
 
         Args:
             max_line_length: Longest accepted line, in characters, excluding the line break.
                 ``None`` disables the limit. The limit protects against a peer that never
                 sends a line break and would otherwise make the decoder buffer without bound.
+            max_event_length: Longest accepted event data, in characters: the length of
+                :attr:`DecodedEvent.data`, the ``"\\n"`` joining its lines included. It is
+                checked as each ``data`` line arrives, so a peer that sends ``data`` lines
+                and never the blank line cannot make the decoder collect them without bound
+                (which ``max_line_length`` alone does not prevent). ``None`` disables it.
         """
         if max_line_length is not None and max_line_length < 0:
             raise ValueError("max_line_length must be None or a non-negative integer")
+        if max_event_length is not None and max_event_length < 0:
+            raise ValueError("max_event_length must be None or a non-negative integer")
         self._max_line_length = max_line_length
+        self._max_event_length = max_event_length
+        # Compared with the running sum of (line length + 1) over the event's data lines,
+        # which is one more than the length of the joined data.
+        self._event_limit = None if max_event_length is None else max_event_length + 1
         self._last_event_id = ""
         # The spec's "last event ID string": the buffer's value at the most recent dispatch.
         self._dispatched_id = ""
@@ -117,6 +149,7 @@ class EventDecoder:
         self._pending: list[str] = []
         self._pending_len = 0
         self._data: list[str] = []
+        self._data_len = 0
         self._event_type = ""
         self._block_retry: int | None = None
 
@@ -145,9 +178,10 @@ class EventDecoder:
             The events completed by this chunk, in stream order.
 
         Raises:
-            DecodeError: A line is longer than ``max_line_length``. Nothing from this chunk is
-                dispatched and the decoder is reset as by :meth:`close`, so ``last_event_id``
-                is the one in force at the last dispatch before this chunk.
+            DecodeError: A line is longer than ``max_line_length``, or an event's data longer
+                than ``max_event_length``. Nothing from this chunk is dispatched and the
+                decoder is reset as by :meth:`close`: ``last_event_id`` is the one in force at
+                the last dispatch before this chunk, ``retry`` the one before this chunk.
         """
         out: list[DecodedEvent | DecodedComment] = []
         self._feed(chunk, out, False)
@@ -224,7 +258,16 @@ class EventDecoder:
                 lines[0] = "".join(self._pending)
                 self._pending = []
                 self._pending_len = 0
-            self._process_lines(lines, out, comments)
+            # Restored if an event grows too long half-way through the chunk.
+            dispatched_id, retry = self._dispatched_id, self._retry
+            try:
+                self._process_lines(lines, out, comments)
+            except _EventTooLongError:
+                self._dispatched_id, self._retry = dispatched_id, retry
+                self._reset_stream()
+                raise DecodeError(
+                    f"event data exceeds max_event_length of {self._max_event_length} characters"
+                ) from None
         if tail:
             self._pending.append(tail)
             self._pending_len += len(tail)
@@ -233,6 +276,7 @@ class EventDecoder:
         self, lines: list[str], out: list[DecodedEvent | DecodedComment], comments: bool
     ) -> None:
         data = self._data
+        size, limit = self._data_len, self._event_limit
         for line in lines:
             if not line:
                 # Blank line: dispatch, even when no event results (an ``id`` alone still
@@ -248,6 +292,7 @@ class EventDecoder:
                         )
                     )
                     data = self._data = []
+                    size = 0
                 self._event_type = ""
                 self._block_retry = None
                 continue
@@ -261,6 +306,10 @@ class EventDecoder:
                 value = value[1:]
             if name == "data":
                 data.append(value)
+                if limit is not None:
+                    size += len(value) + 1
+                    if size > limit:
+                        raise _EventTooLongError
             elif name == "event":
                 self._event_type = value
             elif name == "id":
@@ -270,6 +319,11 @@ class EventDecoder:
                 retry = _parse_retry(value)
                 if retry is not None:
                     self._retry = self._block_retry = retry
+        self._data_len = size
+
+
+class _EventTooLongError(Exception):
+    """Internal: an event's data passed ``max_event_length`` (becomes a DecodeError)."""
 
 
 def _parse_retry(value: str) -> int | None:
@@ -286,18 +340,25 @@ def _parse_retry(value: str) -> int | None:
 
 
 def decode_stream(
-    chunks: Iterable[bytes] | bytes, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH
+    chunks: Iterable[bytes] | bytes,
+    *,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
 ) -> list[DecodedEvent]:
     """Decode a complete stream held in memory.
 
     Args:
         chunks: The whole body as one bytes object, or an iterable of chunks.
         max_line_length: Passed to :class:`EventDecoder`.
+        max_event_length: Passed to :class:`EventDecoder`.
 
     Returns:
         Every dispatched event. A trailing event without its blank line is discarded.
+
+    Raises:
+        DecodeError: The stream exceeds one of the limits.
     """
-    decoder = EventDecoder(max_line_length=max_line_length)
+    decoder = EventDecoder(max_line_length=max_line_length, max_event_length=max_event_length)
     if isinstance(chunks, (bytes, bytearray, memoryview)):
         chunks = (bytes(chunks),)
     events: list[DecodedEvent] = []
@@ -308,18 +369,25 @@ def decode_stream(
 
 
 async def aiter_events(
-    chunks: AsyncIterable[bytes], *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH
+    chunks: AsyncIterable[bytes],
+    *,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
 ) -> AsyncIterator[DecodedEvent]:
     """Yield events from an asynchronous byte stream, such as ``httpx``'s ``aiter_bytes()``.
 
     Args:
         chunks: The response body as it arrives.
         max_line_length: Passed to :class:`EventDecoder`.
+        max_event_length: Passed to :class:`EventDecoder`.
 
     Yields:
         Each event as soon as its blank line has been received.
+
+    Raises:
+        DecodeError: The stream exceeds one of the limits.
     """
-    decoder = EventDecoder(max_line_length=max_line_length)
+    decoder = EventDecoder(max_line_length=max_line_length, max_event_length=max_event_length)
     async for chunk in chunks:
         for event in decoder.feed(chunk):
             yield event

@@ -13,6 +13,7 @@ from typing import Final
 __all__ = (
     "DEFAULT_SEPARATOR",
     "SEPARATORS",
+    "check_comment",
     "check_event_id",
     "check_event_type",
     "check_retry",
@@ -45,6 +46,15 @@ def to_utf8(text: str) -> bytes:
         return repaired.encode()
 
 
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message, shortened: a rejected value may be megabytes."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's int/str conversion limit
+        return f"an {type(value).__name__} too large to print"
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
 def _has_lone_surrogate(text: str) -> bool:
     try:
         text.encode()
@@ -58,9 +68,9 @@ def check_event_type(value: str, field: str = "event") -> str:
     if not isinstance(value, str):
         raise TypeError(f"SSE {field} must be a str, got {type(value).__name__}")
     if "\r" in value or "\n" in value:
-        raise ValueError(f"SSE {field} must not contain CR or LF: {value!r}")
+        raise ValueError(f"SSE {field} must not contain CR or LF: {_shown(value)}")
     if _has_lone_surrogate(value):
-        raise ValueError(f"SSE {field} must not contain lone surrogates: {value!r}")
+        raise ValueError(f"SSE {field} must not contain lone surrogates: {_shown(value)}")
     return value
 
 
@@ -75,21 +85,33 @@ def check_event_id(value: str | int, field: str = "id") -> str:
         raise TypeError(f"SSE {field} must be a str or int, got {type(value).__name__}")
     if "\x00" in value:
         # A browser silently ignores an id containing NUL, so the client would never see it.
-        raise ValueError(f"SSE {field} must not contain NUL: {value!r}")
+        raise ValueError(f"SSE {field} must not contain NUL: {_shown(value)}")
     return check_event_type(value, field)
 
 
 def check_retry(value: int, field: str = "retry") -> int:
     """Return ``value`` if it is a valid reconnection time in milliseconds, else raise."""
     if type(value) is not int or value < 0:
-        raise ValueError(f"SSE {field} must be a non-negative int (milliseconds), got {value!r}")
+        raise ValueError(
+            f"SSE {field} must be a non-negative int (milliseconds), got {_shown(value)}"
+        )
+    return value
+
+
+def check_comment(value: str, field: str = "comment") -> str:
+    """Return ``value`` if it can be sent as comment lines, else raise :class:`TypeError`.
+
+    Any ``str`` can: line breaks start new comment lines and lone surrogates become U+FFFD.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"SSE {field} must be a str, got {type(value).__name__}")
     return value
 
 
 def check_separator(sep: str, field: str = "sep") -> str:
     """Return ``sep`` if it is one of :data:`SEPARATORS`, else raise :class:`ValueError`."""
     if sep not in SEPARATORS:
-        raise ValueError(f"SSE {field} must be one of '\\r\\n', '\\n' or '\\r', got {sep!r}")
+        raise ValueError(f"SSE {field} must be one of '\\r\\n', '\\n' or '\\r', got {_shown(sep)}")
     return sep
 
 
@@ -130,7 +152,7 @@ def encode_fields(
     sep_bytes = check_separator(sep).encode()
     parts: list[bytes] = []
     if comment is not None:
-        parts.append(encode_comment(comment, sep_bytes))
+        parts.append(encode_comment(check_comment(comment), sep_bytes))
     if event is not None:
         parts.append(b"event: " + check_event_type(event).encode() + sep_bytes)
     if id is not None:
@@ -164,7 +186,10 @@ def encode_event(
 
     Raises:
         ValueError: a field value that the stream cannot carry; the message names the field.
+        TypeError: a field of the wrong type; the message names the field.
     """
+    if data is not None and not isinstance(data, (str, bytes)):
+        raise TypeError(f"SSE data must be str, bytes or None, got {type(data).__name__}")
     prefix = encode_fields(event=event, id=id, retry=retry, comment=comment, sep=sep)
     sep_bytes = sep.encode()
     if data is None:

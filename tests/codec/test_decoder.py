@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from litestar_sse.codec.decoder import (
+    DEFAULT_MAX_EVENT_LENGTH,
+    DEFAULT_MAX_LINE_LENGTH,
     DecodedComment,
     DecodedEvent,
     DecodeError,
@@ -394,6 +396,118 @@ def test_default_limit_is_one_mebibyte() -> None:
 def test_negative_limit_rejected() -> None:
     with pytest.raises(ValueError, match="max_line_length"):
         EventDecoder(max_line_length=-1)
+
+
+# ----------------------------------------------------------------------------- event length
+
+
+def test_event_at_limit_is_accepted() -> None:
+    # "12345" + LF + "1234": the LF joining the lines counts, as it does in DecodedEvent.data.
+    stream = b"data: 12345\ndata: 1234\n\n"
+    for split in CHUNKINGS.values():
+        decoder = EventDecoder(max_event_length=10)
+        assert [e for chunk in split(stream) for e in decoder.feed(chunk)] == [E("12345\n1234")]
+
+
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+def test_event_over_limit_raises(chunking: str) -> None:
+    decoder = EventDecoder(max_event_length=10)
+    chunks = CHUNKINGS[chunking](b"data: 123456\ndata: 1234\n\n")
+    with pytest.raises(DecodeError, match=r"max_event_length of 10 characters"):
+        _feed_all(decoder, chunks)
+
+
+def test_empty_data_lines_count_their_line_feeds() -> None:
+    decoder = EventDecoder(max_event_length=2)
+    assert decoder.feed(b"data\ndata\ndata\n\n") == [E("\n\n")]
+    with pytest.raises(DecodeError):
+        decoder.feed(b"data\ndata\ndata\ndata\n")
+
+
+def test_event_limit_counts_characters_not_bytes() -> None:
+    decoder = EventDecoder(max_event_length=4)
+    assert decoder.feed("data: \u20ac\U0001f600\ndata: \u00e9\n\n".encode()) == [
+        E("\u20ac\U0001f600\n\u00e9")
+    ]
+
+
+def test_event_limit_is_per_event() -> None:
+    decoder = EventDecoder(max_event_length=3, max_line_length=None)
+    assert decoder.feed(b"data: abc\n\n" * 1000) == [E("abc")] * 1000
+    # Comments, ids and other fields are not event data.
+    assert decoder.feed(b": " + b"c" * 100 + b"\nid: " + b"i" * 100 + b"\ndata: x\n\n") == [
+        E("x", id="i" * 100)
+    ]
+
+
+def test_data_lines_without_blank_line_raise_early() -> None:
+    # Short lines pass the line limit; the data they pile up must not grow without bound.
+    decoder = EventDecoder(max_line_length=16, max_event_length=10_000)
+    line = b"data: 0123456789\n"  # 11 characters of data per line, with its joining LF
+    fed = 0
+    for _ in range(1000):
+        try:
+            decoder.feed(line * 64)
+        except DecodeError as error:
+            assert "max_event_length" in str(error)  # noqa: PT017 (must fail in the loop)
+            break
+        fed += 64 * 11
+    # The error came with the chunk that crossed the limit, not later.
+    assert 10_000 - 64 * 11 < fed <= 10_000
+
+
+def test_event_limit_error_discards_chunk_and_rolls_back() -> None:
+    decoder = EventDecoder(max_event_length=5)
+    assert decoder.feed(b"id: 1\nretry: 10\ndata: a\n\n") == [E("a", id="1", retry=10)]
+    with pytest.raises(DecodeError):
+        # An event and an id/retry-only block complete before the data grows too long.
+        decoder.feed(b"id: 2\ndata: b\n\nretry: 20\nid: 3\n\ndata: far too long\n")
+    # Nothing of the failing chunk took effect, as for the line limit.
+    assert (decoder.last_event_id, decoder.retry) == ("1", 10)
+    assert decoder.feed(b"\xef\xbb\xbfdata: c\n\n") == [E("c", id="1")]  # a new stream
+
+
+def test_no_event_limit() -> None:
+    decoder = EventDecoder(max_line_length=100, max_event_length=None)
+    stream = b"data: " + b"x" * 90 + b"\n"
+    events = decoder.feed(stream * 1000 + b"\n")
+    assert events == [E("\n".join(["x" * 90] * 1000))]
+
+
+def test_default_event_limit_is_sixteen_mebibytes() -> None:
+    assert DEFAULT_MAX_EVENT_LENGTH == 16 * 1024 * 1024
+    # Sixteen lines of the longest default length fit; a little more data does not.
+    line = b"data:" + b"x" * (DEFAULT_MAX_LINE_LENGTH - 5) + b"\n"
+    decoder = EventDecoder()
+    for _ in range(16):
+        assert decoder.feed(line) == []
+    size = 16 * (DEFAULT_MAX_LINE_LENGTH - 5) + 15
+    room = DEFAULT_MAX_EVENT_LENGTH - size - 1  # what one more data line may still hold
+    assert decoder.feed(b"data:" + b"y" * room + b"\n") == []
+    with pytest.raises(DecodeError, match=str(DEFAULT_MAX_EVENT_LENGTH)):
+        decoder.feed(b"data\n")
+
+
+def test_negative_event_limit_rejected() -> None:
+    with pytest.raises(ValueError, match="max_event_length"):
+        EventDecoder(max_event_length=-1)
+
+
+def test_helpers_pass_the_event_limit_on() -> None:
+    stream = b"data: 1\ndata: 2\n\n"  # data "1\n2": 3 characters
+    assert decode_stream(stream, max_event_length=3) == [E("1\n2")]
+    with pytest.raises(DecodeError, match="max_event_length of 2"):
+        decode_stream(stream, max_event_length=2)
+
+    async def source() -> AsyncIterator[bytes]:
+        yield stream
+
+    async def collect(limit: int) -> list[DecodedEvent]:
+        return [event async for event in aiter_events(source(), max_event_length=limit)]
+
+    assert asyncio.run(collect(3)) == [E("1\n2")]
+    with pytest.raises(DecodeError, match="max_event_length of 2"):
+        asyncio.run(collect(2))
 
 
 # ----------------------------------------------------------------------- helpers & misc

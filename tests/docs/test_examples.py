@@ -343,7 +343,7 @@ def test_codec_validation() -> None:
     messages = [module.refusal(fields) for fields in module.BAD_FIELDS]
     for message, field in zip(messages, ("event", "id", "retry", "sep"), strict=True):
         assert message.startswith(f"SSE {field} ")
-    assert module.refused_at_construction().startswith("SSE event must not contain CR or LF")
+    assert module.refused_at_construction().startswith("SSE event_type must not contain CR or LF")
 
 
 # -- migration ---------------------------------------------------------------------------------
