@@ -14,7 +14,7 @@ from litestar.connection import Request
 
 from litestar_sse.config import SSEConfig, get_app_sse
 
-__all__ = ("parse_last_event_id", "provide_last_event_id")
+__all__ = ("last_event_id_sent", "parse_last_event_id", "provide_last_event_id")
 
 _DEFAULTS: Final = SSEConfig()
 
@@ -52,14 +52,33 @@ def parse_last_event_id(
     return value
 
 
+def last_event_id_sent(request: Request[Any, Any, Any]) -> bool:
+    """Whether the client sent a last event id at all, usable or not.
+
+    True for a non-empty ``Last-Event-ID`` header, or, without the header, a non-empty query
+    parameter (named as in the app's :class:`~litestar_sse.SSEConfig`). Together with
+    :func:`provide_last_event_id` it tells "nothing sent" (a first connection) from "sent, but
+    unusable" (``None`` from the provider, ``True`` here).
+    """
+    header = request.headers.get("last-event-id")
+    if header is not None:
+        return header != ""  # the header wins, even when empty
+    query_param = _config(request).last_event_id_query_param
+    return query_param is not None and bool(request.query_params.get(query_param))
+
+
+def _config(request: Request[Any, Any, Any]) -> SSEConfig:
+    app_sse = get_app_sse(request)
+    return app_sse.config if app_sse is not None else _DEFAULTS
+
+
 def provide_last_event_id(request: Request[Any, Any, Any]) -> str | None:
     """Dependency provider of ``last_event_id: str | None``, registered by the plugin.
 
     Reads the app's :class:`~litestar_sse.SSEConfig` for the query parameter name and the
     maximum length (the defaults without the plugin); see :func:`parse_last_event_id`.
     """
-    app_sse = get_app_sse(request)
-    config = app_sse.config if app_sse is not None else _DEFAULTS
+    config = _config(request)
     return parse_last_event_id(
         request,
         query_param=config.last_event_id_query_param,

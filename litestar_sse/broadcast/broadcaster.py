@@ -17,7 +17,7 @@ from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
-from litestar_sse.last_event_id import provide_last_event_id
+from litestar_sse.last_event_id import last_event_id_sent, provide_last_event_id
 from litestar_sse.response import ServerSentEvent
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ RESUMED_FROM_HEADER: Final = "SSE-Resumed-From"
 
 GAP_HEADER: Final = "SSE-Gap"
 """Response header, present when the client missed events it cannot get back: the reason."""
+
+# Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
+# LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
+_UNUSABLE_ID: Final = "\x00"
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,9 @@ class Broadcaster:
         Args:
             topics: One topic or several.
             last_event_id: Resume after this id. Without it, and with a ``connection``, the
-                ``Last-Event-ID`` header (or the ``lastEventId`` query parameter) is used.
+                ``Last-Event-ID`` header (or the ``lastEventId`` query parameter) is used; one
+                that cannot be an event id (too long, not UTF-8, with NUL, CR or LF) counts as
+                an id that is not ours: a gap with reason ``"invalid"``.
             connection: The request, for ``authorize`` and ``Last-Event-ID``.
 
         Raises:
@@ -267,6 +273,8 @@ class Broadcaster:
                     )
         if last_event_id is None and connection is not None:
             last_event_id = provide_last_event_id(connection)  # type: ignore[arg-type]
+            if last_event_id is None and last_event_id_sent(connection):  # type: ignore[arg-type]
+                last_event_id = _UNUSABLE_ID
         elif last_event_id == "":
             last_event_id = None
         await self._ready()
