@@ -20,6 +20,8 @@ listed in :mod:`litestar_sse.broadcast.redis_scripts`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import Sequence
 from operator import itemgetter
@@ -68,6 +70,13 @@ class RedisStreamBackend(BroadcastBackend):
         read_count: Most entries read per stream and per read.
         watch_timeout: Seconds a subscription waits for the reader to take a new topic on
             before giving up with :class:`BackendUnavailableError`.
+
+    Publishes and subscriptions in flight at once never ask the client's connection pool
+    for more than its ``max_connections`` less one (redis-py's default pool holds 100 and
+    refuses to open more): beyond that they wait for a connection, and the one left is the
+    reader's. A burst of subscriptions (every client reconnecting after a restart) is then
+    served in turn rather than refused. Other code sharing the client takes connections this
+    count does not see: give the backend a client of its own.
     """
 
     def __init__(
@@ -98,6 +107,7 @@ class RedisStreamBackend(BroadcastBackend):
         self._watch_timeout = watch_timeout
         self._scripts: dict[str, AsyncScript] = {}
         self._reader: StreamReader | None = None
+        self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
 
     @property
     def redis(self) -> Redis:
@@ -130,6 +140,7 @@ class RedisStreamBackend(BroadcastBackend):
             "publish": client.register_script(PUBLISH),
             "snapshot": client.register_script(SNAPSHOT),
         }
+        self._slots = _pool_slots(client)
         block_timeout = self._block_timeout
         socket_timeout = _socket_timeout(client)
         if socket_timeout is not None:
@@ -142,6 +153,7 @@ class RedisStreamBackend(BroadcastBackend):
             client.register_script(BUMP_EPOCH),
             block_ms=max(1, round(block_timeout * 1000)),
             read_count=self._read_count,
+            slots=self._slots,
         )
         self._reader.start()
 
@@ -164,7 +176,8 @@ class RedisStreamBackend(BroadcastBackend):
             args += (b"e", event)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
         try:
-            epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
+            async with self._slots:
+                epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
         except UNAVAILABLE as exc:
             raise BackendUnavailableError(detail="Redis is unavailable: not published") from exc
         return f"{epoch.decode()}-{stream_id.decode()}"
@@ -198,7 +211,8 @@ class RedisStreamBackend(BroadcastBackend):
             keys.append(self.keys.topic(topic))
             args += (topic, self._limits(topic)[1])
         try:
-            reply = await self._scripts["snapshot"](keys=keys, args=args)
+            async with self._slots:
+                reply = await self._scripts["snapshot"](keys=keys, args=args)
         except UNAVAILABLE as exc:
             raise BackendUnavailableError(detail="Redis is unavailable") from exc
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
@@ -236,6 +250,15 @@ class RedisStreamBackend(BroadcastBackend):
             event(prefix + stream_id, fields.get(b"e"), fields.get(b"d", b""))
             for _, stream_id, fields in entries
         ]
+
+
+def _pool_slots(client: Redis) -> contextlib.AbstractAsyncContextManager[Any]:
+    """What the commands of publishers and subscribers enter: a semaphore with the pool's
+    size, less the reader's connection; nothing for a pool without a practical limit."""
+    limit = getattr(client.connection_pool, "max_connections", None)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit >= 2**31 - 1:
+        return contextlib.nullcontext()
+    return asyncio.Semaphore(max(1, limit - 1))
 
 
 def _socket_timeout(client: Redis) -> float | None:

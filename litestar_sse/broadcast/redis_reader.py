@@ -57,6 +57,8 @@ class StreamReader:
         bump_epoch: The script that starts a new epoch.
         block_ms: Milliseconds of each blocking wait.
         read_count: Most entries per stream and per read.
+        slots: Entered around the commands subscribers send (waking the reader), which share
+            the pool with publishers; the reader's own commands do not wait for it.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class StreamReader:
         *,
         block_ms: int,
         read_count: int,
+        slots: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         self._client = client
         self._sink = sink
@@ -75,6 +78,7 @@ class StreamReader:
         self._bump_epoch = bump_epoch
         self._block_ms = block_ms
         self._read_count = read_count
+        self._slots = slots if slots is not None else contextlib.nullcontext()
         self._wake_key = keys.wake(new_epoch() + new_epoch())
         self._wake_key_bytes = self._wake_key.encode()
         self._wake_cursor = b"0-0"
@@ -135,7 +139,7 @@ class StreamReader:
         if self._blocking and not self._woken:
             self._woken = True
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
+                async with self._slots, self._client.pipeline(transaction=False) as pipe:
                     pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
                     pipe.expire(self._wake_key, 3600)
                     await pipe.execute()

@@ -202,3 +202,38 @@ async def test_stream_keys_are_trimmed_exactly(redis_server: RedisProcess) -> No
         assert await backend.redis.xlen(f"{prefix}topic:t") == 10
         trimmed = await backend.redis.hget(f"{prefix}trimmed", "t")
         assert trimmed.decode() == ids[14].split("-", 1)[1]
+
+
+@pytest.mark.parametrize("max_connections", [3, None], ids=["pool-of-3", "default-pool"])
+async def test_a_burst_beyond_the_connection_pool_waits_instead_of_failing(
+    redis_server: RedisProcess, max_connections: int | None
+) -> None:
+    # A restart makes every client reconnect at once: far more subscriptions (and publishes)
+    # in flight than the client's pool has connections (redis-py's default pool has 100, and
+    # says "Too many connections" beyond). They queue for a connection instead of answering
+    # 503 while Redis is fine, and the reader, starved of none, keeps delivering.
+    client = Redis.from_url(redis_server.url, max_connections=max_connections)
+    burst = 3 * (max_connections or 100)
+    async with Broadcaster(RedisStreamBackend(client, prefix=unique_prefix())) as broadcaster:
+        first = EventReader(await broadcaster.open_subscription("t"))
+        seen = await broadcaster.publish("t", "before")
+        subscriptions = await asyncio.gather(
+            *(
+                broadcaster.open_subscription(["t", f"t{i}"], last_event_id=seen)
+                for i in range(burst)
+            ),
+        )
+        ids = await asyncio.gather(*(broadcaster.publish("t", i) for i in range(burst)))
+        assert len(set(ids)) == burst
+        received = await first.take(burst + 1, timeout=10)
+        assert [event.id for event in received] == sorted([seen, *ids], key=_position)
+        for subscription in subscriptions:
+            assert subscription.gap is None
+            subscription.close()
+        first.subscription.close()
+    await client.aclose()
+
+
+def _position(event_id: str) -> tuple[int, int]:
+    ms, n = event_id.split("-")[1:]
+    return int(ms), int(n)
