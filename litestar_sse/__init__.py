@@ -2,7 +2,8 @@
 
 Spec-exact encoding and decoding, ``Stream`` / ``ServerSentEvent`` responses with idle pings,
 send timeouts and prompt cleanup on disconnect, and ``SSEPlugin``: generator handlers, app-wide
-defaults, OpenAPI, ``Last-Event-ID`` and graceful shutdown. Test helpers live in
+defaults, OpenAPI, ``Last-Event-ID`` and graceful shutdown. ``listening_socket`` makes a
+server's connections notice clients that vanished without closing them. Test helpers live in
 ``litestar_sse.testing``. Broadcast (topics with replay, in one process or over Redis) lives in
 ``litestar_sse.broadcast``; its main names are importable from here too.
 """
@@ -25,6 +26,7 @@ from litestar_sse.last_event_id import provide_last_event_id
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin import SSEPlugin
 from litestar_sse.response import ServerSentEvent, Stream
+from litestar_sse.sockets import listening_socket
 
 if TYPE_CHECKING:
     # Not in __all__: ``from litestar_sse import *`` must work without redis installed.
@@ -51,6 +53,7 @@ __all__ = (
     "Stream",
     "encode_event",
     "event_stream",
+    "listening_socket",
     "provide_last_event_id",
 )
 

@@ -888,3 +888,20 @@ def test_every_python_example_is_tested() -> None:
     source = Path(__file__).read_text()
     untested = [name for name in _iter_python_examples() if f'"{name}"' not in source]
     assert untested == []
+
+
+def test_dead_peers_serves_on_a_socket_with_a_user_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import uvicorn
+
+    served: list[tuple[uvicorn.Config, list[socket.socket]]] = []
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self, sockets=None: served.append((self.config, sockets))
+    )
+    load("dead_peers").main("first_stream:app", "127.0.0.1", 0)
+    [(config, [sock])] = served
+    with sock:
+        assert config.app == "first_stream:app"
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
