@@ -30,7 +30,10 @@ __all__ = (
 
 
 class BackendUnavailableError(ServiceUnavailableException):
-    """The backend (Redis) cannot be reached: nothing was published or subscribed.
+    """The backend (Redis) cannot be reached: the publish or subscription did not happen.
+
+    One rare case differs: if Redis stored a published event and went away before answering,
+    the publisher gets this error and the event is still delivered.
 
     A :class:`litestar.exceptions.ServiceUnavailableException`, so an unhandled one becomes a
     ``503`` response. The original error is chained as ``__cause__``.

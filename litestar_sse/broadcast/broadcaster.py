@@ -226,8 +226,9 @@ class Broadcaster:
         dataclass, dict, list, pydantic model, ...) as JSON. Never waits for subscribers.
 
         Raises:
-            BackendUnavailableError: the backend (Redis) cannot be reached; nothing was
-                published (a ``503`` if unhandled in a request).
+            BackendUnavailableError: the backend (Redis) cannot be reached (a ``503`` if
+                unhandled in a request). The event was not published, unless Redis went away
+                after storing it and before answering: see "When Redis is down" in the docs.
             ValueError: an invalid topic or event type.
         """
         _check_topic(topic)
