@@ -228,6 +228,68 @@ async def test_sync_generator_interrupted_runs_finally_in_worker_thread() -> Non
     assert len(client.messages) == sent == client.sent_at_disconnect
 
 
+@pytest.mark.parametrize("source", ["async", "list", "sync"])
+async def test_disconnect_stops_a_producer_that_never_awaits(source: str) -> None:
+    """Once the connection is lost, uvicorn's send() returns at once without writing (no
+    error, no wait). A producer that never awaits then never gives the disconnect watcher a
+    turn: the stream must still end promptly, not run its producer to the end (or, endless,
+    spin the event loop for ever)."""
+    loop = asyncio.get_running_loop()
+    total = 200_000
+    encoded = [0]
+    lost = asyncio.Event()
+    closed = threading.Event()
+    calls: list[int] = []
+
+    def encode(item: int) -> bytes:
+        encoded[0] += 1
+        if source == "sync" and encoded[0] % 256 == 0:
+            # Encoding that takes a while (holding the GIL, not sleeping): meanwhile the
+            # worker thread refills the buffer, so the next batch is there without a wait.
+            deadline = time.perf_counter() + 0.01
+            while time.perf_counter() < deadline:
+                pass
+        return b"data: %d\r\n\r\n" % item
+
+    async def agen() -> AsyncIterator[int]:
+        try:
+            for number in range(total):
+                yield number
+        finally:
+            closed.set()
+
+    def sgen() -> Iterator[int]:
+        try:
+            yield from range(total)
+        finally:
+            closed.set()
+
+    async def send(message: Any) -> None:
+        if lost.is_set():
+            return  # uvicorn, after connection_lost
+        if message["type"] == "http.response.body" and message["body"]:
+            # The write waits for the socket to drain; it drains and, in the same loop turn,
+            # the connection is lost: the send loop is woken before the disconnect watcher.
+            drained = loop.create_future()
+            loop.call_soon(drained.set_result, None)
+            loop.call_soon(lost.set)
+            await drained
+
+    async def receive() -> Any:
+        await lost.wait()
+        return {"type": "http.disconnect"}
+
+    content: Any = {"async": agen, "list": lambda: list(range(total)), "sync": sgen}[source]()
+    response = ASGIStreamingSSEResponse(
+        iterator=content, item_encoder=encode, on_disconnect=lambda: calls.append(1)
+    )
+    await asyncio.wait_for(response(http_scope(), receive, send), 30)
+    assert encoded[0] < total // 10, f"the producer ran on after the disconnect: {encoded[0]}"
+    assert calls == [1]
+    if source != "list":
+        assert await asyncio.to_thread(closed.wait, 5)
+
+
 async def test_blocking_sync_iterator_does_not_block_the_loop() -> None:
     def producer() -> Iterator[int]:
         for i in range(3):
