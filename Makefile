@@ -11,7 +11,7 @@ export UV_PYTHON := $(PYTHON)
 
 help:
 	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
-	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.2 for a short one)"
+	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
 	@echo "make demo         run the example app on http://127.0.0.1:8000"
 	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
 	@echo "make bench-quick  a short benchmark run for day-to-day work"
