@@ -532,10 +532,21 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         self.headers.setdefault("x-accel-buffering", "no")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the response; adds ``Connection: keep-alive`` on HTTP/1.1 (forbidden on h2)."""
-        if scope.get("http_version", "1.1") == "1.1" and "connection" not in self.headers:
+        """Send the response; adds ``Connection: keep-alive`` on HTTP/1.1 (forbidden on h2),
+        unless the client asked for ``Connection: close`` (the server then says so itself)."""
+        if (
+            scope.get("http_version", "1.1") == "1.1"
+            and "connection" not in self.headers
+            and not _asks_to_close(scope)
+        ):
             self.headers["connection"] = "keep-alive"
         await super().__call__(scope, receive, send)
+
+
+def _asks_to_close(scope: Scope) -> bool:
+    return any(
+        name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
+    )
 
 
 async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:

@@ -303,6 +303,24 @@ async def test_connection_header_only_on_http11(version: str, keep_alive: bool) 
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("value", [b"close", b"Close", b"TE, close"])
+async def test_no_keep_alive_when_the_client_asks_to_close(value: bytes) -> None:
+    # uvicorn answers such a request with "connection: close" itself: a keep-alive of ours
+    # would make two contradicting Connection headers.
+    response = ASGIStreamingSSEResponse(iterator=[1], item_encoder=lambda i: b"data: %d\n\n" % i)
+    send = Recorder()
+
+    async def receive() -> Any:
+        await asyncio.Event().wait()
+
+    scope = http_scope()
+    scope["headers"] = [*scope["headers"], (b"connection", value)]
+    await response(scope, receive, send)  # type: ignore[arg-type]
+    assert "connection" not in send.headers
+    assert send.body == b"data: 1\n\n"
+
+
+@pytest.mark.anyio
 async def test_asgi_response_h2_has_no_connection_header() -> None:
     response = ASGIStreamingSSEResponse(iterator=[1], item_encoder=lambda i: b"data: %d\n\n" % i)
     send = Recorder()
