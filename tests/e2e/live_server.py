@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.processes import free_port, start_listening, stop
 
 
 @dataclass
@@ -50,3 +54,20 @@ class Server:
             time.sleep(0.05)
             log = self.log(since)
         return log
+
+
+@contextmanager
+def uvicorn_server(app: str, log_dir: Path) -> Iterator[Server]:
+    """Serve ``app`` (``"module:attribute"``) with a real uvicorn on a free loopback port, for
+    as long as the context lasts; its output goes to ``log_dir / "server.log"``."""
+    port = free_port()
+    log_path = log_dir / "server.log"
+    command = [
+        sys.executable, "-m", "uvicorn", app,
+        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
+    ]  # fmt: skip
+    process = start_listening(command, port, log_path)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)
+    finally:
+        stop(process)

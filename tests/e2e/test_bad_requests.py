@@ -10,31 +10,22 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
-from tests.e2e.live_server import Server
-from tests.processes import free_port, start_listening, stop
+from tests.e2e.live_server import Server, uvicorn_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Its own app: the dependency and a broadcast subscription (tests/e2e/apps.py has neither).
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "tests.e2e.bad_request_app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
-    ]  # fmt: skip
-    process = start_listening(command, port, log_path)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)
-    finally:
-        stop(process)
+    with uvicorn_server(
+        "tests.e2e.bad_request_app:app", tmp_path_factory.mktemp("uvicorn")
+    ) as server:
+        yield server
 
 
 class RawResponse:

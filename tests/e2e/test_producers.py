@@ -8,7 +8,6 @@ response at once, and a blocked sync producer is closed, in its own thread, at i
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -19,26 +18,16 @@ import pytest
 
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.e2e import producer_app
-from tests.e2e.live_server import Server
+from tests.e2e.live_server import Server, uvicorn_server
 from tests.polling import wait_until_sync
-from tests.processes import free_port, start_listening, stop
 
 PING = DecodedComment("ping")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "tests.e2e.producer_app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
-    ]  # fmt: skip
-    process = start_listening(command, port, log_path)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)
-    finally:
-        stop(process)
+    with uvicorn_server("tests.e2e.producer_app:app", tmp_path_factory.mktemp("uvicorn")) as server:
+        yield server
 
 
 def new_key() -> str:

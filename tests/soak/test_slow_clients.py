@@ -10,7 +10,6 @@ import asyncio
 import json
 import socket
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ import httpx
 import pytest
 
 from litestar_sse.codec.decoder import EventDecoder
-from tests.e2e.live_server import Server
-from tests.processes import ROOT, free_port, start_listening, stop
+from tests.e2e.live_server import Server, uvicorn_server
+from tests.processes import ROOT
 from tests.soak import slow_app
 from tests.soak.conftest import scaled
 
@@ -30,17 +29,8 @@ ARTIFACT = ROOT / "tests" / "artifacts" / "soak-slow-clients.json"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "tests.soak.slow_app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
-    ]  # fmt: skip
-    process = start_listening(command, port, log_path)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)
-    finally:
-        stop(process)
+    with uvicorn_server("tests.soak.slow_app:app", tmp_path_factory.mktemp("uvicorn")) as server:
+        yield server
 
 
 class Healthy:
