@@ -10,7 +10,12 @@ server's connections notice clients that vanished without closing them. Test hel
 
 from typing import TYPE_CHECKING, Any
 
-from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse, DisconnectHandler
+from litestar_sse.asgi import (
+    ASGIStreamingResponse,
+    ASGIStreamingSSEResponse,
+    DisconnectHandler,
+    DisconnectReason,
+)
 from litestar_sse.broadcast import Broadcaster, BroadcastStats, MemoryBackend, Retention
 from litestar_sse.codec import (
     SEPARATORS,
@@ -42,6 +47,7 @@ __all__ = (
     "DecodedComment",
     "DecodedEvent",
     "DisconnectHandler",
+    "DisconnectReason",
     "EventDecoder",
     "MemoryBackend",
     "RawEvent",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import math
 from collections.abc import (
@@ -44,11 +45,22 @@ if TYPE_CHECKING:
 
     from litestar_sse.message import ItemEncoder
 
-__all__ = ("ASGIStreamingResponse", "ASGIStreamingSSEResponse", "DisconnectHandler")
+__all__ = (
+    "ASGIStreamingResponse",
+    "ASGIStreamingSSEResponse",
+    "DisconnectHandler",
+    "DisconnectReason",
+)
 
-DisconnectHandler = Callable[[], "Awaitable[None] | None"]
-"""Called once when the client goes away before the stream ended (sync or async): a
-disconnect, a send timeout, or the server reporting the connection closed."""
+DisconnectReason = Literal["disconnect", "send_timeout"]
+"""Why the client is gone: it closed the connection (or the server reported it closed), or it
+stopped reading and a send waited longer than ``send_timeout``."""
+
+DisconnectHandler = (
+    Callable[[], "Awaitable[None] | None"] | Callable[[DisconnectReason], "Awaitable[None] | None"]
+)
+"""Called once when the client goes away before the stream ended (sync or async), with no
+argument or with the :data:`DisconnectReason` if it accepts one."""
 
 CutReason = Literal["disconnect", "send_timeout", "shutdown", "lifetime"]
 
@@ -95,6 +107,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             (it stopped reading). The stream is then cut and the producer closed.
         on_disconnect: Called once if the client goes away before the stream ends: it
             disconnected, a send timed out, or the server reported the connection closed.
+            If it accepts one positional argument, it gets the reason: ``"disconnect"`` or
+            ``"send_timeout"``.
         logger: Where producer errors are logged. Defaults to the ``litestar_sse`` logger.
     """
 
@@ -105,6 +119,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_host",
         "_last_write",
         "_loop",
+        "_pass_reason",
         "_phase",
         "_ping_bytes",
         "_ping_task",
@@ -157,6 +172,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self.item_encoder = item_encoder
         self.send_timeout = _check_positive(send_timeout, "send_timeout")
         self.on_disconnect = on_disconnect
+        self._pass_reason = on_disconnect is not None and _takes_reason(on_disconnect)
         self.logger = logger
         self.closing_event: bytes = b""
         """Bytes sent before the end of the body when the stream is cut gracefully."""
@@ -364,9 +380,10 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self.get_logger().exception("Exception raised while closing the stream's producer")
 
     async def _run_disconnect_handler(self) -> None:
-        assert self.on_disconnect is not None
+        handler: Callable[..., Awaitable[None] | None] | None = self.on_disconnect
+        assert handler is not None
         try:
-            result = self.on_disconnect()
+            result = handler(self._cut) if self._pass_reason else handler()
             if result is not None:
                 await result
         except Exception:
@@ -546,6 +563,28 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
 def _asks_to_close(scope: Scope) -> bool:
     return any(
         name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
+    )
+
+
+def _takes_reason(handler: DisconnectHandler) -> bool:
+    """Whether ``on_disconnect`` takes the reason (one positional argument) or nothing.
+
+    Raises :class:`TypeError` at construction for a callable that takes neither.
+    """
+    if not callable(handler):
+        raise TypeError(f"on_disconnect must be callable, got {type(handler).__name__}")
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return False  # no signature to read (some builtins): called without arguments
+    for args, takes_reason in ((("disconnect",), True), ((), False)):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return takes_reason
+    raise TypeError(
+        f"on_disconnect must accept no argument or one (the reason), got {handler!r}{signature}"
     )
 
 

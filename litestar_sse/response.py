@@ -69,7 +69,8 @@ class Stream(_LitestarStream):
             generator of str/bytes chunks, or a callable returning one of these.
         send_timeout: Seconds one send may take before the client is considered gone.
         on_disconnect: Called (sync or async) if the client goes away before the end: a
-            disconnect, a send timeout, or the server reporting the connection closed.
+            disconnect, a send timeout, or the server reporting the connection closed. Given
+            the reason (``"disconnect"`` or ``"send_timeout"``) if it takes one argument.
         type_encoders: Extra JSON encoders, merged over the app's.
     """
 
@@ -212,7 +213,8 @@ class ServerSentEvent(Stream):
         sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"`` (app default, else
             ``"\\r\\n"``).
         on_disconnect: Called (sync or async) if the client goes away before the end: a
-            disconnect, a send timeout, or the server reporting the connection closed.
+            disconnect, a send timeout, or the server reporting the connection closed. Given
+            the reason (``"disconnect"`` or ``"send_timeout"``) if it takes one argument.
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
 
     Raises:

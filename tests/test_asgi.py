@@ -525,6 +525,74 @@ async def test_ping_timer_counts_from_the_last_write() -> None:
     assert PING not in client.chunks
 
 
+# -- the reason given to on_disconnect -------------------------------------------------------
+
+
+async def _reason_of(cut: str, handler_kind: str) -> list[object]:
+    """Run a stream that the client leaves as ``cut`` says; what ``on_disconnect`` received."""
+    got: list[object] = []
+
+    async def producer() -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+            await asyncio.sleep(0.01)
+
+    def with_reason(reason: str) -> None:
+        got.append(reason)
+
+    async def with_reason_async(reason: str, extra: int = 0) -> None:
+        got.append(reason)
+
+    def without(*, optional: str = "kw") -> None:
+        got.append(None)
+
+    handler: Any = {"sync": with_reason, "async": with_reason_async, "none": without}[handler_kind]
+    client = Client()
+    if cut == "send_timeout":
+        client.block_after = 2
+        await client.run(sse(producer(), send_timeout=0.1, on_disconnect=handler))
+    elif cut == "oserror":
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.body" and message["body"]:
+                raise OSError("connection closed")
+
+        await sse(producer(), on_disconnect=handler)(http_scope(), client.receive, send)
+    else:
+        task = asyncio.ensure_future(client.run(sse(producer(), on_disconnect=handler)))
+        await asyncio.wait_for(client.body_sent.wait(), 5)
+        client.disconnect.set()
+        await task
+    return got
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [("disconnect", "disconnect"), ("oserror", "disconnect"), ("send_timeout", "send_timeout")],
+)
+@pytest.mark.parametrize("handler_kind", ["sync", "async"])
+async def test_on_disconnect_gets_the_reason_if_it_takes_one(
+    cut: str, reason: str, handler_kind: str
+) -> None:
+    assert await _reason_of(cut, handler_kind) == [reason]
+
+
+async def test_on_disconnect_without_a_positional_parameter_is_called_without() -> None:
+    assert await _reason_of("send_timeout", "none") == [None]
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [lambda a, b: None, lambda *, reason: None, "not callable"],
+    ids=["two-required", "keyword-only", "not-callable"],
+)
+def test_on_disconnect_that_cannot_be_called_is_refused_at_construction(handler: Any) -> None:
+    with pytest.raises(TypeError, match="on_disconnect must"):
+        sse([1], on_disconnect=handler)
+
+
 # -- send timeout ----------------------------------------------------------------------------
 
 

@@ -28,10 +28,10 @@ from typing import Any
 from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
-from litestar.response.base import ASGIResponse
 
 from litestar_sse import (
     Broadcaster,
+    DisconnectReason,
     MemoryBackend,
     ServerSentEvent,
     ServerSentEventMessage,
@@ -59,23 +59,14 @@ STREAMS: dict[str, dict[str, Any]] = {}
 """What happened to each named ``/feed`` and ``/idle`` stream, by name (wall-clock times)."""
 
 
-class TrackedEvents(ServerSentEvent):
-    """A stream that records when it ended and why, in ``STREAMS``."""
+def tracked(content: AsyncIterator[str], record: dict[str, Any]) -> ServerSentEvent:
+    """A stream that records when it ended and why (``on_disconnect``'s reason), in ``STREAMS``."""
 
-    def __init__(self, content: AsyncIterator[str], record: dict[str, Any]) -> None:
-        super().__init__(content, on_disconnect=self._gone)
-        self.record = record
-        self.asgi_response: ASGIResponse | None = None
+    def gone(reason: DisconnectReason) -> None:
+        record["ended"] = time.time()
+        record["reason"] = reason
 
-    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        self.asgi_response = super().to_asgi_response(*args, **kwargs)
-        return self.asgi_response
-
-    def _gone(self) -> None:
-        self.record["ended"] = time.time()
-        # Why the stream was cut: the ASGI response knows ("send_timeout" or "disconnect"), and
-        # on_disconnect is not told; a test app may read the private attribute.
-        self.record["reason"] = getattr(self.asgi_response, "_cut", None)
+    return ServerSentEvent(content, on_disconnect=gone)
 
 
 def _record(name: str) -> dict[str, Any]:
@@ -119,12 +110,12 @@ async def publish(
 @get("/feed")
 async def feed(name: str, size: int = 1024, every: float = 0.01) -> ServerSentEvent:
     record = _record(name)
-    return TrackedEvents(_feed(record, size, every), record)
+    return tracked(_feed(record, size, every), record)
 
 
 @get("/idle")
 async def idle(name: str) -> ServerSentEvent:
-    return TrackedEvents(_nothing(), _record(name))
+    return tracked(_nothing(), _record(name))
 
 
 @get("/stats")
