@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
-import sys
 import time
 from typing import cast
 
-from benchmarks.processes import raise_fd_limit
+from benchmarks.child import read_command, run_client, say
 
 LATENCY_SAMPLE = 500
 CONNECT_TIMEOUT = 60.0
@@ -110,16 +108,6 @@ async def _open(port: int, count: int, parallel: int) -> list[Stream]:
     return streams
 
 
-async def _command() -> list[str]:
-    loop = asyncio.get_running_loop()
-    line = await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), COMMAND_TIMEOUT)
-    return line.split() or ["STOP"]
-
-
-def _say(word: str, payload: object) -> None:
-    print(f"{word} {json.dumps(payload)}", flush=True)
-
-
 def _percentile(ordered: list[float], p: float) -> float:
     if not ordered:
         return float("nan")
@@ -152,13 +140,13 @@ async def _phase(streams: list[Stream], total: int, timeout: float) -> dict[str,
 async def session(port: int, count: int, parallel: int) -> None:
     started = time.monotonic()
     streams = await _open(port, count, parallel)
-    _say("READY", {"streams": len(streams), "seconds": time.monotonic() - started})
+    say("READY", {"streams": len(streams), "seconds": time.monotonic() - started})
     try:
         while True:
-            command = await _command()
+            command = await read_command(COMMAND_TIMEOUT) or ["STOP"]
             if command[0] != "EXPECT":
                 break
-            _say("DONE", await _phase(streams, int(command[1]), float(command[2])))
+            say("DONE", await _phase(streams, int(command[1]), float(command[2])))
     finally:
         for stream in streams:
             stream.close()
@@ -171,13 +159,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--parallel", type=int, default=256)
     args = parser.parse_args()
-    raise_fd_limit()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(session(args.port, args.streams, args.parallel))
-    else:
-        uvloop.run(session(args.port, args.streams, args.parallel))
+    run_client(session(args.port, args.streams, args.parallel))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from typing import Any
 
 from benchmarks.apps import Message
 from benchmarks.asgi_harness import Lifespan
+from benchmarks.child import run_loop
 from benchmarks.fanout_apps import HUBS, Hub, http_scope
-from benchmarks.inprocess import run_loop
 
 OPEN_TIMEOUT = 120.0
 DELIVERY_TIMEOUT = 120.0

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 import time
 from typing import cast
 
-from benchmarks.processes import raise_fd_limit
+from benchmarks.child import expect, run_client, say
 
 WARMUP_STREAMS = 20
 FIRST_EVENT_TIMEOUT = 20.0
@@ -98,25 +96,13 @@ async def _open_many(port: int, count: int, parallel: int, deadline: float) -> l
     return streams
 
 
-async def _command(expected: str) -> None:
-    loop = asyncio.get_running_loop()
-    line = await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), COMMAND_TIMEOUT)
-    if line.strip() != expected:
-        raise SystemExit(f"expected {expected!r}, got {line!r}")
-
-
-def _say(word: str, payload: object = None) -> None:
-    text = word if payload is None else f"{word} {json.dumps(payload)}"
-    print(text, flush=True)
-
-
 async def session(port: int, count: int, parallel: int, deadline: float) -> None:
     warm = await _open_many(port, WARMUP_STREAMS, parallel, FIRST_EVENT_TIMEOUT)
     for stream in warm:
         stream.close()
     await asyncio.sleep(0.3)  # let the server finish those streams before its baseline
-    _say("WARM")
-    await _command("GO")
+    say("WARM")
+    await expect("GO", COMMAND_TIMEOUT)
     t0 = time.monotonic()
     connected = await _open_many(port, count, parallel, deadline)
     # Streams still waiting for their first event stay connected (the server holds them) but
@@ -124,7 +110,7 @@ async def session(port: int, count: int, parallel: int, deadline: float) -> None
     streams = [s for s in connected if s.opened]
     at_ready = [s.comments for s in streams]
     ready_at = time.monotonic()
-    _say(
+    say(
         "READY",
         {
             "opened": len(streams),
@@ -133,10 +119,10 @@ async def session(port: int, count: int, parallel: int, deadline: float) -> None
             "seconds": time.monotonic() - t0,
         },
     )
-    await _command("STOP")
+    await expect("STOP", COMMAND_TIMEOUT)
     window = time.monotonic() - ready_at
     pings = [s.comments - before for s, before in zip(streams, at_ready, strict=True)]
-    _say("RESULT", {"pings": pings, "window": window, "lost": sum(s.lost for s in streams)})
+    say("RESULT", {"pings": pings, "window": window, "lost": sum(s.lost for s in streams)})
     for stream in connected:
         stream.close()
     await asyncio.sleep(0.2)
@@ -149,13 +135,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=256)
     parser.add_argument("--open-timeout", type=float, default=60.0)
     args = parser.parse_args()
-    raise_fd_limit()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(session(args.port, args.streams, args.parallel, args.open_timeout))
-    else:
-        uvloop.run(session(args.port, args.streams, args.parallel, args.open_timeout))
+    run_client(session(args.port, args.streams, args.parallel, args.open_timeout))
 
 
 if __name__ == "__main__":

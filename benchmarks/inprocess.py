@@ -13,8 +13,8 @@ import gc
 import importlib.metadata
 import json
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TypeVar
 
 from benchmarks.apps import ASGIApp, Implementation, Unsupported
 from benchmarks.asgi_harness import Lifespan, Response, call, data_values
@@ -33,17 +33,6 @@ class Budget:
     # have passed, so a slow or busy machine shortens the run instead of blowing its limit.
     seconds: float
     min_repetitions: int = 3
-
-
-def run_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when installed: the loop a production uvicorn would use."""
-    try:
-        import uvloop
-    except ImportError:
-        import asyncio
-
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 def loop_name() -> str:

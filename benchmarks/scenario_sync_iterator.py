@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from benchmarks.apps import Implementation
-from benchmarks.inprocess import Budget, loop_name, measure, run_loop
+from benchmarks.child import run_loop
+from benchmarks.inprocess import Budget, loop_name, measure
 from benchmarks.report import Report
 from benchmarks.workload import Source, StreamSpec
 

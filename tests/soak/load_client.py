@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import sys
 import time
 from typing import cast
 
-from benchmarks.processes import raise_fd_limit
+from benchmarks.child import expect, run_client, say
 
 WARMUP_STREAMS = 20
 FIRST_EVENT_TIMEOUT = 60.0
@@ -99,29 +97,18 @@ async def _open_many(port: int, count: int, parallel: int) -> tuple[list[Stream]
     return streams, errors
 
 
-async def _command(expected: str) -> None:
-    loop = asyncio.get_running_loop()
-    line = await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), COMMAND_TIMEOUT)
-    if line.strip() != expected:
-        raise SystemExit(f"expected {expected!r}, got {line!r}")
-
-
-def _say(word: str, payload: object = None) -> None:
-    print(word if payload is None else f"{word} {json.dumps(payload)}", flush=True)
-
-
 async def session(port: int, count: int, parallel: int) -> None:
     warm, _ = await _open_many(port, WARMUP_STREAMS, parallel)
     for stream in warm:
         stream.close()
     await asyncio.sleep(0.5)  # let the server finish those before the test reads its baseline
-    _say("WARM")
-    await _command("GO")
+    say("WARM")
+    await expect("GO", COMMAND_TIMEOUT)
     started = time.monotonic()
     streams, errors = await _open_many(port, count, parallel)
     ready = time.monotonic()
     opened = [s for s in streams if s.marks]
-    _say(
+    say(
         "READY",
         {
             "opened": len(opened),
@@ -130,10 +117,10 @@ async def session(port: int, count: int, parallel: int) -> None:
             "seconds": ready - started,
         },
     )
-    await _command("STOP")
+    await expect("STOP", COMMAND_TIMEOUT)
     stop = time.monotonic()
     windows = [s.window(ready, stop) for s in opened]
-    _say(
+    say(
         "RESULT",
         {
             "window": stop - ready,
@@ -142,11 +129,11 @@ async def session(port: int, count: int, parallel: int) -> None:
             "lost": sum(s.lost for s in opened),
         },
     )
-    await _command("CLOSE")
+    await expect("CLOSE", COMMAND_TIMEOUT)
     for stream in streams:
         stream.close()
     await asyncio.sleep(0.2)
-    _say("CLOSED")
+    say("CLOSED")
 
 
 def main() -> None:
@@ -155,13 +142,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--parallel", type=int, default=256)
     args = parser.parse_args()
-    raise_fd_limit()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(session(args.port, args.streams, args.parallel))
-    else:
-        uvloop.run(session(args.port, args.streams, args.parallel))
+    run_client(session(args.port, args.streams, args.parallel))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from litestar_sse import listening_socket
 from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
 from tests.polling import wait_until
 from tests.processes import ROOT, free_port
+from tests.processes import stop as stop_process
 from tests.redis_support import RedisProcess, unique_prefix
 from tests.soak.conftest import scaled, soak_scale
 from tests.soak.fault_client import Event, EventStream
@@ -141,12 +142,7 @@ class Server:
         process = self.process
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, timeout=15)
 
 
 def assert_clean_exit(server: Server) -> None:
@@ -180,15 +176,29 @@ RETRY_MS = 1000
 GRACE = 5.0
 
 
-class Follower:
+class EventLog:
+    """What a client of ``/events`` received: the ids of the messages, and the other events
+    (the shutdown event; a gap event would land here)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.others: list[Event] = []
+
+    def on_event(self, event: Event) -> None:
+        if event.event == "message":
+            assert event.id is not None
+            self.ids.append(event.id)
+        else:
+            self.others.append(event)
+
+
+class Follower(EventLog):
     """A browser's ``EventSource`` on ``/events``: reconnects ``retry`` ms after its stream
     ends (or a connection attempt fails), with ``Last-Event-ID`` = the last id it received."""
 
     def __init__(self, port: int) -> None:
+        super().__init__()
         self.port = port
-        self.ids: list[str] = []
-        self.others: list[Event] = []
-        """Events other than messages (the shutdown event; a gap event would land here)."""
         self.responses: list[EventStream] = []
         self.sent_ids: list[str | None] = []
         """The Last-Event-ID of each response."""
@@ -213,11 +223,7 @@ class Follower:
     def on_event(self, event: Event) -> None:
         if event.retry is not None:
             self.retry = event.retry / 1000
-        if event.event == "message":
-            assert event.id is not None
-            self.ids.append(event.id)
-        else:
-            self.others.append(event)
+        super().on_event(event)
 
     async def run(self) -> None:
         while True:
@@ -410,24 +416,16 @@ OUTAGE = 3.0
 PING = 0.5
 
 
-class Subscriber:
+class Subscriber(EventLog):
     """One stream on ``/events`` that must never end: ids and pings as they arrive."""
 
     def __init__(self, server: Server) -> None:
+        super().__init__()
         self.server = server
-        self.ids: list[str] = []
-        self.others: list[Event] = []
         self.stream = EventStream(
             server.host, server.port, f"/events?topic={TOPIC}", on_event=self.on_event
         )
         self.error: BaseException | None = None
-
-    def on_event(self, event: Event) -> None:
-        if event.event == "message":
-            assert event.id is not None
-            self.ids.append(event.id)
-        else:
-            self.others.append(event)
 
     async def run(self) -> None:
         try:
