@@ -44,7 +44,7 @@ from litestar_sse.broadcast.ids import (
     parse_redis_position,
     split_event_id,
 )
-from litestar_sse.broadcast.redis_reader import UNAVAILABLE, StreamReader
+from litestar_sse.broadcast.redis_reader import UNAVAILABLE, StreamReader, drop_idle_connections
 from litestar_sse.broadcast.redis_scripts import BUMP_EPOCH, PUBLISH, SNAPSHOT, RedisKeys
 
 if TYPE_CHECKING:
@@ -179,6 +179,7 @@ class RedisStreamBackend(BroadcastBackend):
             async with self._slots:
                 epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
         except UNAVAILABLE as exc:
+            await drop_idle_connections(self.redis)
             raise BackendUnavailableError(detail="Redis is unavailable: not published") from exc
         return f"{epoch.decode()}-{stream_id.decode()}"
 
@@ -214,6 +215,7 @@ class RedisStreamBackend(BroadcastBackend):
             async with self._slots:
                 reply = await self._scripts["snapshot"](keys=keys, args=args)
         except UNAVAILABLE as exc:
+            await drop_idle_connections(self.redis)
             raise BackendUnavailableError(detail="Redis is unavailable") from exc
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
         head_id = f"{epoch}-{head.decode()}"

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import EventSink
     from litestar_sse.broadcast.redis_scripts import RedisKeys
 
-__all__ = ("UNAVAILABLE", "StreamReader")
+__all__ = ("UNAVAILABLE", "StreamReader", "drop_idle_connections")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
@@ -44,6 +44,20 @@ UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 """The errors that mean "Redis cannot be reached right now"."""
 
 _first: Final = itemgetter(0)
+
+
+async def drop_idle_connections(client: Redis) -> None:
+    """Close the connections idle in ``client``'s pool, after a command found Redis away.
+
+    redis-py hands out a pooled connection without noticing that Redis closed it (with RESP3
+    it does not check at all), so every connection left idle across a Redis restart would
+    fail the first command sent on it: a publish or a subscription refused although Redis
+    is back. Closed now, each reconnects when it is next used. Best effort.
+    """
+    with contextlib.suppress(Exception):
+        await client.connection_pool.disconnect(inuse_connections=False)
+
+
 _Entry = tuple[int, str, bytes, dict[bytes, bytes]]
 
 
@@ -144,6 +158,7 @@ class StreamReader:
                     pipe.expire(self._wake_key, 3600)
                     await pipe.execute()
             except UNAVAILABLE as exc:
+                await drop_idle_connections(self._client)
                 raise BackendUnavailableError(detail="Redis is unavailable") from exc
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -168,6 +183,7 @@ class StreamReader:
             except UNAVAILABLE as exc:
                 if self._healthy:
                     logger.warning("Redis unavailable (%s); the broadcast reader retries", exc)
+                    await drop_idle_connections(self._client)
             except Exception:
                 logger.exception("The broadcast reader failed; it retries")
             if self._healthy:

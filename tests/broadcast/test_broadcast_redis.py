@@ -116,6 +116,42 @@ async def test_restart_with_persistence_loses_nothing_and_repeats_nothing(
         again.subscription.close()
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_no_request_fails_on_a_connection_left_over_from_before_a_restart(
+    redis_process: Callable[..., RedisProcess], protocol: int
+) -> None:
+    # redis-py reuses a pooled connection without noticing that Redis closed it, so each one
+    # idle across the restart used to fail the first command sent on it: a 503 although
+    # Redis was back. A burst as wide as the pool must see none of them.
+    server = redis_process(persistent=True)
+    client = Redis.from_url(server.url, protocol=protocol)
+    burst = 12
+    async with Broadcaster(RedisStreamBackend(client, prefix=unique_prefix())) as broadcaster:
+        first = await broadcaster.publish("t", "first")
+        # fill the pool: as many connections as the burst, all idle once done
+        await asyncio.gather(*(broadcaster.publish("t", f"fill {i}") for i in range(burst)))
+        assert len(client.connection_pool._available_connections) >= burst
+        server.stop()
+        with pytest.raises(BackendUnavailableError):
+            await broadcaster.publish("t", "while down")
+        server.start()
+        await Redis.from_url(server.url).ping()  # Redis answers: it is back
+
+        async def resume() -> str | None:
+            subscription = await broadcaster.open_subscription("t", last_event_id=first)
+            subscription.close()
+            return subscription.gap
+
+        results = await asyncio.gather(
+            *(broadcaster.publish("t", f"after {i}") for i in range(burst)),
+            *(resume() for _ in range(burst)),
+            return_exceptions=True,
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert results[burst:] == [None] * burst  # resumed in the same epoch, no gap
+    await client.aclose()
+
+
 async def test_restart_without_data_starts_a_new_epoch_with_a_gap(
     redis_process: Callable[..., RedisProcess],
 ) -> None:
