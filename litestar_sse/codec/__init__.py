@@ -10,6 +10,7 @@ from litestar_sse.codec.decoder import (
 )
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
+    MAX_RETRY,
     SEPARATORS,
     check_comment,
     check_event_id,
@@ -23,6 +24,7 @@ from litestar_sse.codec.encoder import (
 
 __all__ = (
     "DEFAULT_SEPARATOR",
+    "MAX_RETRY",
     "SEPARATORS",
     "DecodeError",
     "DecodedComment",

@@ -89,12 +89,22 @@ def check_event_id(value: str | int, field: str = "id") -> str:
     return check_event_type(value, field)
 
 
+MAX_RETRY: Final = 2**63 - 1
+"""The largest ``retry`` accepted, in milliseconds (about 292 million years)."""
+
+
 def check_retry(value: int, field: str = "retry") -> int:
-    """Return ``value`` if it is a valid reconnection time in milliseconds, else raise."""
+    """Return ``value`` if it is a valid reconnection time in milliseconds, else raise.
+
+    It must be an ``int`` from 0 to :data:`MAX_RETRY`: a larger number means nothing to a
+    client, and past 4,300 digits Python could not even write it out.
+    """
     if type(value) is not int or value < 0:
         raise ValueError(
             f"SSE {field} must be a non-negative int (milliseconds), got {_shown(value)}"
         )
+    if value > MAX_RETRY:
+        raise ValueError(f"SSE {field} must be at most 2**63 - 1 milliseconds, got {_shown(value)}")
     return value
 
 
