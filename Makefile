@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install test test-only soak lint typecheck docs demo bench bench-quick clean
+.PHONY: help install test test-only test-on soak lint typecheck docs demo bench bench-quick clean
 
 help:
 	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
+	@echo "make test-on ON=/path/to/python3.10   the test suite on another interpreter, in .venv-3.10"
 	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
 	@echo "make demo         run the example app on http://127.0.0.1:8000"
 	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
@@ -42,6 +43,13 @@ test-only: install
 
 test: lint typecheck docs test-only
 
+# The test suite on another interpreter (installed already: no download), in a venv of its own.
+ON_VERSION = $(shell $(ON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+test-on: $(UV)
+	@test -n "$(ON)" || { echo "usage: make test-on ON=/path/to/python3.X"; exit 2; }
+	UV_PROJECT_ENVIRONMENT=.venv-$(ON_VERSION) $(UV) sync --frozen --all-extras --python $(ON)
+	.venv-$(ON_VERSION)/bin/pytest
+
 # The long runs: the fuzzers with many more examples, then tests/soak (real servers, real Redis).
 SOAK_SCALE ?= 1
 FUZZ_EXAMPLES ?= 20000
@@ -59,4 +67,4 @@ bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache

@@ -568,14 +568,14 @@ def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(module, "refreeze", counting_refreeze)
     monkeypatch.setattr(module, "REFREEZE_EVERY", 0.02)
-    assert gc.get_freeze_count() == 0
+    before = gc.get_freeze_count()  # not 0 everywhere: Python 3.12.1 starts with 375
     with TestClient(module.app):
         deadline = time.monotonic() + 5
         while len(refreezes) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > before
     assert len(refreezes) >= 3  # at startup, then every period
-    assert all(count > 0 for count in refreezes)
+    assert all(count > before for count in refreezes)
     assert gc.get_freeze_count() == 0  # unfrozen at shutdown
 
 
