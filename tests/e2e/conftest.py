@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.live_server import Server, uvicorn_server
+from tests.e2e.live_server import Server, live_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with uvicorn_server("tests.e2e.apps:app", tmp_path_factory.mktemp("uvicorn")) as server:
+    with live_server("tests.e2e.apps:app", tmp_path_factory.mktemp("uvicorn")) as server:
         yield server

@@ -1,4 +1,4 @@
-"""A handle on the uvicorn process the end-to-end tests talk to."""
+"""A handle on the server process (uvicorn, or granian) the end-to-end tests talk to."""
 
 from __future__ import annotations
 
@@ -57,15 +57,22 @@ class Server:
 
 
 @contextmanager
-def uvicorn_server(app: str, log_dir: Path) -> Iterator[Server]:
-    """Serve ``app`` (``"module:attribute"``) with a real uvicorn on a free loopback port, for
-    as long as the context lasts; its output goes to ``log_dir / "server.log"``."""
+def live_server(app: str, log_dir: Path, server: str = "uvicorn") -> Iterator[Server]:
+    """Serve ``app`` (``"module:attribute"``) with a real uvicorn (or ``server="granian"``) on
+    a free loopback port, for as long as the context lasts; its output goes to
+    ``log_dir / "server.log"``."""
     port = free_port()
     log_path = log_dir / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", app,
-        "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
-    ]  # fmt: skip
+    if server == "uvicorn":
+        command = [
+            sys.executable, "-m", "uvicorn", app,
+            "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "2",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "granian", "--interface", "asgi",
+            "--host", "127.0.0.1", "--port", str(port), app,
+        ]  # fmt: skip
     process = start_listening(command, port, log_path)
     try:
         yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)

@@ -16,15 +16,13 @@ from collections.abc import Iterator
 import pytest
 
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
-from tests.e2e.live_server import Server, uvicorn_server
+from tests.e2e.live_server import Server, live_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Its own app: the dependency and a broadcast subscription (tests/e2e/apps.py has neither).
-    with uvicorn_server(
-        "tests.e2e.bad_request_app:app", tmp_path_factory.mktemp("uvicorn")
-    ) as server:
+    with live_server("tests.e2e.bad_request_app:app", tmp_path_factory.mktemp("uvicorn")) as server:
         yield server
 
 

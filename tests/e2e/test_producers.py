@@ -18,7 +18,7 @@ import pytest
 
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.e2e import producer_app
-from tests.e2e.live_server import Server, uvicorn_server
+from tests.e2e.live_server import Server, live_server
 from tests.polling import wait_until_sync
 
 PING = DecodedComment("ping")
@@ -26,7 +26,7 @@ PING = DecodedComment("ping")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with uvicorn_server("tests.e2e.producer_app:app", tmp_path_factory.mktemp("uvicorn")) as server:
+    with live_server("tests.e2e.producer_app:app", tmp_path_factory.mktemp("uvicorn")) as server:
         yield server
 
 

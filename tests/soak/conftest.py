@@ -7,12 +7,16 @@ reliability goals name (10,000 streams, 50,000 connect/disconnect cycles, ...).
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 HERE = Path(__file__).parent
+ARTIFACTS = HERE.parent / "artifacts"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,3 +36,22 @@ def soak_scale() -> float:
 def scaled(size: int, minimum: int = 1) -> int:
     """``size`` times ``SOAK_SCALE``, at least ``minimum``."""
     return max(minimum, round(size * soak_scale()))
+
+
+def record(artifact: str, section: str, figures: dict[str, Any]) -> None:
+    """Print one test's figures and store them in ``tests/artifacts/{artifact}`` under
+    ``section``, next to the other tests' (top-level floats rounded to the millisecond)."""
+    figures = {
+        "soak_scale": soak_scale(),
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **{name: round(v, 3) if isinstance(v, float) else v for name, v in figures.items()},
+    }
+    print(f"\n{section}: {json.dumps(figures, indent=2)}")
+    path = ARTIFACTS / artifact
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        everything = json.loads(path.read_text())
+    except (OSError, ValueError):
+        everything = {}
+    everything[section] = figures
+    path.write_text(json.dumps(everything, indent=2) + "\n")

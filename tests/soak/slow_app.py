@@ -3,7 +3,9 @@
 ``/ticks`` is what healthy clients read: an event every ``TICK`` seconds carrying its sequence
 number and the server time it was produced. ``/flood/{key}`` sends big events as fast as the
 client takes them; ``/burst/{key}`` sends one event bigger than every buffer on the way and
-then waits for ever, so that the next write is a ping. ``/state`` reports what happened.
+then waits for ever, so that the next write is a ping. ``/state`` reports what happened,
+including when each slow stream's last ASGI ``send`` began and ended (a server may take
+several writes into its own buffers before one has to wait).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Litestar, Request, get
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from litestar_sse import ServerSentEvent
 
@@ -26,11 +29,23 @@ BURST_EVENT = "b" * (8 * 1024 * 1024)
 STATE: dict[str, dict[str, Any]] = {}
 
 
-def _record(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    key = str(request.path_params["key"])
+def _entry(key: str) -> dict[str, Any]:
     return STATE.setdefault(
-        key, {"last_send_done": None, "finally": None, "on_disconnect": 0, "waiting": False}
+        key,
+        {
+            "last_send_done": None,
+            "finally": None,
+            "on_disconnect": 0,
+            "waiting": False,
+            "send_started": None,
+            "send_done": None,
+            "send_bytes": None,
+        },
     )
+
+
+def _record(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return _entry(str(request.path_params["key"]))
 
 
 def _response(record: dict[str, Any], events: AsyncIterator[str]) -> ServerSentEvent:
@@ -96,4 +111,25 @@ async def burst(request: Request[Any, Any, Any]) -> ServerSentEvent:
     return _response(record, events())
 
 
-app = Litestar([state, ticks, flood, burst])
+def _timing_sends(app: ASGIApp) -> ASGIApp:
+    """Record when the last ``send`` of each slow stream began and, if it did, ended."""
+
+    async def timed_app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(("/flood/", "/burst/")):
+            await app(scope, receive, send)
+            return
+        entry = _entry(path.rsplit("/", 1)[1])
+
+        async def timed_send(message: Message) -> None:
+            entry["send_started"] = time.time()
+            entry["send_bytes"] = len(message.get("body", b""))
+            await send(message)
+            entry["send_done"] = time.time()
+
+        await app(scope, receive, timed_send)
+
+    return timed_app
+
+
+app = _timing_sends(Litestar([state, ticks, flood, burst]))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import itertools
 import json
 import os
@@ -50,29 +49,12 @@ from tests.polling import wait_until
 from tests.processes import ROOT, free_port
 from tests.processes import stop as stop_process
 from tests.redis_support import RedisProcess, unique_prefix
-from tests.soak.conftest import scaled, soak_scale
+from tests.soak.conftest import record, scaled
 from tests.soak.fault_client import Event, EventStream
 
-ARTIFACT = ROOT / "tests" / "artifacts" / "soak-faults.json"
+ARTIFACT = "soak-faults.json"
 APP = "tests.soak.fault_app:app"
 TOPIC = "soak"
-
-
-def record(section: str, figures: dict[str, Any]) -> None:
-    """Print the figures of one test and store them in the artifact, next to the others'."""
-    figures = {
-        "soak_scale": soak_scale(),
-        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **{name: round(v, 3) if isinstance(v, float) else v for name, v in figures.items()},
-    }
-    print(f"\n{section}: {json.dumps(figures, indent=2)}")
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    everything: dict[str, Any] = {}
-    if ARTIFACT.exists():
-        with contextlib.suppress(ValueError):
-            everything = json.loads(ARTIFACT.read_text())
-    everything[section] = figures
-    ARTIFACT.write_text(json.dumps(everything, indent=2) + "\n")
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -344,7 +326,7 @@ async def _restart_under_load(
             if response.status != 200
         }
     )
-    record("restart", figures)
+    record(ARTIFACT, "restart", figures)
     _check_restart(first, second, followers, published, exited)
     return figures
 
@@ -628,7 +610,7 @@ def test_redis_outage_end_to_end(
             server.stop()
     for server in servers:
         assert_clean_exit(server)
-    record("redis_outage", figures)
+    record(ARTIFACT, "redis_outage", figures)
 
 
 # -- 3. a network cut without FIN ----------------------------------------------------------------
@@ -757,7 +739,7 @@ def test_network_cut_without_fin(tmp_path: Path) -> None:
             figures[f"{name}_bytes_queued_after_cut"] = state["sent"] - cut.sent_at_cut[name]
     figures["server_sockets_left_without_user_timeout"] = len(cut.left_plain)
     figures["server_sockets_left_with_user_timeout"] = len(cut.left_timed)
-    record("network_cut", figures)
+    record(ARTIFACT, "network_cut", figures)
     print("\n".join(["sockets left (no user timeout):", *cut.left_plain]))
 
     ended = cut.ended

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import http.client
 import json
 import os
@@ -38,9 +37,9 @@ from benchmarks.processes import cpu_seconds, read_line
 from litestar_sse.codec.decoder import EventDecoder
 from tests.processes import ROOT, free_port, start_listening, stop
 from tests.soak import load_app
-from tests.soak.conftest import scaled, soak_scale
+from tests.soak.conftest import record, scaled, soak_scale
 
-ARTIFACT = ROOT / "tests" / "artifacts" / "soak-load.json"
+ARTIFACT = "soak-load.json"
 HOST = "127.0.0.1"
 
 
@@ -136,23 +135,6 @@ def problems_in_log(log: str) -> list[str]:
     """Lines of a server log that point at a bug: tracebacks, errors, warnings, 5xx answers."""
     bad = re.compile(r"Traceback|ERROR|CRITICAL|WARNING|Exception|HTTP/1\.1\" 5\d\d")
     return [line for line in log.splitlines() if bad.search(line)]
-
-
-def record(section: str, figures: dict[str, Any]) -> None:
-    """Print ``figures`` and merge them into the JSON artifact under ``section``."""
-    figures = {
-        "soak_scale": soak_scale(),
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **figures,
-    }
-    print(f"\n{section}: {json.dumps(figures, indent=2)}")
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        everything = json.loads(ARTIFACT.read_text())
-    except (OSError, ValueError):
-        everything = {}
-    everything[section] = figures
-    ARTIFACT.write_text(json.dumps(everything, indent=2) + "\n")
 
 
 # -- 1: many open streams, all pinged ---------------------------------------------------------
@@ -269,7 +251,7 @@ def test_every_stream_gets_every_ping(server: LoadServer, tmp_path: Path) -> Non
         "gap_median_s": round(statistics.median(gaps), 3),
         "gaps_worst_10": worst,
     }
-    record("streams_10k", figures)
+    record(ARTIFACT, "streams_10k", figures)
 
     assert result["lost"] == 0, "the server closed streams during the window"
     assert len(pings) == STREAMS
@@ -509,7 +491,7 @@ def test_churn_leaves_nothing_behind(churn_server: LoadServer) -> None:
         "big_cycles": big_cycles,
         "log_problem_lines": len(log_problems),
     }
-    record("churn", figures)
+    record(ARTIFACT, "churn", figures)
 
     assert run.failures == [], f"{len(run.failures)} cycles failed: {run.failures[:10]}"
     assert after["open_streams"] == 0
