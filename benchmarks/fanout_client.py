@@ -25,6 +25,7 @@ import time
 from typing import cast
 
 from benchmarks.child import read_command, run_client, say
+from benchmarks.fanout_apps import PATH
 
 LATENCY_SAMPLE = 500
 CONNECT_TIMEOUT = 60.0
@@ -88,7 +89,7 @@ class Stream(asyncio.Protocol):
 async def _open(port: int, count: int, parallel: int) -> list[Stream]:
     loop = asyncio.get_running_loop()
     request = (
-        f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
+        f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
     ).encode()
     semaphore = asyncio.Semaphore(parallel)
     step = max(1, count // LATENCY_SAMPLE)

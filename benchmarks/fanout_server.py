@@ -21,11 +21,8 @@ import asyncio
 import time
 from typing import Any
 
+from benchmarks.fanout_apps import MAX_QUEUE, PATH, PING, TOPIC
 from benchmarks.server import serve
-
-TOPIC = "bench"
-PING = 15.0
-MAX_QUEUE = 100_000  # far above any backlog of a run: nobody is disconnected for being slow
 
 
 async def publish_events(publish: Any, events: int, rate: float, burst: int) -> None:
@@ -49,7 +46,7 @@ def build_app() -> Any:
     )
     running: set[asyncio.Task[None]] = set()
 
-    @get("/events")
+    @get(PATH)
     async def events(
         request: Request[Any, Any, Any], broadcaster: NamedDependency[Broadcaster]
     ) -> ServerSentEvent:

@@ -27,6 +27,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def rss_kib(pid: int | str = "self") -> int:
+    """VmRSS of a process (this one by default), from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate ``proc`` if it still runs, and kill it after 5 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
     """The next line a child prints, or "" if it printed none in time or exited."""
     assert proc.stdout is not None
@@ -92,10 +112,7 @@ class ServerProcess:
         return self.port
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        return rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
@@ -106,14 +123,8 @@ class ServerProcess:
             self._proc.terminate()
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=5)
+        if self._proc is not None:
+            stop_process(self._proc)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -15,7 +15,14 @@ from benchmarks.apps import FLOOR, OURS, Implementation
 from benchmarks.fanout_inprocess import Sample, Workload
 from benchmarks.inprocess import loop_name
 from benchmarks.peers_env import ROOT, child_env
-from benchmarks.processes import CLOCK_TICKS, LOGS, cpu_seconds, read_line
+from benchmarks.processes import (
+    CLOCK_TICKS,
+    LOGS,
+    START_TIMEOUT,
+    cpu_seconds,
+    read_line,
+    stop_process,
+)
 from benchmarks.report import Report, Row, Table
 from benchmarks.server import http_setting, loop_setting
 from benchmarks.stats import median, rotated, spread
@@ -58,7 +65,6 @@ VARIANTS = (
     (FREEZE, OURS, True),
     (CHANNELS, CHANNELS, False),
 )
-START_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,13 +229,7 @@ class Process:
         return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 @contextlib.contextmanager

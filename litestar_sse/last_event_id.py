@@ -14,7 +14,12 @@ from litestar.connection import Request
 
 from litestar_sse.config import SSEConfig, get_app_sse
 
-__all__ = ("last_event_id_sent", "parse_last_event_id", "provide_last_event_id")
+__all__ = (
+    "last_event_id_sent",
+    "parse_last_event_id",
+    "provide_last_event_id",
+    "read_last_event_id",
+)
 
 _DEFAULTS: Final = SSEConfig()
 
@@ -33,23 +38,7 @@ def parse_last_event_id(
     absent: the answer is ``None``, never an error, so a client with a garbled id starts over
     rather than being refused (a browser's ``EventSource`` would not retry after a 4xx).
     """
-    value: str | None
-    raw = request.headers.get("last-event-id")
-    if raw is not None:
-        try:
-            # ASGI header values are bytes, decoded by Litestar as Latin-1; browsers send UTF-8.
-            value = raw.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return None
-    elif query_param is not None:
-        value = request.query_params.get(query_param)
-    else:
-        return None
-    if not value or not isinstance(value, str) or len(value) > max_length:
-        return None
-    if "\x00" in value or "\r" in value or "\n" in value:
-        return None
-    return value
+    return _read(request, query_param, max_length)[1]
 
 
 def last_event_id_sent(request: Request[Any, Any, Any]) -> bool:
@@ -60,16 +49,7 @@ def last_event_id_sent(request: Request[Any, Any, Any]) -> bool:
     :func:`provide_last_event_id` it tells "nothing sent" (a first connection) from "sent, but
     unusable" (``None`` from the provider, ``True`` here).
     """
-    header = request.headers.get("last-event-id")
-    if header is not None:
-        return header != ""  # the header wins, even when empty
-    query_param = _config(request).last_event_id_query_param
-    return query_param is not None and bool(request.query_params.get(query_param))
-
-
-def _config(request: Request[Any, Any, Any]) -> SSEConfig:
-    app_sse = get_app_sse(request)
-    return app_sse.config if app_sse is not None else _DEFAULTS
+    return read_last_event_id(request)[0]
 
 
 def provide_last_event_id(request: Request[Any, Any, Any]) -> str | None:
@@ -78,9 +58,39 @@ def provide_last_event_id(request: Request[Any, Any, Any]) -> str | None:
     Reads the app's :class:`~litestar_sse.SSEConfig` for the query parameter name and the
     maximum length (the defaults without the plugin); see :func:`parse_last_event_id`.
     """
-    config = _config(request)
-    return parse_last_event_id(
-        request,
-        query_param=config.last_event_id_query_param,
-        max_length=config.max_last_event_id_length,
-    )
+    return read_last_event_id(request)[1]
+
+
+def read_last_event_id(request: Request[Any, Any, Any]) -> tuple[bool, str | None]:
+    """``(sent, id)`` with the app's settings: :func:`last_event_id_sent` and
+    :func:`provide_last_event_id` in one reading of the request."""
+    app_sse = get_app_sse(request)
+    config = app_sse.config if app_sse is not None else _DEFAULTS
+    return _read(request, config.last_event_id_query_param, config.max_last_event_id_length)
+
+
+def _read(
+    request: Request[Any, Any, Any], query_param: str | None, max_length: int
+) -> tuple[bool, str | None]:
+    """Whether the client sent a last event id at all, and the id if it is usable."""
+    value: Any
+    raw = request.headers.get("last-event-id")
+    if raw is not None:  # the header wins, even when empty
+        if not raw:
+            return False, None
+        try:
+            # ASGI header values are bytes, decoded by Litestar as Latin-1; browsers send UTF-8.
+            value = raw.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return True, None
+    elif query_param is not None:
+        value = request.query_params.get(query_param)
+        if not value:
+            return False, None
+    else:
+        return False, None
+    if not isinstance(value, str) or len(value) > max_length:
+        return True, None
+    if "\x00" in value or "\r" in value or "\n" in value:
+        return True, None
+    return True, value

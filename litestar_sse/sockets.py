@@ -18,8 +18,9 @@ module makes the listening socket for them: pass it to uvicorn with
 
 from __future__ import annotations
 
-import math
 import socket
+
+from litestar_sse.config import _seconds
 
 __all__ = ("listening_socket",)
 
@@ -94,14 +95,5 @@ def listening_socket(
 
 
 def _user_timeout_ms(value: float | None) -> int | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or math.isinf(value)
-        or value <= 0
-    ):
-        raise ValueError(f"user_timeout must be a positive number of seconds, got {value!r}")
-    return max(1, round(value * 1000))
+    seconds = _seconds(value, "user_timeout")
+    return None if seconds is None else max(1, round(seconds * 1000))

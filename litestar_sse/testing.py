@@ -160,28 +160,37 @@ def _build_connection(
 class _StreamState:
     """What both stream classes share: the decoder and what was read so far."""
 
-    __slots__ = (
-        "_decoder",
-        "_inflate",
-        "_pending",
-        "body",
-        "comments",
-        "ended",
-        "headers",
-        "status_code",
-    )
+    # A dict: autodoc shows each public slot with its text, on both stream classes.
+    __slots__ = {
+        "_connection": None,
+        "_decoder": None,
+        "_inflate": None,
+        "_pending": None,
+        "_portal": None,
+        "body": "Every body byte received so far (inflated, for a gzip or deflate response).",
+        "comments": "The text of every comment line (``: ping`` ...) received so far, in order.",
+        "ended": "True once the app ended the body.",
+        "headers": "The response headers.",
+        "status_code": "The response status.",
+        "timeout": "Seconds to wait for each event (or the end); ``None`` waits forever.",
+    }
 
-    def __init__(self, max_line_length: int | None, max_event_length: int | None) -> None:
+    def __init__(
+        self,
+        portal: BlockingPortal,
+        connection: _AppConnection,
+        timeout: float | None,
+        max_line_length: int | None,
+        max_event_length: int | None,
+    ) -> None:
+        self._portal = portal
+        self._connection = connection
+        self.timeout = timeout
         self.status_code = 0
-        """The response status."""
         self.headers = httpx.Headers()
-        """The response headers."""
         self.body = bytearray()
-        """Every body byte received so far (inflated, for a gzip or deflate response)."""
         self.comments: list[str] = []
-        """The text of every comment line (``: ping`` ...) received so far, in order."""
         self.ended = False
-        """True once the app ended the body."""
         self._decoder = EventDecoder(
             max_line_length=max_line_length, max_event_length=max_event_length
         )
@@ -248,22 +257,6 @@ class SSEStream(_StreamState):
     collected in :attr:`comments`; :meth:`iter_with_comments` yields them in stream order too.
     """
 
-    __slots__ = ("_connection", "_portal", "timeout")
-
-    def __init__(
-        self,
-        portal: BlockingPortal,
-        connection: _AppConnection,
-        timeout: float | None,
-        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
-        max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
-    ):
-        super().__init__(max_line_length, max_event_length)
-        self._portal = portal
-        self._connection = connection
-        self.timeout = timeout
-        """Seconds to wait for each event (or the end); ``None`` waits forever."""
-
     def __iter__(self) -> Iterator[DecodedEvent]:
         return self._items(events_only=True)  # type: ignore[return-value]
 
@@ -306,22 +299,6 @@ class SSEStream(_StreamState):
 
 class AsyncSSEStream(_StreamState):
     """An event stream opened by :func:`async_sse_stream`; see :class:`SSEStream`."""
-
-    __slots__ = ("_connection", "_portal", "timeout")
-
-    def __init__(
-        self,
-        portal: BlockingPortal,
-        connection: _AppConnection,
-        timeout: float | None,
-        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
-        max_event_length: int | None = DEFAULT_MAX_EVENT_LENGTH,
-    ):
-        super().__init__(max_line_length, max_event_length)
-        self._portal = portal
-        self._connection = connection
-        self.timeout = timeout
-        """Seconds to wait for each event (or the end); ``None`` waits forever."""
 
     def __aiter__(self) -> AsyncIterator[DecodedEvent]:
         return self._items(events_only=True)  # type: ignore[return-value]

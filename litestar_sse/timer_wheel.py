@@ -34,7 +34,7 @@ class TimedStream(Protocol):
 class TimerWheel:
     """Slots of due streams, served by a single ``call_at`` handle on one event loop."""
 
-    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_slots")
+    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_running", "_slots")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -42,6 +42,8 @@ class TimerWheel:
         self._heap: list[int] = []
         self._armed: int | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self._running = False
+        """In :meth:`_run`, which arms the handle once at its end for whatever is left."""
 
     def schedule(self, stream: TimedStream, deadline: float) -> int:
         """Call ``stream.on_timer(slot)`` at ``deadline`` (a ``time.monotonic`` value) or up to
@@ -54,7 +56,7 @@ class TimerWheel:
             return slot
         self._slots[slot] = [stream]
         heapq.heappush(self._heap, slot)
-        if self._armed is None or slot < self._armed:
+        if not self._running and (self._armed is None or slot < self._armed):
             self._arm(slot)
         return slot
 
@@ -71,13 +73,17 @@ class TimerWheel:
         self._armed = None
         current = math.floor(monotonic() / RESOLUTION)
         heap, slots = self._heap, self._slots
-        while heap and heap[0] <= current:
-            slot = heapq.heappop(heap)
-            for stream in slots.pop(slot):
-                try:
-                    stream.on_timer(slot)
-                except Exception:  # noqa: PERF203 - one failing stream must not stop the others
-                    _logger.exception("Exception raised by a stream's timer check")
+        self._running = True
+        try:
+            while heap and heap[0] <= current:
+                slot = heapq.heappop(heap)
+                for stream in slots.pop(slot):
+                    try:
+                        stream.on_timer(slot)
+                    except Exception:  # noqa: PERF203 - one failing stream must not stop others
+                        _logger.exception("Exception raised by a stream's timer check")
+        finally:
+            self._running = False
         if heap:
             self._arm(heap[0])
 

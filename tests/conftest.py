@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from redis_support import RedisProcess
+
+from tests.redis_support import RedisProcess
 
 
 @pytest.fixture

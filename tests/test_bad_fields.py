@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from litestar import Litestar, get
 from litestar.response import ServerSentEventMessage as LitestarMessage
 from litestar.testing import TestClient
-from sse_wire import Ev, LogCapture, both
 
 from litestar_sse import (
     ServerSentEvent,
@@ -32,6 +31,7 @@ from litestar_sse import (
 )
 from litestar_sse.broadcast import Broadcaster
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from tests.sse_wire import Ev, LogCapture, both
 
 FAST = settings(max_examples=100, deadline=None)
 

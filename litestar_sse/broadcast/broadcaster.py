@@ -17,7 +17,7 @@ from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
-from litestar_sse.last_event_id import last_event_id_sent, provide_last_event_id
+from litestar_sse.last_event_id import read_last_event_id
 from litestar_sse.response import ServerSentEvent
 
 if TYPE_CHECKING:
@@ -273,8 +273,8 @@ class Broadcaster:
                         detail=f"Not allowed to subscribe to topic {topic!r}"
                     )
         if last_event_id is None and connection is not None:
-            last_event_id = provide_last_event_id(connection)  # type: ignore[arg-type]
-            if last_event_id is None and last_event_id_sent(connection):  # type: ignore[arg-type]
+            sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
+            if sent and last_event_id is None:
                 last_event_id = _UNUSABLE_ID
         elif last_event_id == "":
             last_event_id = None

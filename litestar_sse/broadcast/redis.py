@@ -44,7 +44,7 @@ from litestar_sse.broadcast.ids import (
     parse_redis_position,
     split_event_id,
 )
-from litestar_sse.broadcast.redis_reader import UNAVAILABLE, StreamReader, drop_idle_connections
+from litestar_sse.broadcast.redis_reader import StreamReader, redis_command
 from litestar_sse.broadcast.redis_scripts import BUMP_EPOCH, PUBLISH, SNAPSHOT, RedisKeys
 
 if TYPE_CHECKING:
@@ -175,12 +175,8 @@ class RedisStreamBackend(BroadcastBackend):
         if event is not None:
             args += (b"e", event)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        try:
-            async with self._slots:
-                epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
-        except UNAVAILABLE as exc:
-            await drop_idle_connections(self.redis)
-            raise BackendUnavailableError(detail="Redis is unavailable: not published") from exc
+        async with redis_command(self.redis, self._slots, "Redis is unavailable: not published"):
+            epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
         return f"{epoch.decode()}-{stream_id.decode()}"
 
     # -- subscribing -------------------------------------------------------------------------
@@ -211,12 +207,8 @@ class RedisStreamBackend(BroadcastBackend):
         for topic in topics:
             keys.append(self.keys.topic(topic))
             args += (topic, self._limits(topic)[1])
-        try:
-            async with self._slots:
-                reply = await self._scripts["snapshot"](keys=keys, args=args)
-        except UNAVAILABLE as exc:
-            await drop_idle_connections(self.redis)
-            raise BackendUnavailableError(detail="Redis is unavailable") from exc
+        async with redis_command(self.redis, self._slots):
+            reply = await self._scripts["snapshot"](keys=keys, args=args)
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
         head_id = f"{epoch}-{head.decode()}"
         live_after = pack_redis_id(head)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import EventSink
     from litestar_sse.broadcast.redis_scripts import RedisKeys
 
-__all__ = ("UNAVAILABLE", "StreamReader", "drop_idle_connections")
+__all__ = ("UNAVAILABLE", "StreamReader", "drop_idle_connections", "redis_command")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
@@ -56,6 +56,22 @@ async def drop_idle_connections(client: Redis) -> None:
     """
     with contextlib.suppress(Exception):
         await client.connection_pool.disconnect(inuse_connections=False)
+
+
+@contextlib.asynccontextmanager
+async def redis_command(
+    client: Redis,
+    slots: contextlib.AbstractAsyncContextManager[Any],
+    detail: str = "Redis is unavailable",
+) -> AsyncIterator[None]:
+    """Around a command of a publisher or subscriber: hold a pool slot, and if Redis cannot
+    be reached, close the idle connections and raise :class:`BackendUnavailableError`."""
+    try:
+        async with slots:
+            yield
+    except UNAVAILABLE as exc:
+        await drop_idle_connections(client)
+        raise BackendUnavailableError(detail=detail) from exc
 
 
 _Entry = tuple[int, str, bytes, dict[bytes, bytes]]
@@ -84,7 +100,7 @@ class StreamReader:
         *,
         block_ms: int,
         read_count: int,
-        slots: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        slots: contextlib.AbstractAsyncContextManager[Any],
     ) -> None:
         self._client = client
         self._sink = sink
@@ -92,7 +108,7 @@ class StreamReader:
         self._bump_epoch = bump_epoch
         self._block_ms = block_ms
         self._read_count = read_count
-        self._slots = slots if slots is not None else contextlib.nullcontext()
+        self._slots = slots
         self._wake_key = keys.wake(new_epoch() + new_epoch())
         self._wake_key_bytes = self._wake_key.encode()
         self._wake_cursor = b"0-0"
@@ -152,14 +168,14 @@ class StreamReader:
         self._install_waiters.append(future)
         if self._blocking and not self._woken:
             self._woken = True
-            try:
-                async with self._slots, self._client.pipeline(transaction=False) as pipe:
-                    pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
-                    pipe.expire(self._wake_key, 3600)
-                    await pipe.execute()
-            except UNAVAILABLE as exc:
-                await drop_idle_connections(self._client)
-                raise BackendUnavailableError(detail="Redis is unavailable") from exc
+            client = self._client
+            async with (
+                redis_command(client, self._slots),
+                client.pipeline(transaction=False) as pipe,
+            ):
+                pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
+                pipe.expire(self._wake_key, 3600)
+                await pipe.execute()
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError as exc:

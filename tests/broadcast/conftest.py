@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from redis_support import RedisProcess, unique_prefix
-from sse_wire import http_scope
 
 from litestar_sse.broadcast import BroadcastBackend, MemoryBackend, Subscription
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from tests.redis_support import RedisProcess, unique_prefix
+from tests.sse_wire import http_scope
 
 BackendFactory = Callable[..., BroadcastBackend]
 

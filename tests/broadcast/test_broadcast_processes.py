@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import httpx_sse
 import pytest
-from redis_support import RedisProcess, free_port, unique_prefix
+
+from tests.processes import free_port
+from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
 

@@ -21,6 +21,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from litestar_sse.codec import DecodedComment, DecodedEvent, EventDecoder, decode_stream
+from litestar_sse.testing import sse_stream
+from tests.polling import wait_until_sync
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -477,8 +479,6 @@ def broadcaster_of(app: Litestar) -> Any:
 
 
 def test_broadcast_app_publishes_to_every_subscriber_and_resumes() -> None:
-    from litestar_sse.testing import sse_stream
-
     app = load("broadcast_app").app
     with TestClient(app) as client:
         with (
@@ -511,7 +511,6 @@ def test_broadcast_client_handles_the_gap_event() -> None:
 
 def test_broadcast_options_retention_policy_and_authorization() -> None:
     from litestar_sse import Retention
-    from litestar_sse.testing import sse_stream
 
     module = load("broadcast_options")
     assert module.retention_of("room:lobby") == Retention(max_events=10_000, max_age=3600)
@@ -556,7 +555,6 @@ def test_broadcast_metrics_are_prometheus_text() -> None:
 
 def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
-    import time
 
     module = load("broadcast_gc")
     refreezes: list[int] = []
@@ -570,9 +568,7 @@ def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(module, "REFREEZE_EVERY", 0.02)
     before = gc.get_freeze_count()  # not 0 everywhere: Python 3.12.1 starts with 375
     with TestClient(module.app):
-        deadline = time.monotonic() + 5
-        while len(refreezes) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until_sync(lambda: len(refreezes) >= 3)
         assert gc.get_freeze_count() > before
     assert len(refreezes) >= 3  # at startup, then every period
     assert all(count > before for count in refreezes)
@@ -582,8 +578,6 @@ def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch
 def test_broadcast_redis_shares_rooms_between_processes(
     redis_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from litestar_sse.testing import sse_stream
-
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     one, two = load("broadcast_redis").app, load("broadcast_redis").app  # two workers
     with TestClient(one) as worker_one, TestClient(two) as worker_two:
@@ -699,8 +693,6 @@ def test_openapi_fragment_in_the_docs_is_what_the_app_generates() -> None:
 
 
 def test_resume_feed_resumes_after_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    from litestar_sse.testing import sse_stream
-
     module = load("resume_feed")
     monkeypatch.setattr(module, "POLL_SECONDS", 0.01)
     with TestClient(module.app) as client:
@@ -752,8 +744,6 @@ def lifecycle_app(**changes: Any) -> Litestar:
 
 
 def test_lifecycle_connection_limit_answers_503() -> None:
-    from litestar_sse.testing import sse_stream
-
     app = lifecycle_app(max_connections=1)
     with TestClient(app) as client, sse_stream(client, "GET", "/feed") as first:
         assert first.status_code == 200
@@ -764,8 +754,6 @@ def test_lifecycle_connection_limit_answers_503() -> None:
 
 
 def test_lifecycle_max_lifetime_ends_the_stream() -> None:
-    from litestar_sse.testing import sse_stream
-
     app = lifecycle_app(max_lifetime=0.2)
     with TestClient(app) as client, sse_stream(client, "GET", "/feed") as stream:
         assert data_of(list(stream)) == ["1"]  # the lifetime event has no data: not dispatched
@@ -776,7 +764,6 @@ def test_lifecycle_max_lifetime_ends_the_stream() -> None:
 
 def test_lifecycle_shutdown_sends_the_shutdown_event() -> None:
     from litestar_sse.config import STATE_KEY
-    from litestar_sse.testing import sse_stream
 
     app = load("lifecycle_limits").app
     registry = app.state[STATE_KEY].registry
@@ -862,8 +849,6 @@ def test_readme_first_stream(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_readme_broadcast(monkeypatch: pytest.MonkeyPatch) -> None:
-    from litestar_sse.testing import sse_stream
-
     (block,) = [block for block in readme_python_blocks() if "broadcaster.subscribe(" in block]
     module = ModuleType("readme_broadcast")
     monkeypatch.setitem(sys.modules, module.__name__, module)

@@ -15,11 +15,11 @@ import uuid
 import httpx
 import httpx_sse
 import pytest
-from sse_wire import Ev, both, ours
 
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.e2e import apps
 from tests.e2e.live_server import Server
+from tests.sse_wire import Ev, both, ours
 
 
 def new_key() -> str:

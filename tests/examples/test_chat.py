@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from redis_support import RedisProcess, unique_prefix
 
 from examples import chat
 from litestar_sse.broadcast import GAP_HEADER, RESUMED_FROM_HEADER
 from litestar_sse.testing import sse_stream
+from tests.redis_support import RedisProcess, unique_prefix
 
 AppFactory = Callable[[], Litestar]
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from litestar import Litestar, Request, get
 from litestar.di import NamedDependency
 from litestar.testing import TestClient
-from sse_wire import http_scope
 
 from litestar_sse import SSEPlugin
 from litestar_sse.last_event_id import last_event_id_sent
+from tests.sse_wire import http_scope
 
 
 @get("/", sync_to_thread=False)

@@ -31,17 +31,16 @@ import ctypes.util
 import faulthandler
 import gc
 import os
-import resource
 import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, get
 
+from benchmarks.processes import raise_fd_limit, rss_kib
 from litestar_sse import RawEvent, ServerSentEvent, SSEConfig, SSEPlugin, event_stream
 
 PING_INTERVAL = 1.0
@@ -54,16 +53,7 @@ BIG_EVENT_BYTES = 6 * 1024 * 1024
 BIG_EVENT = RawEvent(b"data: " + b"x" * BIG_EVENT_BYTES + b"\r\n\r\n")
 
 
-def _raise_fd_limit() -> None:
-    # 10,000 streams need 10,000 descriptors: lift the soft limit to the hard one.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 65536)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-_raise_fd_limit()
+raise_fd_limit()  # 10,000 streams need 10,000 descriptors
 # ``kill -USR1 <pid>`` writes every thread's stack to the server log: for a server that hangs.
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
@@ -170,13 +160,6 @@ async def sse() -> ServerSentEvent:
     return ServerSentEvent(ticks(), on_disconnect=on_disconnect)
 
 
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 def _malloc_trim() -> bool:
     """Hand the free pages of malloc's heap back to the system (glibc only)."""
     try:
@@ -197,7 +180,7 @@ def stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {
         "tasks": len(asyncio.all_tasks()),
         "open_streams": PLUGIN.open_streams,
-        "rss_kib": _rss_kib(),
+        "rss_kib": rss_kib(),
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": threading.active_count(),
         "malloc_trimmed": trimmed,

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.processes import cpu_seconds, read_line
+from benchmarks.processes import cpu_seconds, read_line, rss_kib
 from litestar_sse.codec.decoder import EventDecoder
 from tests.processes import ROOT, free_port, start_listening, stop
 from tests.soak import load_app
@@ -71,10 +71,7 @@ class LoadServer:
 
     def rss_kib(self) -> int:
         """VmRSS of the server process, read from outside (no gc, no request)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        return rss_kib(self.pid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
