@@ -119,8 +119,11 @@ async def test_slow_clients_are_cut_and_healthy_ones_are_unaffected(
             waited.setdefault(kind, []).append(entry["finally"] - entry["send_started"])
             since_data.setdefault(kind, []).append(entry["finally"] - entry["last_send_done"])
     timeout, ping = slow_app.SEND_TIMEOUT, slow_app.PING_INTERVAL
+    # A ping's send timeout counts from when the ping was due (so that pings never drift); on
+    # a busy loop it starts a little late and gets that much less (70 ms seen under load).
+    early = {"flood": 0.05, "burst": ping / 2}
     for kind, delays in waited.items():
-        assert all(timeout - 0.05 <= d < timeout + 1 for d in delays), (kind, delays)
+        assert all(timeout - early[kind] <= d < timeout + 1 for d in delays), (kind, delays)
     assert all(records[key]["waiting"] for key in keys["burst"])
     assert all(records[key]["send_bytes"] < 100 for key in keys["burst"])  # a ping
     assert all(records[key]["send_bytes"] >= 64 * 1024 for key in keys["flood"])  # an event
