@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install test test-only test-on soak lint typecheck docs demo bench bench-quick clean
+.PHONY: help install test test-only test-on test-litestar soak lint typecheck docs demo bench bench-quick clean
 
 help:
 	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
 	@echo "make test-on ON=/path/to/python3.10   the test suite on another interpreter, in .venv-3.10"
+	@echo "make test-litestar LITESTAR=litestar==2.12.1   the test suite on another Litestar (pip requirement or wheel path)"
 	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
 	@echo "make demo         run the example app on http://127.0.0.1:8000"
 	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
@@ -50,6 +51,16 @@ test-on: $(UV)
 	UV_PROJECT_ENVIRONMENT=.venv-$(ON_VERSION) $(UV) sync --frozen --all-extras --python $(ON)
 	.venv-$(ON_VERSION)/bin/pytest
 
+# The test suite against another Litestar: a pip requirement ("litestar==2.12.1") or a wheel
+# path, in a venv of its own named after it. Everything else comes from the lock.
+LITESTAR_VENV = .venv-litestar-$(shell printf '%s' '$(notdir $(LITESTAR))' | sed 's/[^A-Za-z0-9.]/-/g')
+test-litestar: $(UV)
+	@test -n "$(LITESTAR)" || { echo "usage: make test-litestar LITESTAR=<pip requirement or wheel path>"; exit 2; }
+	UV_PROJECT_ENVIRONMENT=$(LITESTAR_VENV) $(UV) sync --frozen --all-extras --no-install-package litestar
+	$(UV) pip install --quiet --python $(LITESTAR_VENV)/bin/python "$(LITESTAR)"
+	$(LITESTAR_VENV)/bin/python -c 'import litestar; print("Litestar", litestar.__version__)'
+	$(LITESTAR_VENV)/bin/pytest
+
 # The long runs: the fuzzers with many more examples, then tests/soak (real servers, real Redis).
 SOAK_SCALE ?= 1
 FUZZ_EXAMPLES ?= 20000
@@ -67,4 +78,4 @@ bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) .venv-3.* $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* .venv-litestar-* $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache

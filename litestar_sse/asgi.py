@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
+from litestar_sse.compat import build_asgi_response
 from litestar_sse.threaded_iterator import ThreadedIterator
 from litestar_sse.timer_wheel import timer_wheel
 
@@ -154,7 +155,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         logger: logging.Logger | None = None,
     ) -> None:
         # Litestar's own __init__ would wrap sync iterators in a per-item thread hop.
-        super(_LitestarASGIStreamingResponse, self).__init__(
+        build_asgi_response(
+            self,
             background=background,
             body=body,
             content_length=content_length,

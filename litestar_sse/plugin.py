@@ -6,17 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar.di import Provide
+from litestar.plugins import InitPlugin
 from litestar.plugins.base import ReceiveRoutePlugin
-
-try:
-    from litestar.plugins import InitPlugin
-except ImportError:  # Litestar < 2.13 names it InitPluginProtocol
-    from litestar.plugins import InitPluginProtocol as InitPlugin  # type: ignore[assignment]
 from litestar.response import ServerSentEvent as _LitestarServerSentEvent
 from litestar.routes import HTTPRoute
-from litestar.types import Empty
 
 from litestar_sse.broadcast import Broadcaster
+from litestar_sse.compat import set_handler_response
 from litestar_sse.config import STATE_KEY, AppSSE, SSEConfig
 from litestar_sse.handlers import (
     EVENT_STREAM,
@@ -172,9 +168,11 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         is_stream, item_type = stream_item_type_of(handler)
         item_schema = self.config.openapi_item_schema
         if is_stream:
-            handler.media_type = EVENT_STREAM
-            handler.response_class = make_generator_response_class(item_type)
-            _forget_response_handlers(handler)
+            set_handler_response(
+                handler,
+                media_type=EVENT_STREAM,
+                response_class=make_generator_response_class(item_type),
+            )
             self._schema_plugin.register(handler.parsed_fn_signature.return_type, item_type)
             if item_schema:
                 handler.operation_class = sse_operation_class(
@@ -184,8 +182,7 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
             (ServerSentEvent, _LitestarServerSentEvent)
         ):
             if not handler.media_type:
-                handler.media_type = EVENT_STREAM
-                _forget_response_handlers(handler)
+                set_handler_response(handler, media_type=EVENT_STREAM)
             if not getattr(handler.operation_class, "documents_event_stream", False):
                 handler.operation_class = sse_operation_class(
                     handler.operation_class, generic_schema=True, item_schema=item_schema
@@ -197,16 +194,3 @@ def _broadcaster_provider(broadcaster: Broadcaster) -> Callable[[], Broadcaster]
         return broadcaster
 
     return provide_broadcaster
-
-
-def _forget_response_handlers(handler: HTTPRouteHandler) -> None:
-    # Litestar registers a shallow copy of each handler per app, and the copies share the dict
-    # in which the handler memoizes how it builds responses. Give this app's copy its own, so
-    # that neither a previous app's choice applies here nor this one leaks into other apps.
-    if hasattr(handler, "_response_handler_mapping"):
-        handler._response_handler_mapping = {
-            "default_handler": Empty,
-            "response_type_handler": Empty,
-        }
-    if hasattr(handler, "_resolved_response_class"):
-        handler._resolved_response_class = Empty

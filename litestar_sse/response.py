@@ -31,6 +31,7 @@ from litestar_sse.codec.encoder import (
     check_separator,
     encode_fields,
 )
+from litestar_sse.compat import split_to_asgi_args
 from litestar_sse.config import get_app_sse
 from litestar_sse.message import ItemEncoder, make_item_encoder
 from litestar_sse.registry import ManagedSSEResponse
@@ -117,8 +118,8 @@ class Stream(_LitestarStream):
 
     def _asgi_kwargs(
         self,
-        request: Request[Any, Any, Any],
-        app: Litestar | None,
+        app: Litestar | Request[Any, Any, Any] | None,
+        request: Request[Any, Any, Any] | None,
         background: BackgroundTask | BackgroundTasks | None,
         cookies: Iterable[Cookie] | None,
         encoded_headers: Iterable[tuple[bytes, bytes]] | None,
@@ -126,7 +127,9 @@ class Stream(_LitestarStream):
         is_head_response: bool,
         media_type: MediaType | str | None,
         status_code: int | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[Request[Any, Any, Any], dict[str, Any]]:
+        if request is None:
+            request, app = split_to_asgi_args(app, request), None
         if app is not None:
             warn_deprecation(
                 version="2.1",
@@ -135,7 +138,7 @@ class Stream(_LitestarStream):
                 removal_in="3.0.0",
                 alternative="request.app",
             )
-        return {
+        return request, {
             "background": self.background or background,
             "cookies": self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
             "encoded_headers": encoded_headers,
@@ -152,8 +155,8 @@ class Stream(_LitestarStream):
 
     def to_asgi_response(
         self,
-        app: Litestar | None,
-        request: Request[Any, Any, Any],
+        app: Litestar | Request[Any, Any, Any] | None = None,
+        request: Request[Any, Any, Any] | None = None,
         *,
         background: BackgroundTask | BackgroundTasks | None = None,
         cookies: Iterable[Cookie] | None = None,
@@ -164,10 +167,14 @@ class Stream(_LitestarStream):
         status_code: int | None = None,
         type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
-        """Build the :class:`~litestar_sse.ASGIStreamingResponse` that sends this stream."""
-        kwargs = self._asgi_kwargs(
-            request,
+        """Build the :class:`~litestar_sse.ASGIStreamingResponse` that sends this stream.
+
+        Takes the installed Litestar's signature: ``(app, request, ...)`` on Litestar 2 (``app``
+        deprecated), ``(request, ...)`` on Litestar 3.
+        """
+        _, kwargs = self._asgi_kwargs(
             app,
+            request,
             background,
             cookies,
             encoded_headers,
@@ -308,8 +315,8 @@ class ServerSentEvent(Stream):
 
     def to_asgi_response(
         self,
-        app: Litestar | None,
-        request: Request[Any, Any, Any],
+        app: Litestar | Request[Any, Any, Any] | None = None,
+        request: Request[Any, Any, Any] | None = None,
         *,
         background: BackgroundTask | BackgroundTasks | None = None,
         cookies: Iterable[Cookie] | None = None,
@@ -320,10 +327,13 @@ class ServerSentEvent(Stream):
         status_code: int | None = None,
         type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
-        """Build the :class:`~litestar_sse.ASGIStreamingSSEResponse` that sends this stream."""
-        kwargs = self._asgi_kwargs(
-            request,
+        """Build the :class:`~litestar_sse.ASGIStreamingSSEResponse` that sends this stream.
+
+        Takes the installed Litestar's signature, as :meth:`Stream.to_asgi_response` does.
+        """
+        request, kwargs = self._asgi_kwargs(
             app,
+            request,
             background,
             cookies,
             encoded_headers,

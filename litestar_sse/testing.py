@@ -28,17 +28,18 @@ Events are parsed by :class:`~litestar_sse.EventDecoder`, exactly as a browser w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.to_thread
 import httpx
-from litestar.testing.transport import TestClientTransport
 
 from litestar_sse.codec.decoder import (
     DEFAULT_MAX_EVENT_LENGTH,
@@ -47,6 +48,7 @@ from litestar_sse.codec.decoder import (
     DecodedEvent,
     EventDecoder,
 )
+from litestar_sse.compat import async_client_portal, client_portal, client_scope
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from litestar.types import HTTPDisconnectEvent, HTTPRequestEvent, Message
 
 __all__ = ("AsyncSSEStream", "SSEStream", "async_sse_stream", "sse_stream")
+
+T = TypeVar("T")
 
 _END: Final = object()
 _WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -127,6 +131,18 @@ class _AppConnection:
         except TimeoutError:
             raise TimeoutError("Nothing more from the event stream within the timeout") from None
 
+    def next_message_left(self) -> Any:
+        """The next message the app sent before its loop stopped, ``_END`` when none is left.
+
+        Litestar 3's ``TestClient`` stops its event loop when the client exits, which may
+        happen while a test still reads the stream (a shutdown test): nothing runs any more,
+        so the buffer is read directly.
+        """
+        try:
+            return self._messages_out.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return _END
+
     async def disconnect(self) -> None:
         """Tell the app the client has gone, and unblock any send waiting for room."""
         self._disconnected.set()
@@ -149,10 +165,7 @@ def _build_connection(
     if last_event_id is not None:
         request.headers["Last-Event-ID"] = last_event_id
     body = request.read()
-    transport = getattr(client, "_transport", None)
-    if not isinstance(transport, TestClientTransport):
-        transport = TestClientTransport(client)
-    scope = transport.parse_request(request)
+    scope = client_scope(client, request)
     scope.update(method=request.method, http_version="1.1", extensions={})
     return _AppConnection(client.app, scope, body)
 
@@ -177,7 +190,7 @@ class _StreamState:
 
     def __init__(
         self,
-        portal: BlockingPortal,
+        portal: BlockingPortal | None,
         connection: _AppConnection,
         timeout: float | None,
         max_line_length: int | None,
@@ -273,6 +286,11 @@ class SSEStream(_StreamState):
                 self._read_message(deadline)
             yield item
 
+    @property
+    def _sync_portal(self) -> BlockingPortal:
+        assert self._portal is not None  # sse_stream always runs the app on a portal
+        return self._portal
+
     def read(self) -> bytes:
         """Read until the body ends (within ``timeout``) and return the whole body."""
         deadline = _deadline(self.timeout)
@@ -283,10 +301,13 @@ class SSEStream(_StreamState):
     def close(self) -> None:
         """Disconnect: the app sees ``http.disconnect`` and closes its producer."""
         with contextlib.suppress(RuntimeError):  # the client (and its loop) already stopped
-            self._portal.call(self._connection.disconnect)
+            self._sync_portal.call(self._connection.disconnect)
 
     def _read_message(self, deadline: float | None) -> None:
-        message = self._portal.call(self._connection.next_message, _remaining(deadline))
+        try:
+            message = self._sync_portal.call(self._connection.next_message, _remaining(deadline))
+        except RuntimeError:  # the client exited and its loop stopped
+            message = self._connection.next_message_left()
         if message is _END and self._connection.error is not None:
             raise self._connection.error
         self._handle(message)
@@ -326,12 +347,16 @@ class AsyncSSEStream(_StreamState):
     async def close(self) -> None:
         """Disconnect: the app sees ``http.disconnect`` and closes its producer."""
         with contextlib.suppress(RuntimeError):  # the client (and its loop) already stopped
-            await anyio.to_thread.run_sync(self._portal.call, self._connection.disconnect)
+            await self._call(self._connection.disconnect)
+
+    async def _call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        # On the app's loop: the client's portal (Litestar 2), else the test's own (Litestar 3).
+        if self._portal is None:
+            return await function(*args)
+        return await anyio.to_thread.run_sync(self._portal.call, function, *args)
 
     async def _read_message(self, deadline: float | None) -> None:
-        message = await anyio.to_thread.run_sync(
-            self._portal.call, self._connection.next_message, _remaining(deadline)
-        )
+        message = await self._call(self._connection.next_message, _remaining(deadline))
         if message is _END and self._connection.error is not None:
             raise self._connection.error
         self._handle(message)
@@ -388,7 +413,7 @@ def sse_stream(
         TimeoutError: no response start within ``timeout``.
     """
     connection = _build_connection(client, method, url, last_event_id, request_kwargs)
-    with client.portal() as portal:
+    with client_portal(client) as portal:
         portal.call(connection.start)
         finished = portal.start_task_soon(connection.run)
         stream = SSEStream(portal, connection, timeout, max_line_length, max_event_length)
@@ -415,18 +440,35 @@ async def async_sse_stream(
 ) -> AsyncIterator[AsyncSSEStream]:
     """Open an event stream on an ``AsyncTestClient``; see :func:`sse_stream`.
 
-    The app runs on the client's event loop (its portal, like every ``AsyncTestClient``
-    request), so the test's own loop is never blocked while waiting for events.
+    The app runs where the client runs it: on its portal's event loop (Litestar 2), or on the
+    test's own loop (Litestar 3). Either way the test's loop is never blocked while waiting
+    for events.
     """
     connection = _build_connection(client, method, url, last_event_id, request_kwargs)
-    with client.portal() as portal:
-        await anyio.to_thread.run_sync(portal.call, connection.start)
-        finished = portal.start_task_soon(connection.run)
+    with async_client_portal(client) as portal:
         stream = AsyncSSEStream(portal, connection, timeout, max_line_length, max_event_length)
+        await stream._call(connection.start)
+        if portal is not None:
+            finished = portal.start_task_soon(connection.run)
+            wait_for_end: Callable[[], Awaitable[object]] = functools.partial(
+                anyio.to_thread.run_sync, lambda: finished.result(timeout=timeout)
+            )
+        else:
+            running = asyncio.get_running_loop().create_task(connection.run())
+            wait_for_end = functools.partial(_end_task, running, timeout)
         try:
             await stream._start()
             yield stream
         finally:
             await stream.close()
             with contextlib.suppress(Exception):
-                await anyio.to_thread.run_sync(lambda: finished.result(timeout=timeout))
+                await wait_for_end()
+
+
+async def _end_task(task: asyncio.Task[None], grace: float | None) -> None:
+    """Wait ``grace`` seconds for the app to end after the disconnect, then cancel it."""
+    await asyncio.wait({task}, timeout=grace)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

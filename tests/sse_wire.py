@@ -14,8 +14,13 @@ import httpx
 import httpx_sse
 
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
+from litestar_sse.compat import LITESTAR_3
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+WITHOUT_APP_LOGGING: dict[str, Any] = {} if LITESTAR_3 else {"logging_config": None}
+"""``Litestar(...)`` arguments for an app that configures no logging (Litestar 3 never does):
+errors of its streams are logged on the ``litestar_sse`` logger."""
 
 
 class Ev(NamedTuple):

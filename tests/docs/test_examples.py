@@ -23,6 +23,7 @@ from litestar.testing import TestClient
 from litestar_sse.codec import DecodedComment, DecodedEvent, EventDecoder, decode_stream
 from litestar_sse.testing import sse_stream
 from tests.polling import wait_until_sync
+from tests.sse_wire import WITHOUT_APP_LOGGING
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -649,7 +650,7 @@ def test_generator_errors_before_and_during_the_stream(caplog: pytest.LogCapture
     module = load("generator_errors")
     # Creating an app with Litestar's default logging config replaces the root logger's
     # handlers, caplog's included: listen on the package's logger, in an app without one.
-    quiet_app = Litestar([module.room], plugins=[SSEPlugin()], logging_config=None)
+    quiet_app = Litestar([module.room], plugins=[SSEPlugin()], **WITHOUT_APP_LOGGING)
     logger = logging.getLogger("litestar_sse")
     logger.addHandler(caplog.handler)
     try:

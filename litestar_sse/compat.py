@@ -1,0 +1,170 @@
+"""Every place litestar_sse depends on a Litestar private name or on a version's behaviour.
+
+Litestar 2 (2.23 through 2.25) and Litestar 3 (3.0.0b0, its main branch) differ where this
+package meets them: the signature of ``Response.to_asgi_response`` (Litestar 3 dropped the
+deprecated ``app`` argument), ``ASGIResponse.__init__`` (Litestar 3 dropped
+``encoded_headers``), when a route handler builds its response functions (lazily on the first
+request in 2, at registration in 3), and how the test clients run the app (a blocking portal per
+request in 2; one portal for the sync client's life, and the test's own event loop for the async
+client, in 3).
+
+Nothing else in the package reads ``litestar.__version__`` or touches a private Litestar name;
+``tests/test_compat.py`` checks each touch point below against the installed Litestar, so a
+Litestar release that changes one fails there, by name, first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import litestar
+from litestar.response.base import ASGIResponse
+from litestar.types import Empty
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+    from litestar.app import Litestar
+    from litestar.connection import Request
+    from litestar.handlers.http_handlers import HTTPRouteHandler
+    from litestar.response import Response
+    from litestar.testing import AsyncTestClient, TestClient
+
+__all__ = (
+    "LITESTAR_3",
+    "async_client_portal",
+    "build_asgi_response",
+    "client_portal",
+    "client_scope",
+    "set_handler_response",
+    "split_to_asgi_args",
+)
+
+LITESTAR_3: Final = litestar.__version__.major >= 3
+"""Whether the installed Litestar is 3.x."""
+
+
+def build_asgi_response(
+    response: ASGIResponse,
+    *,
+    encoded_headers: Iterable[tuple[bytes, bytes]] | None,
+    headers: dict[str, Any] | None,
+    **kwargs: Any,
+) -> None:
+    """Run :class:`~litestar.response.base.ASGIResponse`'s own ``__init__`` on ``response``.
+
+    The streaming responses skip Litestar's ``ASGIStreamingResponse.__init__`` (it wraps a sync
+    iterator in a thread hop per item) and call its base's directly. ``encoded_headers`` is
+    passed on where Litestar still takes it (2.x); on 3.x it is merged into ``headers``.
+    """
+    if not LITESTAR_3:
+        ASGIResponse.__init__(response, encoded_headers=encoded_headers, headers=headers, **kwargs)
+        return
+    if encoded_headers:
+        merged: list[tuple[str, str]] = list((headers or {}).items())
+        merged.extend(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in encoded_headers
+        )
+        ASGIResponse.__init__(response, headers=merged, **kwargs)
+        return
+    ASGIResponse.__init__(response, headers=headers, **kwargs)
+
+
+def split_to_asgi_args(
+    app_or_request: Litestar | Request[Any, Any, Any] | None,
+    request: Request[Any, Any, Any] | None,
+) -> Request[Any, Any, Any]:
+    """The request of a ``to_asgi_response`` call, whichever Litestar's signature it used.
+
+    Litestar 2 calls ``to_asgi_response(app, request, ...)`` (``app`` deprecated, ``None`` in
+    practice); Litestar 3 calls ``to_asgi_response(request, ...)``. Both pass them by keyword.
+    """
+    if request is not None:
+        return request
+    if app_or_request is None or not hasattr(app_or_request, "scope"):
+        raise TypeError("to_asgi_response() needs the request")
+    return app_or_request  # type: ignore[return-value]
+
+
+def set_handler_response(
+    handler: HTTPRouteHandler,
+    *,
+    media_type: str | None = None,
+    response_class: type[Response[Any]] | None = None,
+) -> None:
+    """Give a registered route handler another media type and/or response class.
+
+    Called from ``ReceiveRoutePlugin.receive_route``. Litestar 2 builds a handler's response
+    functions on its first request and memoizes them in a dict shared by the per-app copies of
+    the handler: this app's copy gets a fresh one. Litestar 3 built them already, at
+    registration, and exposes ``response_class`` as a read-only property: they are built again.
+    """
+    if media_type is not None:
+        handler.media_type = media_type
+    if LITESTAR_3:
+        if response_class is not None:
+            handler._response_class = response_class  # type: ignore[attr-defined,unused-ignore]
+        if handler._default_response_handler is not Empty:  # type: ignore[attr-defined,unused-ignore]
+            handlers = handler._create_response_handlers(  # type: ignore[attr-defined,unused-ignore]
+                media_type=handler.media_type,
+                response_class=handler.response_class,
+                cookies=handler.response_cookies,
+                headers=handler.response_headers,
+                type_encoders=handler.type_encoders,
+                return_type=handler.parsed_fn_signature.return_type,
+                status_code=handler.status_code,
+                background=handler.background,
+                after_request=handler.after_request,
+            )
+            handler._default_response_handler, handler._response_type_handler = handlers  # type: ignore[attr-defined,unused-ignore]
+        return
+    if response_class is not None:
+        handler.response_class = response_class
+    # Litestar registers a shallow copy of each handler per app, and the copies share the dict
+    # in which the handler memoizes how it builds responses. Give this app's copy its own, so
+    # that neither a previous app's choice applies here nor this one leaks into other apps.
+    handler._response_handler_mapping = {  # type: ignore[attr-defined,unused-ignore]
+        "default_handler": Empty,
+        "response_type_handler": Empty,
+    }
+    handler._resolved_response_class = Empty  # type: ignore[attr-defined,unused-ignore]
+
+
+@contextlib.contextmanager
+def client_portal(client: TestClient[Any]) -> Iterator[BlockingPortal]:
+    """The blocking portal whose event loop runs the app of a sync ``TestClient``."""
+    portal = getattr(client, "portal", None)
+    if portal is not None:  # Litestar 2: one portal per use, shared while the client is entered
+        with portal() as opened:
+            yield opened
+        return
+    yield client.blocking_portal  # type: ignore[attr-defined,unused-ignore]
+
+
+@contextlib.contextmanager
+def async_client_portal(client: AsyncTestClient[Any]) -> Iterator[BlockingPortal | None]:
+    """The portal that runs the app of an ``AsyncTestClient``, or ``None``: the test's loop.
+
+    Litestar 2 runs the app (and its lifespan) on a blocking portal's loop in another thread;
+    Litestar 3 runs it on the event loop of the test itself.
+    """
+    portal = getattr(client, "portal", None)
+    if portal is None:
+        yield None
+        return
+    with portal() as opened:
+        yield opened
+
+
+def client_scope(client: TestClient[Any] | AsyncTestClient[Any], request: Any) -> dict[str, Any]:
+    """The ASGI scope the client's transport would build for an ``httpx.Request``."""
+    from litestar.testing.transport import TestClientTransport
+
+    transport = getattr(client, "_transport", None)
+    # Litestar 3's sync client wraps the async transport in a sync one.
+    transport = getattr(transport, "_async_transport", transport)
+    if not isinstance(transport, TestClientTransport):
+        transport = TestClientTransport(client)
+    scope: dict[str, Any] = transport.parse_request(request)
+    return scope
