@@ -88,7 +88,7 @@ def _check_positive(value: float | None, name: str, *, allow_zero: bool = False)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be greater than 0 seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value) if value > 0 else None
 
 

@@ -25,6 +25,7 @@ from litestar.types import Empty
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
+    from litestar._openapi.schema_generation import SchemaCreator as SchemaCreator
     from litestar.app import Litestar
     from litestar.connection import Request
     from litestar.handlers.http_handlers import HTTPRouteHandler

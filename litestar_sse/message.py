@@ -176,6 +176,27 @@ def _from_litestar_message(item: Any) -> ServerSentEventMessage:
     )
 
 
+def _encode_with_defaults(
+    message: ServerSentEventMessage,
+    *,
+    defaults: tuple[str | None, str | int | None, int | None, str | None],
+    json_encode: JSONEncode,
+) -> bytes:
+    data = message.data
+    if data is None:
+        return message.encode(json_encode)
+    event, id, retry, comment = defaults
+    sep = message.sep.encode()
+    prefix = encode_fields(
+        event=event if message.event is None else message.event,
+        id=id if message.id is None else message.id,
+        retry=retry if message.retry is None else message.retry,
+        comment=comment if message.comment is None else message.comment,
+        sep=message.sep,
+    )
+    return prefix + _encode_payload(data, sep, json_encode) + sep
+
+
 @functools.lru_cache(maxsize=512)
 def make_item_encoder(
     *,
@@ -190,7 +211,10 @@ def make_item_encoder(
 
     The response-level fields (``event``, ``id``, ``retry``, ``comment``) are validated and
     encoded once, here, and prefixed to every plain yield (int, str, bytes, typed object).
-    ``ServerSentEventMessage``, ``RawEvent`` and dict yields carry their own fields.
+    For a ``ServerSentEventMessage`` or a dict they are defaults: each field the item leaves
+    unset (absent or ``None``) takes the response's value, and the item's own value wins. An
+    item without data (``data=None``) forms no event and gets no defaults; a ``RawEvent`` is
+    sent as it is.
 
     Encoders are stateless and cached: responses with the same fields share one.
 
@@ -204,6 +228,16 @@ def make_item_encoder(
     int_template = data_prefix.replace(b"%", b"%%") + b"%d" + end
     encode_json = json_encode or _default_json_encode
     message_type = ServerSentEventMessage
+    if event is None and id is None and retry is None and comment is None:
+        encode_message: Callable[[ServerSentEventMessage], bytes] = functools.partial(
+            message_type.encode, json_encode=encode_json
+        )
+    else:
+        encode_message = functools.partial(
+            _encode_with_defaults,
+            defaults=(event, id, retry, comment),
+            json_encode=encode_json,
+        )
 
     def encode_item(item: Any) -> bytes:
         kind = type(item)
@@ -214,20 +248,20 @@ def make_item_encoder(
                 return prefix + encode_data(item, sep_bytes) + sep_bytes
             return data_prefix + to_utf8(item) + end
         if kind is message_type:
-            return item.encode(encode_json)  # type: ignore[no-any-return]
+            return encode_message(item)
         if kind is bytes:
             return prefix + encode_data(item, sep_bytes) + sep_bytes
         if kind is dict:
-            return message_from_mapping(item, sep).encode(encode_json)
+            return encode_message(message_from_mapping(item, sep))
         if kind is RawEvent:
             return item.encode()  # type: ignore[no-any-return]
         # Any other type: classified once, then looked up (a typed stream yields one type).
         if kind in json_types:
             return data_prefix + encode_json(item) + end
         if isinstance(item, message_type):
-            return item.encode(encode_json)
+            return encode_message(item)
         if is_litestar_message(kind):
-            return _from_litestar_message(item).encode(encode_json)
+            return encode_message(_from_litestar_message(item))
         if len(json_types) < _TYPE_CACHE_SIZE:
             json_types.add(kind)
         return data_prefix + encode_json(item) + end

@@ -36,8 +36,9 @@ from litestar.typing import FieldDefinition
 from litestar_sse.handlers import EVENT_STREAM, _is_union, _without_messages
 
 if TYPE_CHECKING:
-    from litestar._openapi.schema_generation import SchemaCreator
     from litestar.openapi.spec import Reference
+
+    from litestar_sse.compat import SchemaCreator
 
 __all__ = ("SSEMediaType", "SSESchemaPlugin", "event_schema", "sse_operation_class")
 

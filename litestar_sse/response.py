@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import msgspec
@@ -93,6 +94,8 @@ class Stream(_LitestarStream):
     ) -> None:
         if not callable(content) or isinstance(content, (Iterable, AsyncIterable)):
             _check_content(content)
+        with _improperly_configured():
+            send_timeout = _check_positive(send_timeout, "send_timeout")
         super().__init__(
             content,  # type: ignore[arg-type]
             background=background,
@@ -104,7 +107,7 @@ class Stream(_LitestarStream):
         )
         if type_encoders:
             self.response_type_encoders = {**self.response_type_encoders, **type_encoders}
-        self.send_timeout = _check_positive(send_timeout, "send_timeout")
+        self.send_timeout = send_timeout
         self.on_disconnect = on_disconnect
 
     def _resolve_content(self) -> Iterable[Any] | AsyncIterable[Any]:
@@ -207,11 +210,13 @@ class ServerSentEvent(Stream):
     Args:
         content: str/bytes (one event), a sync or async iterable/iterator/generator of items,
             or a callable returning one of these.
-        event_type: Event type applied to every plain item (not to messages and dicts).
-        event_id: Event id applied to every plain item.
-        retry_duration: Client reconnection time in milliseconds, applied to every plain item.
-            Unset, the app default ``retry`` is sent once, when the stream opens.
-        comment_message: Comment applied to every plain item.
+        event_type: Event type of every event. Like the three below, a default: a dict or
+            message item that sets the field itself keeps its own value; items without data
+            and raw events get none of them.
+        event_id: Event id of every event.
+        retry_duration: Client reconnection time in milliseconds, on every event. Unset, the
+            app default ``retry`` is sent once, when the stream opens.
+        comment_message: Comment on every event.
         ping_interval: Seconds without any write after which a ``: ping`` comment is sent
             (app default, else ``None``: no pings).
         ping_message: The text of the ping comment (app default, else ``"ping"``).
@@ -225,8 +230,9 @@ class ServerSentEvent(Stream):
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
 
     Raises:
-        ValueError: an invalid field value (CR/LF in ``event_type``, NUL in ``event_id``, a
-            negative ``retry_duration``, a bad separator, ``ping_interval <= 0``, ...).
+        ImproperlyConfiguredException: an invalid argument (CR/LF in ``event_type``, NUL in
+            ``event_id``, a negative ``retry_duration``, a bad separator, ``ping_interval <=
+            0``, ...), named in the message. It is Litestar's exception, a ``ValueError``.
     """
 
     __slots__ = (
@@ -292,22 +298,24 @@ class ServerSentEvent(Stream):
             type_encoders=type_encoders,
         )
         # Validate every field now, naming the argument in the error.
-        if event_type is not None:
-            check_event_type(event_type, "event_type")
-        if event_id is not None:
-            check_event_id(event_id, "event_id")
-        if retry_duration is not None:
-            check_retry(retry_duration, "retry_duration")
-        if comment_message is not None:
-            check_comment(comment_message, "comment_message")
-        check_separator(sep)
+        with _improperly_configured():
+            if event_type is not None:
+                check_event_type(event_type, "event_type")
+            if event_id is not None:
+                check_event_id(event_id, "event_id")
+            if retry_duration is not None:
+                check_retry(retry_duration, "retry_duration")
+            if comment_message is not None:
+                check_comment(comment_message, "comment_message")
+            check_separator(sep)
+            ping_interval = _check_positive(ping_interval, "ping_interval")
         if not isinstance(ping_message, str):
             raise TypeError(f"ping_message must be a str, got {type(ping_message).__name__}")
         self.event_type = event_type
         self.event_id = event_id
         self.retry_duration = retry_duration
         self.comment_message = comment_message
-        self.ping_interval = _check_positive(ping_interval, "ping_interval")
+        self.ping_interval = ping_interval
         self.ping_message = ping_message
         self.sep = sep
         # Cache-Control and X-Accel-Buffering defaults are added by the ASGI response, below
@@ -404,6 +412,18 @@ class ServerSentEvent(Stream):
         return make_item_encoder(
             event=event, id=id, retry=retry, comment=comment, sep=sep, json_encode=json_encode
         )
+
+
+@contextlib.contextmanager
+def _improperly_configured() -> Iterator[None]:
+    # Litestar's responses refuse bad arguments with ImproperlyConfiguredException, a
+    # ValueError: code catching either keeps working.
+    try:
+        yield
+    except ImproperlyConfiguredException:
+        raise
+    except ValueError as exc:
+        raise ImproperlyConfiguredException(str(exc)) from exc
 
 
 def _json_encoder(type_encoders: Mapping[Any, Any]) -> Callable[[Any], bytes]:

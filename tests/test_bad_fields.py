@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar import Litestar, get
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.response import ServerSentEventMessage as LitestarMessage
 from litestar.testing import TestClient
 
@@ -78,8 +79,12 @@ COMMENT: dict[str, tuple[str, Build]] = {
 def assert_refused(build: Build, field: str, value: Any, error: type[Exception]) -> None:
     with pytest.raises(error) as info:
         build(value)
-    # The message starts with the argument's name, so a log line says what was wrong.
-    assert str(info.value).startswith(f"SSE {field} "), str(info.value)
+    # The message starts with the argument's name, so a log line says what was wrong. (A
+    # response raises Litestar's ImproperlyConfiguredException, whose str() adds "500: ".)
+    message = getattr(info.value, "detail", None) or str(info.value)
+    assert message.startswith(f"SSE {field} "), message
+    if error is ValueError and field in ("event_type", "event_id", "retry_duration"):
+        assert isinstance(info.value, ImproperlyConfiguredException)
 
 
 # -- strategies ------------------------------------------------------------------------------

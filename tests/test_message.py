@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
+from litestar.response import ServerSentEventMessage as LitestarMessage
 
 from litestar_sse.codec.decoder import DecodedComment
 from litestar_sse.message import (
@@ -306,10 +307,11 @@ def test_dict_yields_are_not_mutated() -> None:
     before = copy.deepcopy(yielded)
     raw = encode(yielded)
     assert yielded == before
-    assert both(raw) == [Ev('{"inner":[1,2]}', "mine", "9")]
+    # The dict's own event and id win; the response's retry and comment fill the gaps.
+    assert both(raw) == [Ev('{"inner":[1,2]}', "mine", "9", 5)]
     yielded_with_sep = {"data": "x", "sep": "\r"}
     before = copy.deepcopy(yielded_with_sep)
-    assert encode(yielded_with_sep) == b"data: x\r\r"
+    assert encode(yielded_with_sep) == b": c\revent: resp\rid: r\rretry: 5\rdata: x\r\r"
     assert yielded_with_sep == before
 
 
@@ -367,13 +369,48 @@ def test_response_fields_apply_to_every_plain_yield(item: Any, data: str) -> Non
     [
         ServerSentEventMessage(data="own"),
         {"data": "own"},
+        LitestarMessage(data="own"),
+    ],
+    ids=["message", "dict", "litestar message"],
+)
+def test_response_fields_are_defaults_of_messages_and_dicts(item: Any) -> None:
+    # As with Litestar's ServerSentEvent, a client sees the response's id, event and retry on
+    # events made of messages and dicts too (Litestar sends them once, before the first
+    # event; here each event carries them, so no event without data is ever sent).
+    raw = make_item_encoder(**RESPONSE_FIELDS)(item)
+    assert both(raw) == [Ev("own", "tick", "r1", 750)]
+    assert [x.text for x in items(raw) if isinstance(x, DecodedComment)] == ["rc"]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        ServerSentEventMessage(data="own", event="e", id="i", retry=1, comment="c"),
+        {"data": "own", "event": "e", "id": "i", "retry": 1, "comment": "c"},
+    ],
+    ids=["message", "dict"],
+)
+def test_the_items_own_fields_win_over_the_response_defaults(item: Any) -> None:
+    raw = make_item_encoder(**RESPONSE_FIELDS)(item)
+    assert raw == b": c\r\nevent: e\r\nid: i\r\nretry: 1\r\ndata: own\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        ServerSentEventMessage(data=None, comment="keep-alive"),
+        {"data": None, "retry": 5},
         RawEvent("data: own\r\n\r\n"),
     ],
+    ids=["data-less message", "data-less dict", "raw"],
 )
-def test_response_fields_do_not_apply_to_messages_dicts_and_raw(item: Any) -> None:
-    raw = make_item_encoder(**RESPONSE_FIELDS)(item)
-    assert raw == b"data: own\r\n\r\n"
-    assert both(raw) == [Ev("own")]
+def test_no_defaults_on_items_without_data_nor_on_raw_events(item: Any) -> None:
+    # An id or event added to a data-less block would make an empty event in decoders that
+    # dispatch on every blank line (openai-python, httpx-sse).
+    encode = make_item_encoder(**RESPONSE_FIELDS)
+    plain = make_item_encoder()
+    assert encode(item) == plain(item)
+    assert b"id:" not in encode(item)
 
 
 def test_message_subclass_is_encoded_as_a_message() -> None:
@@ -381,7 +418,7 @@ def test_message_subclass_is_encoded_as_a_message() -> None:
         pass
 
     raw = make_item_encoder(**RESPONSE_FIELDS)(Sub(data="s", event="own"))
-    assert both(raw) == [Ev("s", "own")]
+    assert both(raw) == [Ev("s", "own", "r1", 750)]
 
 
 def test_response_fields_with_percent_signs_survive_int_fast_path() -> None:

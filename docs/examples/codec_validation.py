@@ -1,5 +1,7 @@
 """Values the stream cannot carry are refused with ``ValueError`` before anything is sent."""
 
+from litestar.exceptions import ImproperlyConfiguredException
+
 from litestar_sse import ServerSentEvent, encode_event
 
 BAD_FIELDS: list[dict[str, object]] = [
@@ -19,9 +21,10 @@ def refusal(fields: dict[str, object]) -> str:
 
 
 def refused_at_construction() -> str:
-    # The response checks its fields in the handler, not half-way through the stream.
+    # The response checks its fields in the handler, not half-way through the stream, and
+    # refuses them as Litestar's responses do: ImproperlyConfiguredException, a ValueError.
     try:
         ServerSentEvent(["a"], event_type="bad\rtype")
-    except ValueError as error:
-        return str(error)
+    except ImproperlyConfiguredException as error:
+        return error.detail
     return "accepted"

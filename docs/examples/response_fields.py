@@ -1,4 +1,4 @@
-"""Response-level fields apply to every plain item; dicts and messages carry their own."""
+"""Response-level fields are defaults of every event: an item's own fields win."""
 
 from collections.abc import AsyncIterator
 
@@ -9,8 +9,8 @@ from litestar_sse import ServerSentEvent, ServerSentEventMessage
 
 async def updates() -> AsyncIterator[object]:
     yield "first"  # event: update, retry: 5000
-    yield "second"  # event: update, retry: 5000
-    yield ServerSentEventMessage(data="done", event="end")  # only its own fields
+    yield {"data": "second"}  # event: update, retry: 5000
+    yield ServerSentEventMessage(data="done", event="end")  # event: end, retry: 5000
 
 
 @get("/updates")

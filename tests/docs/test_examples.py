@@ -186,14 +186,14 @@ def test_every_kind_of_yield() -> None:
     ]
 
 
-def test_response_fields_apply_to_plain_items_only() -> None:
+def test_response_fields_are_defaults_of_every_event() -> None:
     response = fetch(load("response_fields").app, "/updates")
     assert decode_stream(response.content) == [
         DecodedEvent("first", "update", retry=5_000),
         DecodedEvent("second", "update", retry=5_000),
-        DecodedEvent("done", "end"),
+        DecodedEvent("done", "end", retry=5_000),
     ]
-    assert response.content.count(b"retry:") == 2
+    assert response.content.count(b"retry:") == 3
 
 
 @pytest.mark.parametrize(
