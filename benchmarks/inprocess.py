@@ -97,6 +97,37 @@ async def measure(
     title: str,
     notes: Mapping[str, str] | None = None,
 ) -> Table:
+    here = [impl for impl in impls if not impl.interpreter]
+    table = await measure_here(here, spec, budget, title, notes)
+    for impl in impls:
+        if impl.interpreter:
+            table.rows.append(measure_elsewhere(impl, spec, budget))
+    return table
+
+
+def measure_elsewhere(impl: Implementation, spec: StreamSpec, budget: Budget) -> Row:
+    """Measure ``impl`` beside the floor in a process of its own python (Litestar 3)."""
+    from benchmarks import inprocess_child
+
+    try:
+        floor, row = inprocess_child.run_in_child(impl, spec, budget)
+    except Exception as exc:
+        return Row(impl.name, None, note=f"child process failed: {exc}")
+    if floor is not None and floor.value and row.value is not None:
+        row.note = (
+            f"own process; its floor there {floor.value:.2f} µs, "
+            f"{row.value / floor.value:.2f}x of it. {row.note}"
+        ).strip()
+    return row
+
+
+async def measure_here(
+    impls: list[Implementation],
+    spec: StreamSpec,
+    budget: Budget,
+    title: str,
+    notes: Mapping[str, str] | None = None,
+) -> Table:
     rows: dict[str, Row] = {}
     n = budget.events
     apps = _build(impls, spec, rows)

@@ -6,12 +6,11 @@ import os
 import resource
 import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
-from benchmarks.peers_env import ROOT, child_env
+from benchmarks.peers_env import ROOT, child_env, python_for
 from benchmarks.workload import StreamSpec
 
 LOGS = Path(__file__).resolve().parent / "results" / "tmp"
@@ -84,9 +83,11 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         LOGS.mkdir(parents=True, exist_ok=True)
         log = (LOGS / f"server_{self.log_stem}.log").open("wb")
+        from benchmarks.apps import by_name
+
         self._proc = subprocess.Popen(
             [
-                sys.executable,
+                python_for(by_name(self.impl).interpreter),
                 "-m",
                 "benchmarks.server",
                 "--impl",

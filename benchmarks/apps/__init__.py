@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from benchmarks.workload import Payload, StreamSpec
@@ -36,6 +37,10 @@ class Implementation:
     variant: str = ""
     # Only run for object payloads (the extra model-class rows of litestar_sse).
     object_only: bool = False
+    # Which python runs it: "" for the peers venv's, "litestar3" for the Litestar 3 venv's
+    # (see peers_env). In-process scenarios measure such an implementation in a process of
+    # its own (``benchmarks.inprocess_child``).
+    interpreter: str = ""
 
     def build(self, spec: StreamSpec) -> ASGIApp:
         if self.object_only and spec.payload is not Payload.OBJECT:
@@ -46,6 +51,8 @@ class Implementation:
 
     def unavailable_reason(self) -> str | None:
         """None when the implementation can be imported, else why not."""
+        if self.interpreter:
+            return _unavailable_elsewhere(self)
         try:
             module = importlib.import_module(f"benchmarks.apps.{self.module}")
             check: Callable[[], None] = module.check
@@ -61,15 +68,43 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("litestar_sse (dataclass)", "litestar_sse_app", "dataclass", True),
     Implementation("litestar_sse (pydantic)", "litestar_sse_app", "pydantic", True),
     Implementation("litestar", "litestar_app"),
+    Implementation("litestar 3.0b0", "litestar3_app", interpreter="litestar3"),
     Implementation("sse_starlette", "sse_starlette_app"),
     Implementation("fastapi", "fastapi_app"),
 )
 
-# Said in every report: the ping-capable Litestar (main, 3.0 beta) is not on PyPI.
+# Said in every report.
 LEFT_OUT = (
-    "Litestar main's `ServerSentEvent(ping_interval=...)` is not released on PyPI, so it is "
-    "not measured; `litestar` below is Litestar 2.25, which has no keep-alive pings."
+    "`litestar` is Litestar 2.25, which has no keep-alive pings; `litestar 3.0b0` is Litestar's "
+    "main branch (3.0.0b0, not on PyPI: installed from the wheel in shared/wheels), run from a "
+    "venv of its own; in the in-process scenarios it is measured in a process of its own, "
+    "right after the others, against the floor measured in that process too (see its note)."
 )
+
+
+def _unavailable_elsewhere(impl: Implementation) -> str | None:
+    import subprocess
+
+    from benchmarks import peers_env
+
+    python = peers_env.python_for(impl.interpreter)
+    if not Path(python).exists():
+        return f"no {impl.interpreter} venv (wheel {peers_env.LITESTAR3_WHEEL} not found)"
+    probe = f"import benchmarks.apps.{impl.module} as m; m.check()"
+    try:
+        subprocess.run(
+            [python, "-c", probe],
+            check=True,
+            capture_output=True,
+            env=peers_env.child_env(),
+            cwd=peers_env.ROOT,
+            timeout=60,
+        )
+    except subprocess.CalledProcessError as exc:
+        return exc.stderr.decode(errors="replace").strip().splitlines()[-1]
+    except subprocess.TimeoutExpired:
+        return "import check timed out"
+    return None
 
 
 def by_name(name: str) -> Implementation:
