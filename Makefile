@@ -78,4 +78,4 @@ bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) .venv-3.* .venv-litestar-* $(TOOLS) benchmarks/.venv-peers docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* .venv-litestar-* $(TOOLS) benchmarks/.venv-peers benchmarks/.venv-peers-litestar3 docs/_build .mypy_cache .ruff_cache .pytest_cache
