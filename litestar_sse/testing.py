@@ -143,6 +143,10 @@ class _AppConnection:
         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             return _END
 
+    def drop(self) -> None:
+        """Close the test's end of the buffer once the app's loop has stopped."""
+        self._messages_out.close()
+
     async def disconnect(self) -> None:
         """Tell the app the client has gone, and unblock any send waiting for room."""
         self._disconnected.set()
@@ -300,8 +304,10 @@ class SSEStream(_StreamState):
 
     def close(self) -> None:
         """Disconnect: the app sees ``http.disconnect`` and closes its producer."""
-        with contextlib.suppress(RuntimeError):  # the client (and its loop) already stopped
+        try:
             self._sync_portal.call(self._connection.disconnect)
+        except RuntimeError:  # the client (and its loop) already stopped: nothing runs
+            self._connection.drop()
 
     def _read_message(self, deadline: float | None) -> None:
         try:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx_sse
@@ -28,7 +29,11 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BROADCAST_REDIS_URL": redis_url, "BROADCAST_PREFIX": prefix}
         self.log = log
-        self.process = subprocess.Popen(
+        with log.open("wb") as output:  # the child keeps its own descriptor
+            self.process = self._start(env, output)
+
+    def _start(self, env: dict[str, str], output: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable, "-m", "uvicorn", "tests.broadcast.apps:app",
                 "--host", "127.0.0.1", "--port", str(self.port),
@@ -36,7 +41,7 @@ class App:
             ],
             cwd=ROOT,
             env=env,
-            stdout=log.open("wb"),
+            stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
 
