@@ -30,7 +30,7 @@ from litestar_sse.handlers import event_stream
 from litestar_sse.last_event_id import provide_last_event_id
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin import SSEPlugin
-from litestar_sse.response import ServerSentEvent, Stream
+from litestar_sse.response import ServerSentEvent, Stream, StreamContentError
 from litestar_sse.sockets import listening_socket
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ __all__ = (
     "ServerSentEvent",
     "ServerSentEventMessage",
     "Stream",
+    "StreamContentError",
     "encode_event",
     "event_stream",
     "listening_socket",

@@ -550,15 +550,24 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         self.headers.setdefault("cache-control", "no-cache")
         self.headers.setdefault("x-accel-buffering", "no")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the response; adds ``Connection: keep-alive`` on HTTP/1.1 (forbidden on h2),
-        unless the client asked for ``Connection: close`` (the server then says so itself)."""
+    def add_keep_alive(self, scope: Scope) -> None:
+        """Add ``Connection: keep-alive`` for an HTTP/1.1 request (HTTP/2 forbids the header).
+
+        Not when the client asked for ``Connection: close`` (the server then says so itself),
+        nor over a ``Connection`` header the app set. Called when the response is built from a
+        request (so ``encode_headers()`` shows it, as with Litestar's response) and again
+        when it is sent.
+        """
         if (
             scope.get("http_version", "1.1") == "1.1"
             and "connection" not in self.headers
             and not _asks_to_close(scope)
         ):
             self.headers["connection"] = "keep-alive"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the response, with ``Connection: keep-alive`` where it belongs."""
+        self.add_keep_alive(scope)
         await super().__call__(scope, receive, send)
 
 

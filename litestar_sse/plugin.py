@@ -187,6 +187,13 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
                 handler.operation_class = sse_operation_class(
                     handler.operation_class, generic_schema=True, item_schema=item_schema
                 )
+        elif (
+            handler.parsed_fn_signature.return_type.annotation is Stream
+            and not handler.response_description
+        ):
+            # Litestar describes a success response as "Stream Response" for its own Stream
+            # class only (an exact-type lookup); ours is described the same way.
+            handler.response_description = "Stream Response"
 
 
 def _broadcaster_provider(broadcaster: Broadcaster) -> Callable[[], Broadcaster]:

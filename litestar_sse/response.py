@@ -46,16 +46,24 @@ if TYPE_CHECKING:
     from litestar.response.base import ASGIResponse
     from litestar.types import ResponseCookies, ResponseHeaders, TypeEncodersMap
 
-__all__ = ("ServerSentEvent", "Stream", "StreamContent")
+__all__ = ("ServerSentEvent", "Stream", "StreamContent", "StreamContentError")
 
 StreamContent: TypeAlias = Union[str, bytes, Iterable[Any], AsyncIterable[Any]]  # noqa: UP007
 """What a stream can be made of: one str/bytes chunk, or a sync or async iterable of items."""
 
 
+class StreamContentError(ImproperlyConfiguredException, TypeError):
+    """Content a stream cannot send: neither text nor an iterable, nor a callable returning one.
+
+    Both Litestar's ``ImproperlyConfiguredException`` (what its ``ServerSentEvent`` raises) and
+    a ``TypeError`` (what its ``Stream`` raises), so code catching either keeps working.
+    """
+
+
 def _check_content(content: Any) -> StreamContent:
     if isinstance(content, (str, bytes, Iterable, AsyncIterable)):
         return content
-    raise ImproperlyConfiguredException(
+    raise StreamContentError(
         f"Invalid content of type {type(content).__name__} for a streaming response: expected "
         "str, bytes, a sync or async iterable/iterator/generator, or a callable returning one"
     )
@@ -378,20 +386,24 @@ class ServerSentEvent(Stream):
             sep=sep,
             json_encode=_json_encoder(encoders),
         )
+        response: ASGIStreamingSSEResponse
         if app_sse is None:
-            return ASGIStreamingSSEResponse(
+            response = ASGIStreamingSSEResponse(
                 ping_interval=ping_interval, ping_message=ping_message, sep=sep, **kwargs
             )
-        return ManagedSSEResponse(
-            registry=app_sse.registry,
-            preamble=preamble,
-            # A compressing middleware holds the headers back until the first body chunk.
-            flush_headers=request.app.compression_config is not None,
-            ping_interval=ping_interval,
-            ping_message=ping_message,
-            sep=sep,
-            **kwargs,
-        )
+        else:
+            response = ManagedSSEResponse(
+                registry=app_sse.registry,
+                preamble=preamble,
+                # A compressing middleware holds the headers back until the first body chunk.
+                flush_headers=request.app.compression_config is not None,
+                ping_interval=ping_interval,
+                ping_message=ping_message,
+                sep=sep,
+                **kwargs,
+            )
+        response.add_keep_alive(request.scope)
+        return response
 
     def make_item_encoder(
         self,

@@ -24,10 +24,11 @@ import litestar.response.sse
 import pytest
 from litestar import get
 from litestar.exceptions import ImproperlyConfiguredException
-from litestar.testing import create_async_test_client
+from litestar.testing import RequestFactory, create_async_test_client
 
 import litestar_sse
 from litestar_sse.codec import DecodedComment, EventDecoder
+from litestar_sse.compat import LITESTAR_3
 
 pytestmark = pytest.mark.anyio
 
@@ -72,6 +73,11 @@ async def body_of(handler: Any, path: str = "/") -> tuple[dict[str, str], bytes]
         response = await client.get(path)
     assert response.status_code == 200
     return dict(response.headers), response.content
+
+
+def to_asgi_arguments(request: Any) -> dict[str, Any]:
+    """``to_asgi_response`` keywords of the installed Litestar (2.x takes ``app`` too)."""
+    return {"request": request} if LITESTAR_3 else {"app": None, "request": request}
 
 
 def fields(events: list[httpx_sse.ServerSentEvent]) -> list[tuple[str, str, str, int | None]]:
@@ -197,6 +203,17 @@ def test_content_that_cannot_stream_is_refused_when_the_response_is_created(impl
         impl.ServerSentEvent(content=object())
 
 
+@pytest.mark.parametrize("content", [1, None])
+@pytest.mark.parametrize("impl", BOTH)
+def test_a_stream_of_content_that_is_not_iterable_raises_type_error(
+    impl: Any, content: Any
+) -> None:
+    # Litestar's Stream fails when the response is built, ours when it is created: both
+    # inside the block, as in Litestar's own test of this.
+    with pytest.raises(TypeError):
+        impl.Stream(content).to_asgi_response(**to_asgi_arguments(RequestFactory().get("/")))
+
+
 @pytest.mark.parametrize("impl", BOTH)
 async def test_a_stream_response_sends_its_chunks(impl: Any) -> None:
     @get("/")
@@ -225,6 +242,21 @@ async def test_event_stream_headers_status_and_user_headers(impl: Any) -> None:
     assert headers["x-accel-buffering"] == "no"
     assert headers["connection"] == "keep-alive"  # HTTP/1.1
     assert headers["x-mine"] == "1"
+
+
+@pytest.mark.parametrize("impl", BOTH)
+def test_the_built_asgi_response_already_has_the_event_stream_headers(impl: Any) -> None:
+    request = RequestFactory().get("/")
+    sse = impl.ServerSentEvent(["a"], headers={"x-mine": "1"})
+    headers = sse.to_asgi_response(**to_asgi_arguments(request)).encode_headers()
+    for expected in [
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+        (b"connection", b"keep-alive"),
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"x-mine", b"1"),
+    ]:
+        assert expected in headers
 
 
 # -- pings ----------------------------------------------------------------------------------

@@ -10,9 +10,17 @@ import pytest
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent as LitestarServerSentEvent
+from litestar.response import Stream as LitestarStream
 from openapi_spec_validator import validate
 
-from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin, event_stream
+from litestar_sse import (
+    ServerSentEvent,
+    ServerSentEventMessage,
+    SSEConfig,
+    SSEPlugin,
+    Stream,
+    event_stream,
+)
 
 
 class Token(msgspec.Struct):
@@ -68,7 +76,34 @@ def json_handler() -> Token:
     return Token("a", 0)
 
 
-HANDLERS = [chat, mixed, text, numbers, anything, response, litestar_response, json_handler]
+@get("/stream", sync_to_thread=False)
+def stream() -> Stream:
+    return Stream(["a"])
+
+
+@get("/litestar-stream", sync_to_thread=False)
+def litestar_stream() -> LitestarStream:
+    return LitestarStream(["a"])
+
+
+@get("/described-stream", sync_to_thread=False, response_description="Lines of text")
+def described_stream() -> Stream:
+    return Stream(["a"])
+
+
+HANDLERS = [
+    chat,
+    mixed,
+    text,
+    numbers,
+    anything,
+    response,
+    litestar_response,
+    json_handler,
+    stream,
+    litestar_stream,
+    described_stream,
+]
 
 GENERIC_EVENT = {
     "type": "object",
@@ -155,6 +190,19 @@ def test_server_sent_event_responses_are_event_streams_not_json(path: str) -> No
     content = success_content(schema_of(), path)
     assert list(content) == ["text/event-stream"]
     assert without_description(content["text/event-stream"]["schema"]) == GENERIC_EVENT
+
+
+@pytest.mark.parametrize(
+    ("path", "description"),
+    [
+        ("/stream", "Stream Response"),
+        ("/litestar-stream", "Stream Response"),
+        ("/described-stream", "Lines of text"),
+    ],
+)
+def test_a_stream_is_described_as_litestar_describes_its_own(path: str, description: str) -> None:
+    responses = schema_of()["paths"][path]["get"]["responses"]
+    assert responses["200"]["description"] == description
 
 
 def test_other_endpoints_are_untouched() -> None:
