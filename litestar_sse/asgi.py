@@ -526,8 +526,8 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
 
     Args:
         ping_interval: Seconds without any write after which a comment ping is sent. ``None``
-            (or ``0``, Litestar main's spelling) disables pings. Pings never interleave with
-            an event and are covered by ``send_timeout``.
+            (or ``0``) disables pings. Pings never interleave with an event and are covered by
+            ``send_timeout``.
         ping_message: The comment text of a ping.
         sep: Line ending of the ping: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
     """

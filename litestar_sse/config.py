@@ -96,8 +96,9 @@ class SSEConfig:
         max_last_event_id_length: Longest accepted last event id, in characters. A longer one
             is treated as absent.
         openapi_item_schema: Describe streams with OpenAPI 3.2's ``itemSchema`` instead of
-            ``schema``. Litestar 2 labels its document OpenAPI 3.1.0, whose validators reject
-            ``itemSchema``; turn this on only if you publish the document as 3.2.
+            ``schema``. Litestar (2.x and 3.0) labels its document OpenAPI 3.1.0, whose
+            validators reject ``itemSchema``; turn this on only if you publish the document
+            as 3.2.
         broadcaster: A :class:`~litestar_sse.broadcast.Broadcaster` for the app: handlers get
             it as the ``broadcaster`` dependency (an app dependency of that name is kept
             instead), it is started with the app's lifespan (before the ``on_startup`` hooks)

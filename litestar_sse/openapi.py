@@ -6,11 +6,11 @@ integer >= 0); comments are not modeled. When the handler declares the type ``T`
 ``data`` is described as a string holding JSON (``contentMediaType: application/json``) whose
 ``contentSchema`` is the schema of ``T``, registered in ``components`` like any other model.
 
-Litestar 2 writes OpenAPI 3.1.0 documents, where the Media Type Object has no ``itemSchema``
-(3.1 validators reject it). By default the event schema is therefore the ``schema`` of the
-``text/event-stream`` media type, the convention of 3.0/3.1 tooling (Schemathesis, Speakeasy,
-Swagger UI) for streams. With ``SSEConfig(openapi_item_schema=True)`` it is written as 3.2's
-``itemSchema`` instead, for documents published as OpenAPI 3.2.
+Litestar (2.x and 3.0) writes OpenAPI 3.1.0 documents, where the Media Type Object has no
+``itemSchema`` (3.1 validators reject it). By default the event schema is therefore the
+``schema`` of the ``text/event-stream`` media type, the convention of 3.0/3.1 tooling
+(Schemathesis, Speakeasy, Swagger UI) for streams. With ``SSEConfig(openapi_item_schema=True)``
+it is written as 3.2's ``itemSchema`` instead, for documents published as OpenAPI 3.2.
 
 Two hooks, both per handler and set when routes are registered:
 
