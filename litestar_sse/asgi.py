@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import math
@@ -53,9 +54,10 @@ __all__ = (
     "DisconnectReason",
 )
 
-DisconnectReason = Literal["disconnect", "send_timeout"]
-"""Why the client is gone: it closed the connection (or the server reported it closed), or it
-stopped reading and a send waited longer than ``send_timeout``."""
+DisconnectReason = Literal["disconnect", "send_timeout", "overflow"]
+"""Why the client is gone: it closed the connection (or the server reported it closed), it
+stopped reading and a send waited longer than ``send_timeout``, or (a broadcast subscriber)
+it fell further behind than its queue allows and was cut to resume from history."""
 
 DisconnectHandler = (
     Callable[[], "Awaitable[None] | None"] | Callable[[DisconnectReason], "Awaitable[None] | None"]
@@ -63,13 +65,13 @@ DisconnectHandler = (
 """Called once when the client goes away before the stream ended (sync or async), with no
 argument or with the :data:`DisconnectReason` if it accepts one."""
 
-CutReason = Literal["disconnect", "send_timeout", "shutdown", "lifetime"]
+CutReason = Literal["disconnect", "send_timeout", "overflow", "shutdown", "lifetime"]
 
 _FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
 
 _STREAMING, _FINISHING, _DONE = 0, 1, 2
 _GRACEFUL: Final = frozenset(("shutdown", "lifetime"))
-_CLIENT_GONE: Final = frozenset(("disconnect", "send_timeout"))
+_CLIENT_GONE: Final = frozenset(("disconnect", "send_timeout", "overflow"))
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -109,12 +111,13 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         on_disconnect: Called once if the client goes away before the stream ends: it
             disconnected, a send timed out, or the server reported the connection closed.
             If it accepts one positional argument, it gets the reason: ``"disconnect"`` or
-            ``"send_timeout"``.
+            ``"send_timeout"`` (or ``"overflow"``, for a broadcast subscriber).
         logger: Where producer errors are logged. Defaults to the ``litestar_sse`` logger.
     """
 
     __slots__ = (
         "_active",
+        "_context",
         "_cut",
         "_hold",
         "_host",
@@ -181,6 +184,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self.ping_interval: float | None = None
         self._ping_bytes = b""
         self._cut: CutReason | None = None
+        self._host: asyncio.Task[Any] | None = None
+        self._context: contextvars.Context | None = None
         self._phase = _STREAMING
         self._active: AsyncIterator[Any] | None = None
         self._sending = False
@@ -211,6 +216,12 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         host = asyncio.current_task()
         assert host is not None
         self._loop, self._host, self._send = loop, host, send
+        # Pings and send-timeout checks run from the loop's timer wheel, outside this task:
+        # they run in the request's context, so tracing and logging middleware that read a
+        # ContextVar in send() see this request. (The task's own context from Python 3.12,
+        # a copy of it before.)
+        get_context = getattr(host, "get_context", None)
+        self._context = get_context() if get_context is not None else contextvars.copy_context()
         self._phase = _STREAMING
         watcher = loop.create_task(self._watch_disconnect(receive))
         if self.ping_interval is not None or self.send_timeout is not None:
@@ -218,7 +229,10 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self._arm_timer(self._last_write)
         try:
             try:
-                await self._stream(send)
+                if self._cut is None:
+                    await self._stream(send)
+                elif self._cut in _GRACEFUL:  # cut before it started: the producer never runs
+                    await self._end_gracefully(send)
             except asyncio.CancelledError:
                 if self._cut is None or _cancelled_by_others(host):
                     raise
@@ -405,10 +419,12 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     def cut(self, reason: CutReason) -> None:
         """End the stream now and close its producer.
 
-        For ``"disconnect"`` and ``"send_timeout"`` nothing more is sent. For ``"shutdown"``
-        and ``"lifetime"`` the stream ends cleanly: the event being sent is completed, then
-        :attr:`closing_event` (if any) and the end of the body are sent. Safe to call from any
-        callback on the event loop; does nothing once the stream ended.
+        For ``"disconnect"``, ``"send_timeout"`` and ``"overflow"`` nothing more is sent, and
+        ``on_disconnect`` gets that reason. For ``"shutdown"`` and ``"lifetime"`` the stream
+        ends cleanly: the event being sent is completed, then :attr:`closing_event` (if any)
+        and the end of the body are sent. Safe to call from any callback on the event loop;
+        does nothing once the stream ended. Called before the stream started, it ends the
+        stream as soon as it starts, without running the producer.
         """
         if self._phase == _DONE or self._cut is not None:
             return
@@ -416,7 +432,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             return  # the body is already ending cleanly; a cancel could end it twice
         self._cut = reason
         self._hold = True
-        self._host.cancel()
+        if self._host is not None:  # else not started: send_body ends it as soon as it starts
+            self._host.cancel()
 
     def _next_check(self, now: float) -> float:
         ping, timeout = self.ping_interval, self.send_timeout
@@ -435,7 +452,17 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         return deadline
 
     def on_timer(self, slot: int) -> None:
-        """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`."""
+        """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
+
+        Runs in the request's contextvars context, as every other write of the stream does.
+        """
+        context = self._context
+        if context is None:
+            self._check_timer(slot)
+        else:
+            context.run(self._check_timer, slot)
+
+    def _check_timer(self, slot: int) -> None:
         if slot != self._timer_slot:
             return  # a stale entry: the stream ended or re-armed since
         self._timer_slot = None

@@ -170,7 +170,7 @@ class AppSSE:
         headers: ``config.headers`` with lower-cased names, for merging per response.
     """
 
-    __slots__ = ("config", "headers", "registry")
+    __slots__ = ("__weakref__", "config", "headers", "registry")
 
     def __init__(self, config: SSEConfig) -> None:
         self.config = config

@@ -260,6 +260,8 @@ def make_item_encoder(
             return data_prefix + encode_json(item) + end
         if isinstance(item, message_type):
             return encode_message(item)
+        if isinstance(item, RawEvent):
+            return item.encode()
         if is_litestar_message(kind):
             return encode_message(_from_litestar_message(item))
         if len(json_types) < _TYPE_CACHE_SIZE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -111,21 +112,24 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         config: The app-wide defaults; ``SSEConfig()`` if omitted.
     """
 
-    __slots__ = ("_app_sse", "_schema_plugin", "config")
+    __slots__ = ("_apps", "_schema_plugin", "config")
 
     def __init__(self, config: SSEConfig | None = None) -> None:
         self.config = config if config is not None else SSEConfig()
         self._schema_plugin = SSESchemaPlugin()
-        self._app_sse: AppSSE | None = None
+        # The state of each app the plugin serves, held weakly: an app that is gone (a test's)
+        # takes its state with it.
+        self._apps: weakref.WeakSet[AppSSE] = weakref.WeakSet()
 
     @property
     def open_streams(self) -> int:
-        """The number of open event streams of the app this plugin was last registered with."""
-        return len(self._app_sse.registry) if self._app_sse is not None else 0
+        """The number of open event streams, over every app this plugin is registered with."""
+        return sum(len(app_sse.registry) for app_sse in self._apps)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the dependency, lifespan, OpenAPI plugin and state the plugin needs."""
-        app_sse = self._app_sse = AppSSE(self.config)
+        app_sse = AppSSE(self.config)
+        self._apps.add(app_sse)
         app_config.state[STATE_KEY] = app_sse
         for name, value in _SIGNATURE_NAMES.items():
             app_config.signature_namespace.setdefault(name, value)

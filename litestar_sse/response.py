@@ -80,7 +80,8 @@ class Stream(_LitestarStream):
         send_timeout: Seconds one send may take before the client is considered gone.
         on_disconnect: Called (sync or async) if the client goes away before the end: a
             disconnect, a send timeout, or the server reporting the connection closed. Given
-            the reason (``"disconnect"`` or ``"send_timeout"``) if it takes one argument.
+            the reason (``"disconnect"``, ``"send_timeout"``, or ``"overflow"`` for a slow
+            broadcast subscriber) if it takes one argument.
         type_encoders: Extra JSON encoders, merged over the app's.
     """
 
@@ -234,7 +235,8 @@ class ServerSentEvent(Stream):
             ``"\\r\\n"``).
         on_disconnect: Called (sync or async) if the client goes away before the end: a
             disconnect, a send timeout, or the server reporting the connection closed. Given
-            the reason (``"disconnect"`` or ``"send_timeout"``) if it takes one argument.
+            the reason (``"disconnect"``, ``"send_timeout"``, or ``"overflow"`` for a slow
+            broadcast subscriber) if it takes one argument.
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
 
     Raises:

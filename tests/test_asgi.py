@@ -865,6 +865,37 @@ async def test_graceful_cut_when_producer_swallows_the_cancellation(timed: bool)
     assert host_cancelling == 0
 
 
+@pytest.mark.parametrize(
+    ("reason", "expected_body", "reasons"),
+    [
+        ("shutdown", [Ev("bye")], []),
+        ("lifetime", [Ev("bye")], []),
+        ("disconnect", [], ["disconnect"]),
+        ("overflow", [], ["overflow"]),
+    ],
+)
+async def test_a_cut_before_the_stream_started_ends_it_at_once(
+    reason: Any, expected_body: list[Ev], reasons: list[str]
+) -> None:
+    ran: list[bool] = []
+
+    async def producer() -> AsyncIterator[int]:
+        ran.append(True)
+        yield 1
+
+    got: list[str] = []
+    client = Client()
+    response = sse(producer(), on_disconnect=got.append, ping_interval=0.05)
+    response.closing_event = b"data: bye\r\n\r\n"
+    response.cut(reason)  # before the server called it: nothing to cancel yet
+    await asyncio.wait_for(client.run(response), 5)
+    assert ran == []
+    assert both(client.chunks) == expected_body
+    assert got == reasons
+    if reason in ("shutdown", "lifetime"):
+        assert client.body_messages[-1] == END
+
+
 async def test_cut_after_the_end_does_nothing() -> None:
     client = Client()
     response = sse([1])

@@ -413,6 +413,14 @@ def test_no_defaults_on_items_without_data_nor_on_raw_events(item: Any) -> None:
     assert b"id:" not in encode(item)
 
 
+def test_raw_event_subclass_is_sent_as_it_is() -> None:
+    class Cached(RawEvent, frozen=True):
+        pass
+
+    raw = make_item_encoder(**RESPONSE_FIELDS)(Cached("event: x\ndata: y\n\n"))
+    assert raw == b"event: x\ndata: y\n\n"
+
+
 def test_message_subclass_is_encoded_as_a_message() -> None:
     class Sub(ServerSentEventMessage, frozen=True):
         pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
@@ -368,10 +367,7 @@ class SubscriptionResponse(ServerSentEvent):
 
 
 def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
-    # Before its stream started a response has nothing to cut; the subscription ending is
-    # then enough.
-    with contextlib.suppress(AttributeError):
-        response.cut("send_timeout")
+    response.cut("overflow")
 
 
 def _check_topic(topic: Any) -> str:

@@ -142,8 +142,9 @@ async def test_queued_events_go_out_in_one_send(make_backend: BackendFactory) ->
 
 
 async def test_a_stuck_client_delays_nobody_and_is_disconnected() -> None:
+    reasons: list[str] = []
     async with Broadcaster(max_queue=10) as broadcaster:
-        app = make_app(broadcaster)
+        app = make_app(broadcaster, on_disconnect=reasons.append)
         async with (
             ASGIStream(app, "/events", query="topic=t") as stuck,
             ASGIStream(app, "/events", query="topic=t") as reader,
@@ -162,6 +163,7 @@ async def test_a_stuck_client_delays_nobody_and_is_disconnected() -> None:
             await stuck.wait_for(lambda: stuck.task_done)
             assert not stuck.ended
             assert len(stuck.events) == 0
+            assert reasons == ["overflow"]  # the true reason, not "send_timeout"
             # ... and the client resumes exactly where it stopped
             resume = {"Last-Event-ID": stuck.headers["sse-resumed-from"]}
             async with ASGIStream(app, "/events", query="topic=t", headers=resume) as again:

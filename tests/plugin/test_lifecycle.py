@@ -22,6 +22,7 @@ from litestar_sse import (
 )
 from litestar_sse.config import STATE_KEY, AppSSE
 from litestar_sse.testing import sse_stream
+from tests.polling import wait_until_sync
 
 started: list[str] = []
 closed: list[str] = []
@@ -279,3 +280,23 @@ def test_compressed_stream_opens_at_once_and_each_event_arrives_promptly() -> No
     assert arrivals[0] < 0.55
     assert arrivals[1] - arrivals[0] > 0.1
     assert arrivals[2] - arrivals[1] > 0.1
+
+
+def test_open_streams_counts_the_streams_of_every_app_the_plugin_serves() -> None:
+    @get("/events")
+    async def endless_events() -> ServerSentEvent:
+        async def endless() -> AsyncIterator[int]:
+            yield 1
+            await asyncio.Event().wait()
+
+        return ServerSentEvent(endless())
+
+    plugin = SSEPlugin(SSEConfig(ping_interval=None))
+    first = Litestar([endless_events], plugins=[plugin])
+    second = Litestar([endless_events], plugins=[plugin])
+    with TestClient(first) as one, TestClient(second) as two:
+        with sse_stream(one, "GET", "/events") as a, sse_stream(two, "GET", "/events") as b:
+            next(iter(a))
+            next(iter(b))
+            assert plugin.open_streams == 2
+        assert wait_until_sync(lambda: plugin.open_streams == 0)
