@@ -10,7 +10,7 @@ export UV_PYTHON := $(PYTHON)
 .PHONY: help install test test-only test-on test-litestar soak lint typecheck docs demo bench bench-quick clean
 
 help:
-	@echo "make test         install everything, run lint, mypy, docs build and the test suite"
+	@echo "make test         install everything, run lint (ruff, import layers), mypy, docs build and the test suite"
 	@echo "make test-on ON=/path/to/python3.10   the test suite on another interpreter, in .venv-3.10"
 	@echo "make test-litestar LITESTAR=litestar==2.12.1   the test suite on another Litestar (pip requirement or wheel path)"
 	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
@@ -32,6 +32,7 @@ install: $(VENV)/.synced
 lint: install
 	$(BIN)/ruff check litestar_sse tests examples benchmarks docs
 	$(BIN)/ruff format --check litestar_sse tests examples benchmarks docs
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy

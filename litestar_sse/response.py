@@ -6,7 +6,7 @@ import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, Union, runtime_checkable
 
 import msgspec
 from litestar.enums import MediaType
@@ -21,7 +21,6 @@ from litestar_sse.asgi import (
     ASGIStreamingResponse,
     ASGIStreamingSSEResponse,
     DisconnectHandler,
-    _check_positive,
 )
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
@@ -33,9 +32,8 @@ from litestar_sse.codec.encoder import (
     encode_fields,
 )
 from litestar_sse.compat import split_to_asgi_args
-from litestar_sse.config import get_app_sse
 from litestar_sse.message import ItemEncoder, make_item_encoder
-from litestar_sse.registry import ManagedSSEResponse
+from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
     from litestar.app import Litestar
@@ -46,7 +44,65 @@ if TYPE_CHECKING:
     from litestar.response.base import ASGIResponse
     from litestar.types import ResponseCookies, ResponseHeaders, TypeEncodersMap
 
-__all__ = ("ServerSentEvent", "Stream", "StreamContent", "StreamContentError")
+__all__ = (
+    "STREAM_HOST_KEY",
+    "ServerSentEvent",
+    "Stream",
+    "StreamContent",
+    "StreamContentError",
+    "StreamDefaults",
+    "StreamHost",
+    "stream_host",
+)
+
+STREAM_HOST_KEY: Final = "_litestar_sse"
+"""Key of the app's :class:`StreamHost` in ``app.state``."""
+
+
+class StreamDefaults(Protocol):
+    """App-wide values for what a :class:`ServerSentEvent` leaves unset."""
+
+    ping_interval: float | None
+    ping_message: str
+    retry: int | None
+    send_timeout: float | None
+    sep: str
+
+
+@runtime_checkable
+class StreamHost(Protocol):
+    """What an app offers every :class:`ServerSentEvent` it serves: defaults and a home.
+
+    This layer defines the hook and never imports what fills it: :class:`~litestar_sse.SSEPlugin`
+    stores its implementation in ``app.state[STREAM_HOST_KEY]`` when the app is created. Without
+    it, a response uses its own defaults and an unmanaged ASGI response.
+    """
+
+    @property
+    def config(self) -> StreamDefaults:
+        """The app's defaults."""
+        ...
+
+    def merge_headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:
+        """``headers`` over the app's extra headers."""
+        ...
+
+    def open_stream(
+        self, request: Request[Any, Any, Any], *, preamble: bytes, **kwargs: Any
+    ) -> ASGIStreamingSSEResponse:
+        """The ASGI response of one stream of the app, from the response's arguments."""
+        ...
+
+
+def stream_host(request: Request[Any, Any, Any]) -> StreamHost | None:
+    """The :class:`StreamHost` of the request's app, ``None`` without one."""
+    try:
+        state = request.app.state
+    except Exception:  # a request without an app (hand-made scopes in tests)
+        return None
+    host = state.get(STREAM_HOST_KEY)
+    return host if isinstance(host, StreamHost) else None
+
 
 StreamContent: TypeAlias = Union[str, bytes, Iterable[Any], AsyncIterable[Any]]  # noqa: UP007
 """What a stream can be made of: one str/bytes chunk, or a sync or async iterable of items."""
@@ -104,7 +160,7 @@ class Stream(_LitestarStream):
         if not callable(content) or isinstance(content, (Iterable, AsyncIterable)):
             _check_content(content)
         with _improperly_configured():
-            send_timeout = _check_positive(send_timeout, "send_timeout")
+            send_timeout = check_seconds(send_timeout, "send_timeout")
         super().__init__(
             content,  # type: ignore[arg-type]
             background=background,
@@ -318,7 +374,7 @@ class ServerSentEvent(Stream):
             if comment_message is not None:
                 check_comment(comment_message, "comment_message")
             check_separator(sep)
-            ping_interval = _check_positive(ping_interval, "ping_interval")
+            ping_interval = check_seconds(ping_interval, "ping_interval")
         if not isinstance(ping_message, str):
             raise TypeError(f"ping_message must be a str, got {type(ping_message).__name__}")
         self.event_type = event_type
@@ -363,9 +419,9 @@ class ServerSentEvent(Stream):
         ping_interval, ping_message = self.ping_interval, self.ping_message
         retry, sep = self.retry_duration, self.sep
         preamble = b""
-        app_sse = get_app_sse(request)
-        if app_sse is not None:
-            unset, config = self._app_defaults, app_sse.config
+        host = stream_host(request)
+        if host is not None:
+            unset, config = self._app_defaults, host.config
             if unset:
                 if "sep" in unset:
                     sep = config.sep
@@ -378,7 +434,7 @@ class ServerSentEvent(Stream):
                     preamble = encode_fields(retry=config.retry, sep=sep) + sep.encode()
                 if "send_timeout" in unset:
                     kwargs["send_timeout"] = config.send_timeout
-            kwargs["headers"] = app_sse.merge_headers(kwargs["headers"])
+            kwargs["headers"] = host.merge_headers(kwargs["headers"])
         encoders = {**(type_encoders or {}), **(self.response_type_encoders or {})}
         kwargs["item_encoder"] = self.make_item_encoder(
             event=self.event_type,
@@ -389,16 +445,14 @@ class ServerSentEvent(Stream):
             json_encode=_json_encoder(encoders),
         )
         response: ASGIStreamingSSEResponse
-        if app_sse is None:
+        if host is None:
             response = ASGIStreamingSSEResponse(
                 ping_interval=ping_interval, ping_message=ping_message, sep=sep, **kwargs
             )
         else:
-            response = ManagedSSEResponse(
-                registry=app_sse.registry,
+            response = host.open_stream(
+                request,
                 preamble=preamble,
-                # A compressing middleware holds the headers back until the first body chunk.
-                flush_headers=request.app.compression_config is not None,
                 ping_interval=ping_interval,
                 ping_message=ping_message,
                 sep=sep,

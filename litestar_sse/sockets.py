@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import socket
 
-from litestar_sse.config import _seconds
+from litestar_sse.validation import check_count, check_seconds
 
 __all__ = ("listening_socket",)
 
@@ -65,14 +65,14 @@ def listening_socket(
         set, as servers do, so a restarted server can bind at once.
 
     Raises:
+        TypeError: ``user_timeout`` is not a number, or ``backlog`` not an int.
         ValueError: ``user_timeout`` is not a positive number of seconds, or ``backlog`` < 1.
         NotImplementedError: ``user_timeout`` on a system without ``TCP_USER_TIMEOUT``
             (anything but Linux); pass ``None`` there.
         OSError: the address cannot be bound.
     """
     timeout_ms = _user_timeout_ms(user_timeout)
-    if isinstance(backlog, bool) or not isinstance(backlog, int) or backlog < 1:
-        raise ValueError(f"backlog must be an int >= 1, got {backlog!r}")
+    check_count(backlog, "backlog", minimum=1)
     option: int | None = getattr(socket, "TCP_USER_TIMEOUT", None)
     if timeout_ms is not None and option is None:
         raise NotImplementedError(
@@ -95,5 +95,5 @@ def listening_socket(
 
 
 def _user_timeout_ms(value: float | None) -> int | None:
-    seconds = _seconds(value, "user_timeout")
+    seconds = check_seconds(value, "user_timeout")
     return None if seconds is None else max(1, round(seconds * 1000))

@@ -1038,6 +1038,8 @@ async def test_item_encoder_output_goes_out_unchanged() -> None:
     ("kwargs", "error"),
     [
         ({"ping_interval": -1}, ValueError),
+        ({"ping_interval": 0}, ValueError),  # as everywhere: None is "no pings"
+        ({"ping_interval": True}, TypeError),
         ({"send_timeout": 0}, ValueError),
         ({"send_timeout": float("nan")}, ValueError),
         ({"sep": "x"}, ValueError),

@@ -230,7 +230,7 @@ def test_invalid_content_is_refused_at_construction(cls: type[Stream], content: 
         ({"ping_interval": 0}, "ping_interval"),
         ({"ping_interval": -1}, "ping_interval"),
         ({"ping_interval": float("nan")}, "ping_interval"),
-        ({"ping_interval": True}, "ping_interval"),
+        ({"ping_interval": float("inf")}, "ping_interval"),
         ({"send_timeout": 0}, "send_timeout"),
         ({"send_timeout": -0.5}, "send_timeout"),
     ],
@@ -245,6 +245,12 @@ def test_invalid_values_are_refused_at_construction(kwargs: dict[str, Any], name
     with pytest.raises(ValueError, match=name):
         ServerSentEvent(gen(), **kwargs)
     assert started == []
+
+
+@pytest.mark.parametrize("kwargs", [{"ping_interval": True}, {"send_timeout": "5"}])
+def test_durations_of_the_wrong_type_are_a_type_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        ServerSentEvent([1], **kwargs)
 
 
 def test_ping_message_must_be_str() -> None:
@@ -638,7 +644,7 @@ def test_background_task_runs_after_stream() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("ping_interval", [0, None])
+@pytest.mark.parametrize("ping_interval", [None, 30])
 async def test_asgi_sse_response_with_litestar_keyword_arguments(
     ping_interval: float | None,
 ) -> None:
@@ -663,7 +669,7 @@ async def test_asgi_sse_response_with_litestar_keyword_arguments(
         status_code=200,
         ping_interval=ping_interval,
     )
-    assert response.ping_interval is None
+    assert response.ping_interval == ping_interval
     send = Recorder()
 
     async def receive() -> Any:

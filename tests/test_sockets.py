@@ -88,15 +88,27 @@ def test_an_ipv6_address_gets_an_ipv6_socket(monkeypatch: pytest.MonkeyPatch) ->
         assert _user_timeout(server) == 1000
 
 
-@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), True, "30"])
-def test_invalid_user_timeout(value: object) -> None:
-    with pytest.raises(ValueError, match="user_timeout"):
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (True, TypeError),
+        ("30", TypeError),
+    ],
+)
+def test_invalid_user_timeout(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="user_timeout"):
         listening_socket("127.0.0.1", 0, user_timeout=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [0, -5, True, 1.5])
-def test_invalid_backlog(value: object) -> None:
-    with pytest.raises(ValueError, match="backlog"):
+@pytest.mark.parametrize(
+    ("value", "error"), [(0, ValueError), (-5, ValueError), (True, TypeError), (1.5, TypeError)]
+)
+def test_invalid_backlog(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="backlog"):
         listening_socket("127.0.0.1", 0, backlog=value)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from litestar_sse.threaded_iterator import ThreadedIterator
+from litestar_sse.asgi.threaded_iterator import ThreadedIterator
 from tests.polling import wait_until_sync
 
 pytestmark = pytest.mark.anyio

@@ -7,13 +7,14 @@ subscribers into the fan-out, in position order, through :meth:`EventSink.delive
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias, Union
 
 from litestar.exceptions import ServiceUnavailableException
+
+from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
@@ -56,18 +57,8 @@ class Retention:
     max_age: float | None = None
 
     def __post_init__(self) -> None:
-        count = self.max_events
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-            raise TypeError(f"max_events must be an int or None, got {count!r}")
-        if count is not None and count < 0:
-            raise ValueError(f"max_events must be >= 0, got {count!r}")
-        age = self.max_age
-        if age is not None and (
-            isinstance(age, bool) or not isinstance(age, (int, float)) or math.isnan(age)
-        ):
-            raise TypeError(f"max_age must be a number of seconds or None, got {age!r}")
-        if age is not None and age <= 0:
-            raise ValueError(f"max_age must be > 0 seconds, got {age!r}")
+        check_count(self.max_events, "max_events", minimum=0)
+        check_seconds(self.max_age, "max_age")
 
 
 RetentionPolicy: TypeAlias = Union[Retention, Callable[[str], Retention]]  # noqa: UP007

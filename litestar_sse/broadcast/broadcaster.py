@@ -12,21 +12,25 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, Union
 from litestar.exceptions import PermissionDeniedException
 
 from litestar_sse.asgi import ASGIStreamingResponse
+from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
-from litestar_sse.last_event_id import read_last_event_id
+from litestar_sse.plugin.last_event_id import read_last_event_id
 from litestar_sse.response import ServerSentEvent
+from litestar_sse.validation import check_count
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from litestar.config.app import AppConfig
     from litestar.connection import ASGIConnection
     from litestar.response.base import ASGIResponse
     from litestar.types import TypeEncodersMap
 
     from litestar_sse.broadcast.backend import BroadcastBackend
+    from litestar_sse.plugin.config import SSEConfig
 
 __all__ = (
     "GAP_HEADER",
@@ -126,8 +130,8 @@ class Broadcaster:
         sep: str | None = None,
         gap_event: str = "gap",
     ) -> None:
-        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
-            raise ValueError(f"max_queue must be an int >= 1, got {max_queue!r}")
+        if check_count(max_queue, "max_queue", minimum=1) is None:
+            raise TypeError("max_queue must be an int >= 1, got None")
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
@@ -198,6 +202,15 @@ class Broadcaster:
             raise RuntimeError("This Broadcaster is closed")
         if self._starting is None or not self._starting.done():
             await self.start()
+
+    def join_app(self, app_config: AppConfig, config: SSEConfig) -> None:
+        """Join an app through ``SSEConfig(broadcaster=...)``; called by the plugin.
+
+        Offers the ``broadcaster`` dependency (an app dependency of that name is kept), takes
+        the app's separator and type encoders for what the constructor left unset, and starts
+        with the app and closes after its streams ended.
+        """
+        join_app(self, app_config, config)
 
     def _use_app_defaults(
         self, *, sep: str | None = None, type_encoders: TypeEncodersMap | None = None

@@ -91,7 +91,7 @@ def test_gap_event_name_is_validated() -> None:
         ({"max_events": 1.5}, TypeError),
         ({"max_events": True}, TypeError),
         ({"max_age": 0}, ValueError),
-        ({"max_age": float("nan")}, TypeError),
+        ({"max_age": float("nan")}, ValueError),
         ({"max_age": "1"}, TypeError),
     ],
 )

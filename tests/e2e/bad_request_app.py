@@ -12,7 +12,7 @@ from litestar.params import FromQuery
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
 from litestar_sse.broadcast import Broadcaster
-from litestar_sse.last_event_id import last_event_id_sent
+from litestar_sse.plugin.last_event_id import last_event_id_sent
 
 broadcaster = Broadcaster()
 

@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.testing import TestClient
 
 from litestar_sse import SSEPlugin
-from litestar_sse.last_event_id import last_event_id_sent
+from litestar_sse.plugin.last_event_id import last_event_id_sent
 from tests.sse_wire import http_scope
 
 

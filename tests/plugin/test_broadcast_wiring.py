@@ -26,7 +26,7 @@ from litestar_sse import (
     SSEPlugin,
 )
 from litestar_sse.broadcast import RESUMED_FROM_HEADER
-from litestar_sse.config import STATE_KEY
+from litestar_sse.plugin.config import STATE_KEY
 from litestar_sse.testing import sse_stream
 
 

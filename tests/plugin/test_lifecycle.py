@@ -20,7 +20,7 @@ from litestar_sse import (
     SSEPlugin,
     event_stream,
 )
-from litestar_sse.config import STATE_KEY, AppSSE
+from litestar_sse.plugin.config import STATE_KEY, AppSSE
 from litestar_sse.testing import sse_stream
 from tests.polling import wait_until_sync
 

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
+from litestar_sse.asgi.threaded_iterator import ThreadedIterator
+from litestar_sse.asgi.timer_wheel import timer_wheel
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
 from litestar_sse.compat import build_asgi_response
-from litestar_sse.threaded_iterator import ThreadedIterator
-from litestar_sse.timer_wheel import timer_wheel
+from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
@@ -82,16 +83,6 @@ _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
 # if it is endless). One ``sleep(0)`` per 256 events costs ~3% of the send loop with a send()
 # that does nothing, less with a real server's.
 _YIELD_EVERY: Final = 256
-
-
-def _check_positive(value: float | None, name: str, *, allow_zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value) if value > 0 else None
 
 
 class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
@@ -175,7 +166,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             raise TypeError(f"iterator must be a sync or async iterable, got {type(iterator)!r}")
         self.iterator = iterator  # type: ignore[assignment]
         self.item_encoder = item_encoder
-        self.send_timeout = _check_positive(send_timeout, "send_timeout")
+        self.send_timeout = check_seconds(send_timeout, "send_timeout")
         self.on_disconnect = on_disconnect
         self._pass_reason = on_disconnect is not None and _takes_reason(on_disconnect)
         self.logger = logger
@@ -552,9 +543,9 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
     plus:
 
     Args:
-        ping_interval: Seconds without any write after which a comment ping is sent. ``None``
-            (or ``0``) disables pings. Pings never interleave with an event and are covered by
-            ``send_timeout``.
+        ping_interval: Seconds without any write after which a comment ping is sent; ``None``
+            disables pings (``0`` is refused, as everywhere). Pings never interleave with an
+            event and are covered by ``send_timeout``.
         ping_message: The comment text of a ping.
         sep: Line ending of the ping: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
     """
@@ -571,7 +562,7 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
     ) -> None:
         kwargs.setdefault("media_type", "text/event-stream")
         super().__init__(**kwargs)
-        self.ping_interval = _check_positive(ping_interval, "ping_interval", allow_zero=True)
+        self.ping_interval = check_seconds(ping_interval, "ping_interval")
         sep_bytes = check_separator(sep).encode()
         self._ping_bytes = encode_comment(ping_message, sep_bytes) + sep_bytes
         self.headers.setdefault("cache-control", "no-cache")

@@ -33,7 +33,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from litestar_sse.handlers import EVENT_STREAM, _is_union, _without_messages
+from litestar_sse.plugin.handlers import EVENT_STREAM, _is_union, _without_messages
 
 if TYPE_CHECKING:
     from litestar.openapi.spec import Reference

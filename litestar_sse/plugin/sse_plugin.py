@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar.di import Provide
@@ -12,19 +11,18 @@ from litestar.plugins.base import ReceiveRoutePlugin
 from litestar.response import ServerSentEvent as _LitestarServerSentEvent
 from litestar.routes import HTTPRoute
 
-from litestar_sse.broadcast import Broadcaster
 from litestar_sse.compat import set_handler_response
-from litestar_sse.config import STATE_KEY, AppSSE, SSEConfig
-from litestar_sse.handlers import (
+from litestar_sse.message import RawEvent, ServerSentEventMessage
+from litestar_sse.plugin.config import STATE_KEY, AppSSE, SSEConfig
+from litestar_sse.plugin.handlers import (
     EVENT_STREAM,
     GeneratorSSEResponse,
     make_generator_response_class,
     stream_item_type_of,
 )
-from litestar_sse.last_event_id import provide_last_event_id
-from litestar_sse.lifecycle import ShutdownTrigger, broadcaster_lifespan
-from litestar_sse.message import RawEvent, ServerSentEventMessage
-from litestar_sse.openapi import SSESchemaPlugin, sse_operation_class
+from litestar_sse.plugin.last_event_id import provide_last_event_id
+from litestar_sse.plugin.lifecycle import ShutdownTrigger
+from litestar_sse.plugin.openapi import SSESchemaPlugin, sse_operation_class
 from litestar_sse.response import ServerSentEvent, Stream
 
 if TYPE_CHECKING:
@@ -39,7 +37,6 @@ _SIGNATURE_NAMES: dict[str, Any] = {
     "ServerSentEventMessage": ServerSentEventMessage,
     "RawEvent": RawEvent,
     "Stream": Stream,
-    "Broadcaster": Broadcaster,
 }
 
 
@@ -86,7 +83,7 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
       route decorator or with :func:`~litestar_sse.event_stream`, and annotate it as returning
       ``AsyncIterator[T]`` (or ``AsyncIterable``, ``AsyncGenerator``, ``Iterator``,
       ``Iterable``, ``Generator``). Items of a declared type ``T`` are validated and sent as
-      JSON with the app's ``type_encoders``; see :mod:`litestar_sse.handlers`.
+      JSON with the app's ``type_encoders``; see :mod:`litestar_sse.plugin.handlers`.
     * **App-wide defaults.** Every :class:`~litestar_sse.ServerSentEvent` and generator
       handler takes ping interval, ping text, retry, separator, send timeout and extra headers
       from :class:`~litestar_sse.SSEConfig` unless it sets its own.
@@ -136,17 +133,9 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         app_config.dependencies.setdefault(
             "last_event_id", Provide(provide_last_event_id, sync_to_thread=False)
         )
-        broadcaster = self.config.broadcaster
-        if broadcaster is not None:
-            broadcaster._use_app_defaults(
-                sep=self.config.sep, type_encoders=app_config.type_encoders
-            )
-            app_config.dependencies.setdefault(
-                "broadcaster",
-                Provide(_broadcaster_provider(broadcaster), use_cache=True, sync_to_thread=False),
-            )
-            # Before the trigger's: started first, closed after the streams ended.
-            app_config.lifespan.append(broadcaster_lifespan(broadcaster))
+        if self.config.broadcaster is not None:
+            # Before the trigger's lifespan: started first, closed after the streams ended.
+            self.config.broadcaster.join_app(app_config, self.config)
         trigger = ShutdownTrigger(
             app_sse.registry,
             grace_period=self.config.shutdown_grace_period,
@@ -198,10 +187,3 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
             # Litestar describes a success response as "Stream Response" for its own Stream
             # class only (an exact-type lookup); ours is described the same way.
             handler.response_description = "Stream Response"
-
-
-def _broadcaster_provider(broadcaster: Broadcaster) -> Callable[[], Broadcaster]:
-    def provide_broadcaster() -> Broadcaster:
-        return broadcaster
-
-    return provide_broadcaster

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from litestar.connection import Request
 
-from litestar_sse.config import SSEConfig, get_app_sse
+from litestar_sse.plugin.config import SSEConfig, get_app_sse
 
 __all__ = (
     "last_event_id_sent",

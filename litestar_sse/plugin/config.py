@@ -1,49 +1,46 @@
-"""``SSEConfig``: app-wide defaults for every event stream, and how a response finds them.
+"""``SSEConfig``: app-wide defaults for every event stream, and the state an app keeps of them.
 
-This module sits below the response layer: ``ServerSentEvent.to_asgi_response`` asks
-:func:`get_app_sse` for the app's settings without importing the plugin. The plugin stores an
-:class:`AppSSE` in the app's ``state`` when the app is created, so the lookup is one dict access
-per response, and ``None`` (every default exactly as without the plugin) for apps without it.
+The response layer defines the hook (:class:`~litestar_sse.response.StreamHost`) and never
+imports this module: the plugin stores an :class:`AppSSE`, which implements it, in the app's
+``state`` when the app is created. A response finds it with one dict access, and gets ``None``
+(every default exactly as without the plugin) in an app without it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_retry, check_separator
 from litestar_sse.message import RawEvent, ServerSentEventMessage
-from litestar_sse.registry import StreamRegistry
+from litestar_sse.plugin.registry import ManagedSSEResponse, StreamRegistry
+from litestar_sse.response import STREAM_HOST_KEY
+from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
     from litestar.connection import Request
 
-    from litestar_sse.broadcast import Broadcaster
+__all__ = ("STATE_KEY", "AppSSE", "AppService", "SSEConfig", "get_app_sse")
 
-__all__ = ("STATE_KEY", "AppSSE", "SSEConfig", "get_app_sse")
-
-STATE_KEY: Final = "_litestar_sse"
+STATE_KEY: Final = STREAM_HOST_KEY
 """Key of the :class:`AppSSE` in ``app.state``."""
 
 
-def _seconds(value: float | None, name: str, *, allow_zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number of seconds or None, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
-    return float(value)
+@runtime_checkable
+class AppService(Protocol):
+    """What joins an app through :class:`SSEConfig` besides settings: the ``broadcaster``.
 
+    The plugin calls :meth:`join_app` once per app, when the app is created, before it adds its
+    own shutdown lifespan (so the service's lifespan is entered first and exited last). The
+    service registers what it needs itself (dependencies, lifespans, signature names): the
+    plugin layer never imports the layers above it.
+    """
 
-def _count(value: int | None, name: str, *, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum} or None, got {value!r}")
-    return value
+    def join_app(self, app_config: AppConfig, config: SSEConfig) -> None:
+        """Add the service to the app being created, with the app's SSE settings."""
+        ...
 
 
 @dataclass
@@ -122,23 +119,23 @@ class SSEConfig:
     last_event_id_query_param: str | None = "lastEventId"
     max_last_event_id_length: int = 1024
     openapi_item_schema: bool = False
-    broadcaster: Broadcaster | None = None
+    broadcaster: AppService | None = None
 
     def __post_init__(self) -> None:
-        self.ping_interval = _seconds(self.ping_interval, "ping_interval")
+        self.ping_interval = check_seconds(self.ping_interval, "ping_interval")
         if not isinstance(self.ping_message, str):
             raise TypeError(f"ping_message must be a str, got {type(self.ping_message).__name__}")
         if self.retry is not None:
             check_retry(self.retry)
         check_separator(self.sep)
-        self.send_timeout = _seconds(self.send_timeout, "send_timeout")
+        self.send_timeout = check_seconds(self.send_timeout, "send_timeout")
         for name, value in self.headers.items():
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
-        self.max_connections = _count(self.max_connections, "max_connections", minimum=1)
-        _count(self.retry_after, "retry_after", minimum=0)
-        self.max_lifetime = _seconds(self.max_lifetime, "max_lifetime")
-        grace = _seconds(self.shutdown_grace_period, "shutdown_grace_period", allow_zero=True)
+        self.max_connections = check_count(self.max_connections, "max_connections", minimum=1)
+        check_count(self.retry_after, "retry_after", minimum=0)
+        self.max_lifetime = check_seconds(self.max_lifetime, "max_lifetime")
+        grace = check_seconds(self.shutdown_grace_period, "shutdown_grace_period", zero=True)
         if grace is None:
             raise ValueError("shutdown_grace_period must be a number of seconds, not None")
         self.shutdown_grace_period = grace
@@ -151,14 +148,11 @@ class SSEConfig:
                 )
         if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
             raise ValueError("last_event_id_query_param must be a non-empty str or None")
-        _count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
-        if self.broadcaster is not None:
-            from litestar_sse.broadcast import Broadcaster  # the broadcast layer imports this
-
-            if not isinstance(self.broadcaster, Broadcaster):
-                raise TypeError(
-                    f"broadcaster must be a Broadcaster or None, got {type(self.broadcaster)}"
-                )
+        check_count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
+        if self.broadcaster is not None and not isinstance(self.broadcaster, AppService):
+            raise TypeError(
+                f"broadcaster must be a Broadcaster or None, got {type(self.broadcaster)}"
+            )
 
 
 class AppSSE:
@@ -181,6 +175,18 @@ class AppSSE:
             max_lifetime=config.max_lifetime,
             lifetime_event=_encode(config.lifetime_event),
             shutdown_event=_encode(config.shutdown_event),
+        )
+
+    def open_stream(
+        self, request: Request[Any, Any, Any], *, preamble: bytes, **kwargs: Any
+    ) -> ManagedSSEResponse:
+        """The ASGI response of one of the app's streams, counted in its :attr:`registry`."""
+        return ManagedSSEResponse(
+            registry=self.registry,
+            preamble=preamble,
+            # A compressing middleware holds the headers back until the first body chunk.
+            flush_headers=request.app.compression_config is not None,
+            **kwargs,
         )
 
     def merge_headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:

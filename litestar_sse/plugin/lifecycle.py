@@ -9,8 +9,8 @@ traceback per stream).
 
 So at startup, :class:`ShutdownTrigger` chains itself in front of the SIGINT and SIGTERM
 handlers the server installed: on the signal it schedules
-:meth:`~litestar_sse.registry.StreamRegistry.begin_shutdown` on the app's event loop and calls
-the server's handler, which proceeds as usual and finds the streams ending. Nothing of the
+:meth:`~litestar_sse.plugin.registry.StreamRegistry.begin_shutdown` on the app's event loop
+and calls the server's handler, which proceeds as usual and finds the streams ending. Nothing of the
 server is patched, and it works however the server installed its handler:
 
 * uvicorn installs a Python handler with ``signal.signal``; it is called after ours;
@@ -38,10 +38,9 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from litestar_sse.broadcast import Broadcaster
-    from litestar_sse.registry import StreamRegistry
+    from litestar_sse.plugin.registry import StreamRegistry
 
-__all__ = ("ShutdownTrigger", "broadcaster_lifespan")
+__all__ = ("ShutdownTrigger",)
 
 _SIGNALS: Final = tuple(
     sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None)) if sig
@@ -128,26 +127,3 @@ class ShutdownTrigger:
             if signal.getsignal(sig) is self._handler:
                 signal.signal(sig, previous)
         self._previous.clear()
-
-
-def broadcaster_lifespan(
-    broadcaster: Broadcaster,
-) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
-    """The app's lifespan context for a broadcaster: start it, and close it on exit.
-
-    Registered just before the :class:`ShutdownTrigger`'s, so it is entered before it (the
-    broadcaster runs before the app's ``on_startup`` hooks and before any request) and exited
-    after it: open streams first get their graceful end, with the ``shutdown_event``, and only
-    then does closing the broadcaster end what is left of its subscriptions and disconnect its
-    backend. Litestar runs the ``on_shutdown`` hooks after that.
-    """
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await broadcaster.start()
-        try:
-            yield
-        finally:
-            await broadcaster.close()
-
-    return lifespan

@@ -1,0 +1,34 @@
+"""The layering the architecture page promises, checked where import-linter cannot look."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_the_codec_imports_alone_without_litestar() -> None:
+    # In a fresh interpreter: ``import litestar_sse.codec`` runs the package's __init__ first,
+    # which must import nothing eagerly.
+    code = (
+        "import sys, litestar_sse.codec as codec; "
+        "assert codec.encode_event('x') == b'data: x\\r\\n\\r\\n'; "
+        "loaded = sorted(m for m in sys.modules if m == 'litestar' or m.startswith('litestar.')); "
+        "others = sorted(m for m in sys.modules if m.startswith('litestar_sse.')); "
+        "print(loaded, others)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert (
+        out
+        == "[] ['litestar_sse.codec', 'litestar_sse.codec.decoder', 'litestar_sse.codec.encoder']"
+    )
+
+
+def test_every_public_name_is_importable_from_the_top() -> None:
+    import litestar_sse
+
+    for name in litestar_sse.__all__:
+        assert getattr(litestar_sse, name) is not None, name
+    assert litestar_sse.RedisStreamBackend.__name__ == "RedisStreamBackend"
+    assert set(litestar_sse.__all__) <= set(dir(litestar_sse))
