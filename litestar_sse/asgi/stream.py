@@ -20,7 +20,6 @@ import contextlib
 import contextvars
 import inspect
 import logging
-import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
+from litestar_sse.asgi import timing
 from litestar_sse.asgi.threaded_iterator import ThreadedIterator
 from litestar_sse.asgi.timer_wheel import timer_wheel
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
@@ -426,22 +426,6 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         if self._host is not None:  # else not started: send_body ends it as soon as it starts
             self._host.cancel()
 
-    def _next_check(self, now: float) -> float:
-        ping, timeout = self.ping_interval, self.send_timeout
-        if self._sending:
-            # Check the timeout when it is due, and the ping again one interval from now: the
-            # write in flight (often a ping just started) may end long before the timeout.
-            deadline = math.inf if timeout is None else self._last_write + timeout
-            if ping is not None:
-                deadline = min(deadline, now + ping)
-            return deadline
-        deadline = math.inf
-        if ping is not None:
-            deadline = self._last_write + ping
-        if timeout is not None:
-            deadline = min(deadline, now + timeout)
-        return deadline
-
     def on_timer(self, slot: int) -> None:
         """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
 
@@ -460,29 +444,33 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         if self._phase == _DONE:
             return
         now = monotonic()
-        idle_for = now - self._last_write
-        if self._sending:
-            if self.send_timeout is not None and idle_for >= self.send_timeout:
-                self.get_logger().warning(
-                    "SSE client did not read for %.1f s; closing the stream", idle_for
-                )
-                self.cut("send_timeout")
-                return
-        elif (
-            self.ping_interval is not None
-            and idle_for >= self.ping_interval
-            and self._phase == _STREAMING
-        ):
-            # Count from when the ping was due, not from when the (possibly late) timer ran:
-            # otherwise loop lag adds to every period. A very late timer starts afresh.
-            due = self._last_write + self.ping_interval
-            self._last_write = due if now - due < self.ping_interval else now
+        action, self._last_write = timing.on_timer(
+            now=now,
+            last_write=self._last_write,
+            writing=self._sending,
+            streaming=self._phase == _STREAMING,
+            ping_interval=self.ping_interval,
+            send_timeout=self.send_timeout,
+        )
+        if action == "cut":
+            self.get_logger().warning(
+                "SSE client did not read for %.1f s; closing the stream", now - self._last_write
+            )
+            self.cut("send_timeout")
+            return
+        if action == "ping":
             self._start_ping()
         self._arm_timer(now)
 
     def _arm_timer(self, now: float) -> None:
-        deadline = max(self._next_check(now), now + 0.001)
-        self._timer_slot = timer_wheel(self._loop).schedule(self, deadline)
+        deadline = timing.next_check(
+            now=now,
+            last_write=self._last_write,
+            writing=self._sending,
+            ping_interval=self.ping_interval,
+            send_timeout=self.send_timeout,
+        )
+        self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))
 
     def _start_ping(self) -> None:
         # A server's send() for a small body normally completes without suspending (uvicorn
