@@ -117,4 +117,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+    # Not RedisStreamBackend: without the optional redis package, getting it raises ImportError,
+    # which would break help() and inspect.getmembers() on the package.
+    return sorted({*globals(), *__all__})

@@ -178,13 +178,10 @@ def _from_litestar_message(item: Any) -> ServerSentEventMessage:
 
 def _encode_with_defaults(
     message: ServerSentEventMessage,
-    *,
     defaults: tuple[str | None, str | int | None, int | None, str | None],
     json_encode: JSONEncode,
 ) -> bytes:
     data = message.data
-    if data is None:
-        return message.encode(json_encode)
     event, id, retry, comment = defaults
     sep = message.sep.encode()
     prefix = encode_fields(
@@ -228,16 +225,18 @@ def make_item_encoder(
     int_template = data_prefix.replace(b"%", b"%%") + b"%d" + end
     encode_json = json_encode or _default_json_encode
     message_type = ServerSentEventMessage
-    if event is None and id is None and retry is None and comment is None:
-        encode_message: Callable[[ServerSentEventMessage], bytes] = functools.partial(
-            message_type.encode, json_encode=encode_json
-        )
-    else:
-        encode_message = functools.partial(
-            _encode_with_defaults,
-            defaults=(event, id, retry, comment),
-            json_encode=encode_json,
-        )
+    no_defaults = event is None and id is None and retry is None and comment is None
+
+    def encode_message(message: ServerSentEventMessage) -> bytes:
+        # The response-level fields are defaults: the message's own values win. A message that
+        # sets none of them, with the response's separator, reuses the prefix encoded above.
+        data = message.data
+        if no_defaults or data is None:
+            return message.encode(encode_json)
+        own = message.event, message.id, message.retry, message.comment
+        if own == (None, None, None, None) and message.sep == sep:
+            return prefix + _encode_payload(data, sep_bytes, encode_json) + sep_bytes
+        return _encode_with_defaults(message, (event, id, retry, comment), encode_json)
 
     def encode_item(item: Any) -> bytes:
         kind = type(item)
@@ -248,7 +247,7 @@ def make_item_encoder(
                 return prefix + encode_data(item, sep_bytes) + sep_bytes
             return data_prefix + to_utf8(item) + end
         if kind is message_type:
-            return encode_message(item)
+            return item.encode(encode_json) if no_defaults else encode_message(item)
         if kind is bytes:
             return prefix + encode_data(item, sep_bytes) + sep_bytes
         if kind is dict:

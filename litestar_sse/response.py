@@ -6,7 +6,7 @@ import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, Union
 
 import msgspec
 from litestar.enums import MediaType
@@ -69,7 +69,6 @@ class StreamDefaults(Protocol):
     sep: str
 
 
-@runtime_checkable
 class StreamHost(Protocol):
     """What an app offers every :class:`ServerSentEvent` it serves: defaults and a home.
 
@@ -100,8 +99,8 @@ def stream_host(request: Request[Any, Any, Any]) -> StreamHost | None:
         state = request.app.state
     except Exception:  # a request without an app (hand-made scopes in tests)
         return None
-    host = state.get(STREAM_HOST_KEY)
-    return host if isinstance(host, StreamHost) else None
+    host: StreamHost | None = state.get(STREAM_HOST_KEY)
+    return host
 
 
 StreamContent: TypeAlias = Union[str, bytes, Iterable[Any], AsyncIterable[Any]]  # noqa: UP007

@@ -1,9 +1,10 @@
 """One rule for every duration and count a user sets, wherever it is set.
 
 A duration is seconds, as an ``int`` or ``float``. ``None`` turns the feature off (no pings, no
-send timeout, no lifetime); any other value must be greater than 0 and finite. ``0`` is refused
-everywhere, as Litestar 3 refuses ``ServerSentEvent(ping_interval=0)``: "off" has one spelling,
-``None``. NaN is refused.
+send timeout, no lifetime); any other value must be greater than 0 and finite. ``0`` is refused,
+as Litestar 3 refuses ``ServerSentEvent(ping_interval=0)``: "off" has one spelling, ``None``.
+(A caller may accept 0 where it means "none at all", as a shutdown grace period does.) NaN is
+refused.
 
 A count is an ``int`` of at least a minimum, or ``None`` where the setting has no limit.
 

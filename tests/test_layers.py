@@ -31,4 +31,18 @@ def test_every_public_name_is_importable_from_the_top() -> None:
     for name in litestar_sse.__all__:
         assert getattr(litestar_sse, name) is not None, name
     assert litestar_sse.RedisStreamBackend.__name__ == "RedisStreamBackend"
-    assert set(litestar_sse.__all__) <= set(dir(litestar_sse))
+
+
+def test_the_package_can_be_inspected_without_the_optional_redis() -> None:
+    # help() and inspect.getmembers() get every name dir() lists: RedisStreamBackend, which
+    # raises ImportError without redis, is not listed until it was imported.
+    code = (
+        "import sys, inspect; sys.modules['redis'] = None; import litestar_sse; "
+        "assert 'RedisStreamBackend' not in dir(litestar_sse); "
+        "names = [name for name, _ in inspect.getmembers(litestar_sse)]; "
+        "assert set(litestar_sse.__all__) <= set(names); print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out == "ok"

@@ -234,6 +234,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     await self._end_gracefully(send)
         finally:
             self._phase = _DONE
+            self._context = None  # the request's context: not kept alive by the response
             watcher.cancel()
             self._timer_slot = None  # the wheel's pending entry is ignored from now on
             if self._ping_task is not None:

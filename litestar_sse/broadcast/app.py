@@ -1,8 +1,8 @@
 """How a :class:`~litestar_sse.broadcast.Broadcaster` joins an app through ``SSEConfig``.
 
 The plugin layer knows only its :class:`~litestar_sse.plugin.config.AppService` protocol; this
-module is the broadcaster's side of it: the ``broadcaster`` dependency, the name
-``Broadcaster`` for handler signatures, the app's separator and type encoders, and a lifespan
+module is the broadcaster's side of it: the ``broadcaster`` dependency, the app's separator and
+type encoders, and a lifespan
 that starts the broadcaster with the app and closes it after the streams' graceful end.
 """
 
@@ -45,7 +45,6 @@ def join_app(broadcaster: Broadcaster, app_config: AppConfig, config: SSEConfig)
     An app dependency already named ``broadcaster`` is kept.
     """
     broadcaster._use_app_defaults(sep=config.sep, type_encoders=app_config.type_encoders)
-    app_config.signature_namespace.setdefault("Broadcaster", type(broadcaster))
     app_config.dependencies.setdefault(
         "broadcaster",
         Provide(_provider(broadcaster), use_cache=True, sync_to_thread=False),

@@ -18,6 +18,7 @@ from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
 from litestar_sse.plugin.last_event_id import read_last_event_id
+from litestar_sse.plugin.sse_plugin import add_signature_name
 from litestar_sse.response import ServerSentEvent
 from litestar_sse.validation import check_count
 
@@ -396,3 +397,8 @@ def _topic_tuple(topics: str | Iterable[str]) -> tuple[str, ...]:
     if not names:
         raise ValueError("Subscribe to at least one topic")
     return names
+
+
+# Handler annotations naming Broadcaster resolve in every app the plugin serves, as those naming
+# ServerSentEvent do, even where the app module imports it only for type checking.
+add_signature_name("Broadcaster", Broadcaster)

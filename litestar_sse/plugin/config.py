@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_retry, check_separator
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin.registry import ManagedSSEResponse, StreamRegistry
-from litestar_sse.response import STREAM_HOST_KEY
+from litestar_sse.response import STREAM_HOST_KEY, stream_host
 from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ STATE_KEY: Final = STREAM_HOST_KEY
 """Key of the :class:`AppSSE` in ``app.state``."""
 
 
-@runtime_checkable
 class AppService(Protocol):
     """What joins an app through :class:`SSEConfig` besides settings: the ``broadcaster``.
 
@@ -149,9 +148,12 @@ class SSEConfig:
         if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
             raise ValueError("last_event_id_query_param must be a non-empty str or None")
         check_count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
-        if self.broadcaster is not None and not isinstance(self.broadcaster, AppService):
+        service = self.broadcaster
+        if service is not None and (
+            isinstance(service, type) or not callable(getattr(service, "join_app", None))
+        ):
             raise TypeError(
-                f"broadcaster must be a Broadcaster or None, got {type(self.broadcaster)}"
+                f"broadcaster must be a Broadcaster (an instance) or None, got {service!r}"
             )
 
 
@@ -205,9 +207,5 @@ def _encode(event: ServerSentEventMessage | RawEvent | None) -> bytes:
 
 def get_app_sse(request: Request[Any, Any, Any]) -> AppSSE | None:
     """Return the SSE settings of the request's app, or ``None`` without the plugin."""
-    try:
-        state = request.app.state
-    except Exception:  # a request without an app (hand-made scopes in tests)
-        return None
-    app_sse = state.get(STATE_KEY)
-    return app_sse if isinstance(app_sse, AppSSE) else None
+    host = stream_host(request)
+    return host if isinstance(host, AppSSE) else None

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from litestar.handlers.http_handlers import HTTPRouteHandler
     from litestar.routes import BaseRoute
 
-__all__ = ("SSEPlugin",)
+__all__ = ("SSEPlugin", "add_signature_name")
 
 _SIGNATURE_NAMES: dict[str, Any] = {
     "ServerSentEvent": ServerSentEvent,
@@ -38,6 +38,16 @@ _SIGNATURE_NAMES: dict[str, Any] = {
     "RawEvent": RawEvent,
     "Stream": Stream,
 }
+
+
+def add_signature_name(name: str, value: Any) -> None:
+    """Make ``name`` resolve in handler annotations of the apps the plugin serves.
+
+    As for ``ServerSentEvent``, ``Stream`` and the message classes, which are always there:
+    annotations naming it then work in modules that import it only for type checking. The
+    broadcast layer adds ``Broadcaster`` when it is imported (the plugin never imports it).
+    """
+    _SIGNATURE_NAMES.setdefault(name, value)
 
 
 class SSEPlugin(InitPlugin, ReceiveRoutePlugin):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar, Request, get, post
+from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
@@ -233,3 +234,12 @@ def test_the_broadcaster_takes_the_app_type_encoders() -> None:
 def test_config_rejects_what_is_not_a_broadcaster() -> None:
     with pytest.raises(TypeError, match="Broadcaster"):
         SSEConfig(broadcaster="redis://localhost")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="an instance"):
+        SSEConfig(broadcaster=Broadcaster)  # type: ignore[arg-type]  # the class, not one
+
+
+def test_handler_annotations_may_name_broadcaster_without_a_configured_one() -> None:
+    # The name resolves in every app the plugin serves, like ServerSentEvent's, also when the
+    # app provides its own ``broadcaster`` dependency instead of SSEConfig(broadcaster=...).
+    config = SSEPlugin().on_app_init(AppConfig())
+    assert config.signature_namespace["Broadcaster"] is Broadcaster
