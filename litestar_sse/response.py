@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, Union
 
-import msgspec
 from litestar.enums import MediaType
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.response.streaming import Stream as _LitestarStream
-from litestar.serialization import get_serializer
 from litestar.types import Empty, EmptyType
 from litestar.utils.deprecation import warn_deprecation
 from litestar.utils.helpers import get_enum_string_value
@@ -33,6 +30,7 @@ from litestar_sse.codec.encoder import (
 )
 from litestar_sse.compat import split_to_asgi_args
 from litestar_sse.message import ItemEncoder, make_item_encoder
+from litestar_sse.serialization import json_encoder
 from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
@@ -441,7 +439,7 @@ class ServerSentEvent(Stream):
             retry=retry,
             comment=self.comment_message,
             sep=sep,
-            json_encode=_json_encoder(encoders),
+            json_encode=json_encoder(encoders),
         )
         response: ASGIStreamingSSEResponse
         if host is None:
@@ -491,25 +489,6 @@ def _improperly_configured() -> Iterator[None]:
         raise
     except ValueError as exc:
         raise ImproperlyConfiguredException(str(exc)) from exc
-
-
-def _json_encoder(type_encoders: Mapping[Any, Any]) -> Callable[[Any], bytes]:
-    # Responses of one app share their encoders: building one per stream cost memory on every
-    # open connection.
-    try:
-        return _shared_json_encoder(tuple(type_encoders.items()))
-    except TypeError:  # an unhashable encoder
-        return _build_json_encoder(type_encoders)
-
-
-@functools.lru_cache(maxsize=64)
-def _shared_json_encoder(type_encoders: tuple[tuple[Any, Any], ...]) -> Callable[[Any], bytes]:
-    return _build_json_encoder(dict(type_encoders))
-
-
-def _build_json_encoder(type_encoders: Mapping[Any, Any]) -> Callable[[Any], bytes]:
-    serializer = get_serializer(type_encoders or None)
-    return msgspec.json.Encoder(enc_hook=serializer).encode
 
 
 def _request_logger(request: Request[Any, Any, Any]) -> Any:

@@ -24,7 +24,7 @@ from litestar_sse.message import (
     ServerSentEventMessage,
     make_item_encoder,
 )
-from litestar_sse.response import _json_encoder
+from litestar_sse.serialization import json_encoder
 from tests.sse_wire import Ev, both, items, ours
 
 BOM = b"\xef\xbb\xbf"
@@ -254,7 +254,7 @@ def test_plain_yields_of_typed_objects(item: Any, expected: str) -> None:
 
 
 def test_type_encoders_serialize_unknown_types() -> None:
-    encode = make_item_encoder(json_encode=_json_encoder({Money: lambda m: f"{m.cents} EUR"}))
+    encode = make_item_encoder(json_encode=json_encoder({Money: lambda m: f"{m.cents} EUR"}))
     assert both(encode(Money(250))) == [Ev('"250 EUR"')]
     assert both(encode({"data": [Money(1)]})) == [Ev('["1 EUR"]')]
     assert both(encode(ServerSentEventMessage(data=Money(2)))) == [Ev('"2 EUR"')]

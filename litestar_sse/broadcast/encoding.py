@@ -10,10 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from litestar.serialization import get_serializer
 
 from litestar_sse.codec.encoder import check_event_type, check_separator, encode_data, to_utf8
-from litestar_sse.message import default_enc_hook
+from litestar_sse.serialization import json_encoder
 
 if TYPE_CHECKING:
     from litestar.types import TypeEncodersMap
@@ -71,15 +70,7 @@ def make_data_encoder(type_encoders: TypeEncodersMap | None = None) -> Callable[
     text, ``int`` in decimal; anything else (msgspec Struct, dataclass, dict, list, pydantic
     model, ...) as one line of JSON, with ``type_encoders`` like Litestar's responses.
     """
-    serializer = get_serializer(type_encoders or None)
-
-    def enc_hook(obj: Any) -> Any:
-        try:
-            return serializer(obj)
-        except (TypeError, NotImplementedError):
-            return default_enc_hook(obj)
-
-    json_encode = msgspec.json.Encoder(enc_hook=enc_hook).encode
+    json_encode = json_encoder(type_encoders)
 
     def encode(data: Any) -> bytes:
         kind = type(data)
