@@ -8,6 +8,7 @@ app serializes them.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -35,6 +36,9 @@ __all__ = (
     "is_message_type",
     "make_item_encoder",
 )
+
+LITESTAR_MESSAGE_MODULE: Final = "litestar.response.sse"
+"""Where Litestar defines its ``ServerSentEventMessage``."""
 
 ItemEncoder = Callable[[Any], bytes]
 """Turns one yielded item into the bytes of one complete event."""
@@ -152,10 +156,14 @@ def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMe
 def is_litestar_message(kind: type) -> bool:
     """Whether ``kind`` is ``litestar.response.ServerSentEventMessage`` (or a subclass).
 
-    Recognised without importing Litestar into this layer: code written for Litestar's SSE
-    yields it and must get an event, not the message as a JSON object.
+    Code written for Litestar's SSE yields it and must get an event, not the message as a JSON
+    object. This layer does not import Litestar: it looks for the class only in a module
+    already loaded (an instance cannot exist before), ``litestar.response.sse`` on every
+    supported Litestar (``tests/test_compat.py`` checks that).
     """
-    return kind.__name__ == "ServerSentEventMessage" and kind.__module__.startswith("litestar.")
+    module = sys.modules.get(LITESTAR_MESSAGE_MODULE)
+    litestar_message = getattr(module, "ServerSentEventMessage", None)
+    return litestar_message is not None and issubclass(kind, litestar_message)
 
 
 def is_message_type(kind: Any) -> bool:

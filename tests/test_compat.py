@@ -51,6 +51,20 @@ def test_the_installed_litestar_is_a_supported_one() -> None:
     assert (version.major >= 3) is LITESTAR_3
 
 
+def test_litestars_message_class_lives_where_the_message_layer_looks_for_it() -> None:
+    from litestar.response import ServerSentEventMessage as LitestarMessage
+
+    from litestar_sse.message import LITESTAR_MESSAGE_MODULE, is_litestar_message
+
+    assert LitestarMessage.__module__ == LITESTAR_MESSAGE_MODULE
+
+    class Subclass(LitestarMessage):
+        pass
+
+    assert is_litestar_message(LitestarMessage)
+    assert is_litestar_message(Subclass)  # a subclass too (the name alone missed it)
+
+
 # -- ASGIResponse.__init__ -----------------------------------------------------------------
 
 
