@@ -22,6 +22,7 @@ __all__ = (
     "encode_data",
     "encode_event",
     "encode_fields",
+    "event_id_problem",
     "to_utf8",
 )
 
@@ -74,6 +75,23 @@ def check_event_type(value: str, field: str = "event") -> str:
     return value
 
 
+def event_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an event id, or ``None`` if it can.
+
+    The one rule for ids, used both when an id is sent (:func:`check_event_id`) and when a
+    client sends one back as ``Last-Event-ID`` (which is then treated as absent): no CR or LF
+    (the rest would become a field of its own), no NUL (a browser ignores such an id), no lone
+    surrogate (UTF-8 cannot carry it).
+    """
+    if "\r" in value or "\n" in value:
+        return "must not contain CR or LF"
+    if "\x00" in value:
+        return "must not contain NUL"
+    if _has_lone_surrogate(value):
+        return "must not contain lone surrogates"
+    return None
+
+
 def check_event_id(value: str | int, field: str = "id") -> str:
     """Return ``value`` as the text of an ``id`` field, or raise :class:`ValueError`.
 
@@ -83,10 +101,10 @@ def check_event_id(value: str | int, field: str = "id") -> str:
         return str(value)
     if not isinstance(value, str):
         raise TypeError(f"SSE {field} must be a str or int, got {type(value).__name__}")
-    if "\x00" in value:
-        # A browser silently ignores an id containing NUL, so the client would never see it.
-        raise ValueError(f"SSE {field} must not contain NUL: {_shown(value)}")
-    return check_event_type(value, field)
+    problem = event_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"SSE {field} {problem}: {_shown(value)}")
+    return value
 
 
 MAX_RETRY: Final = 2**63 - 1

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from litestar.connection import Request
 
+from litestar_sse.codec.encoder import event_id_problem
 from litestar_sse.plugin.config import SSEConfig, get_app_sse
 
 __all__ = (
@@ -89,8 +90,6 @@ def _read(
             return False, None
     else:
         return False, None
-    if not isinstance(value, str) or len(value) > max_length:
-        return True, None
-    if "\x00" in value or "\r" in value or "\n" in value:
+    if not isinstance(value, str) or len(value) > max_length or event_id_problem(value):
         return True, None
     return True, value

@@ -158,3 +158,23 @@ def test_any_header_bytes_give_a_defined_answer(raw: bytes) -> None:
     usable = text is not None and 0 < len(text) <= 1024 and not set(text) & {"\x00", "\r", "\n"}
     assert answer["last_event_id"] == (text if usable else None)
     assert answer["sent"] is (raw != b"")
+
+
+@given(st.text(max_size=20))  # no lone surrogates: they cannot travel in a URL
+@settings(max_examples=300, deadline=None)
+def test_an_id_is_usable_exactly_when_the_app_could_have_sent_it(value: str) -> None:
+    # One rule for ids (codec.encoder.event_id_problem): what comes back as Last-Event-ID is
+    # kept exactly when check_event_id would let the app send it.
+    from urllib.parse import quote
+
+    from litestar_sse.codec.encoder import check_event_id
+
+    try:
+        check_event_id(value)
+        sendable = bool(value)
+    except ValueError:
+        sendable = False
+    if max(value, default="a") >= "\ud800" and any("\ud800" <= c <= "\udfff" for c in value):
+        return  # lone surrogates cannot travel in a URL: nothing to compare
+    _, answer = call([], query=b"lastEventId=" + quote(value, safe="").encode())
+    assert (answer["last_event_id"] == value) is sendable
