@@ -68,7 +68,7 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("litestar_sse (dataclass)", "litestar_sse_app", "dataclass", True),
     Implementation("litestar_sse (pydantic)", "litestar_sse_app", "pydantic", True),
     Implementation("litestar", "litestar_app"),
-    Implementation("litestar 3.0b0", "litestar3_app", interpreter="litestar3"),
+    Implementation("litestar 3.0b0", "litestar_app", "3", interpreter="litestar3"),
     Implementation("sse_starlette", "sse_starlette_app"),
     Implementation("fastapi", "fastapi_app"),
 )
