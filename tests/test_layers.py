@@ -6,6 +6,14 @@ import subprocess
 import sys
 
 
+def fresh_interpreter(code: str) -> str:
+    """What ``code`` prints, run in a new interpreter (nothing imported yet)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
 def test_the_codec_imports_alone_without_litestar() -> None:
     # In a fresh interpreter: ``import litestar_sse.codec`` runs the package's __init__ first,
     # which must import nothing eagerly.
@@ -16,9 +24,7 @@ def test_the_codec_imports_alone_without_litestar() -> None:
         "others = sorted(m for m in sys.modules if m.startswith('litestar_sse.')); "
         "print(loaded, others)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    out = fresh_interpreter(code)
     assert (
         out
         == "[] ['litestar_sse.codec', 'litestar_sse.codec.decoder', 'litestar_sse.codec.encoder']"
@@ -42,7 +48,5 @@ def test_the_package_can_be_inspected_without_the_optional_redis() -> None:
         "names = [name for name, _ in inspect.getmembers(litestar_sse)]; "
         "assert set(litestar_sse.__all__) <= set(names); print('ok')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
+    out = fresh_interpreter(code)
     assert out == "ok"
