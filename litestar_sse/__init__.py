@@ -23,6 +23,8 @@ if TYPE_CHECKING:
         ASGIStreamingSSEResponse,
         DisconnectHandler,
         DisconnectReason,
+        StopReason,
+        StreamState,
     )
     from litestar_sse.broadcast import (
         Broadcaster,
@@ -54,6 +56,8 @@ _HOMES: dict[str, str] = {
     "ASGIStreamingSSEResponse": "litestar_sse.asgi",
     "DisconnectHandler": "litestar_sse.asgi",
     "DisconnectReason": "litestar_sse.asgi",
+    "StopReason": "litestar_sse.asgi",
+    "StreamState": "litestar_sse.asgi",
     "BroadcastStats": "litestar_sse.broadcast",
     "Broadcaster": "litestar_sse.broadcast",
     "MemoryBackend": "litestar_sse.broadcast",
@@ -97,8 +101,10 @@ __all__ = (
     "SSEPlugin",
     "ServerSentEvent",
     "ServerSentEventMessage",
+    "StopReason",
     "Stream",
     "StreamContentError",
+    "StreamState",
     "encode_event",
     "event_stream",
     "last_event_id_sent",

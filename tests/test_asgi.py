@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse
+from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse, StreamState
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from litestar_sse.message import make_item_encoder
 from tests.polling import wait_until_sync
@@ -344,6 +344,24 @@ async def test_queued_sync_items_are_coalesced_into_one_send() -> None:
     assert both(chunks[0]) == [Ev("0")]
     assert both(chunks[1]) == [Ev(str(i)) for i in range(1, 51)]
     assert client.body_messages[-1] == END
+
+
+@pytest.mark.parametrize("how", ["finished", "stopped"])
+async def test_every_send_gets_a_message_of_its_own(how: str) -> None:
+    """Middleware (compression) rewrites the messages it passes on; none may be shared."""
+
+    class Rewriting(Client):
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            message["body"] = b"rewritten"
+
+    for _ in range(2):
+        client = Rewriting()
+        response = sse([1] if how == "finished" else [])
+        if how == "stopped":
+            response.stop("shutdown", closing=b"")
+        await client.run(response)
+        assert client.body_messages[-1] == END
 
 
 async def test_list_content_is_sent_one_event_per_send() -> None:
@@ -783,11 +801,11 @@ async def test_oserror_from_send_is_a_disconnect() -> None:
     assert count == 3
 
 
-# -- graceful cut ----------------------------------------------------------------------------
+# -- stopping: clean and hard stops ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("reason", ["shutdown", "lifetime"])
-async def test_graceful_cut_sends_closing_event_then_end(reason: Any) -> None:
+async def test_clean_stop_sends_closing_event_then_end(reason: Any) -> None:
     state = {"finally": False}
     calls: list[int] = []
 
@@ -803,17 +821,19 @@ async def test_graceful_cut_sends_closing_event_then_end(reason: Any) -> None:
 
     client = Client()
     response = sse(producer(), on_disconnect=lambda: calls.append(1), ping_interval=10)
-    response.closing_event = b"event: close\r\ndata: bye\r\n\r\n"
+    closing = b"event: close\r\ndata: bye\r\n\r\n"
     task = asyncio.ensure_future(client.run(response))
     await asyncio.wait_for(client.body_sent.wait(), 5)
-    response.cut(reason)
-    response.cut("disconnect")  # later cuts are ignored
+    response.stop(reason, closing=closing)
+    response.stop("shutdown", closing=b"data: other\r\n\r\n")  # a later clean stop: ignored
     await task
     assert state["finally"]
     assert calls == []
+    assert response.stop_reason == reason
+    assert response.state is StreamState.DONE
     last_two = client.body_messages[-2:]
     assert last_two == [
-        {"type": "http.response.body", "body": response.closing_event, "more_body": True},
+        {"type": "http.response.body", "body": closing, "more_body": True},
         END,
     ]
     events = both(client.chunks)
@@ -821,7 +841,7 @@ async def test_graceful_cut_sends_closing_event_then_end(reason: Any) -> None:
     assert [e.data for e in events[:-1]] == [str(i) for i in range(len(events) - 1)]
 
 
-async def test_graceful_cut_without_closing_event_and_sync_producer() -> None:
+async def test_clean_stop_without_closing_event_and_sync_producer() -> None:
     finished = threading.Event()
 
     def producer() -> Iterator[int]:
@@ -836,7 +856,7 @@ async def test_graceful_cut_without_closing_event_and_sync_producer() -> None:
     response = sse(producer())
     task = asyncio.ensure_future(client.run(response))
     await asyncio.wait_for(client.body_sent.wait(), 5)
-    response.cut("shutdown")
+    response.stop("shutdown", closing=b"")
     await task
     assert client.body_messages[-1] == END
     assert all(e == Ev("1") for e in both(client.chunks))
@@ -844,7 +864,7 @@ async def test_graceful_cut_without_closing_event_and_sync_producer() -> None:
 
 
 @pytest.mark.parametrize("timed", [False, True], ids=["no-timer", "with-timer"])
-async def test_graceful_cut_when_producer_swallows_the_cancellation(timed: bool) -> None:
+async def test_clean_stop_when_producer_swallows_the_cancellation(timed: bool) -> None:
     async def producer() -> AsyncIterator[str]:
         yield "first"
         with contextlib.suppress(asyncio.CancelledError):  # a badly behaved producer
@@ -854,10 +874,9 @@ async def test_graceful_cut_when_producer_swallows_the_cancellation(timed: bool)
 
     client = Client()
     response = sse(producer(), ping_interval=30 if timed else None)
-    response.closing_event = b"data: bye\r\n\r\n"
     task = asyncio.ensure_future(client.run(response))
     await asyncio.wait_for(client.body_sent.wait(), 5)
-    response.cut("shutdown")
+    response.stop("shutdown", closing=b"data: bye\r\n\r\n")
     await task
     assert both(client.chunks) == [Ev("first"), Ev("bye")]
     assert client.body_messages[-1] == END
@@ -874,7 +893,7 @@ async def test_graceful_cut_when_producer_swallows_the_cancellation(timed: bool)
         ("overflow", [], ["overflow"]),
     ],
 )
-async def test_a_cut_before_the_stream_started_ends_it_at_once(
+async def test_a_stop_before_the_stream_started_ends_it_at_once(
     reason: Any, expected_body: list[Ev], reasons: list[str]
 ) -> None:
     ran: list[bool] = []
@@ -886,8 +905,8 @@ async def test_a_cut_before_the_stream_started_ends_it_at_once(
     got: list[str] = []
     client = Client()
     response = sse(producer(), on_disconnect=got.append, ping_interval=0.05)
-    response.closing_event = b"data: bye\r\n\r\n"
-    response.cut(reason)  # before the server called it: nothing to cancel yet
+    closing = b"data: bye\r\n\r\n" if reason in ("shutdown", "lifetime") else None
+    response.stop(reason, closing=closing)  # before the server called it: nothing to cancel
     await asyncio.wait_for(client.run(response), 5)
     assert ran == []
     assert both(client.chunks) == expected_body
@@ -896,14 +915,63 @@ async def test_a_cut_before_the_stream_started_ends_it_at_once(
         assert client.body_messages[-1] == END
 
 
-async def test_cut_after_the_end_does_nothing() -> None:
+async def test_stop_after_the_end_does_nothing() -> None:
     client = Client()
     response = sse([1])
     await client.run(response)
     n = len(client.messages)
-    response.cut("shutdown")
+    response.stop("shutdown")
     await asyncio.sleep(0.01)
     assert len(client.messages) == n
+
+
+async def test_a_stuck_clean_end_is_stopped_by_the_send_timeout() -> None:
+    """The closing write of a clean stop is covered by send_timeout like any other write.
+
+    (A stop used to be ignored once another was under way: a client that stopped reading
+    during a shutdown kept its stream until the registry's grace period ran out.)
+    """
+    got: list[str] = []
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    client = Client()
+    client.block_after = 1  # the first event goes out; the closing write never completes
+    response = sse(producer(), on_disconnect=got.append, send_timeout=0.2)
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    response.stop("shutdown", closing=b"data: bye\r\n\r\n")
+    await asyncio.wait_for(task, 5)
+    assert got == ["send_timeout"]
+    assert response.stop_reason == "send_timeout"
+    assert both(client.chunks) == [Ev("1")]  # nothing after the stuck write, no end of body
+
+
+async def test_a_hard_stop_overrides_a_clean_one_in_progress() -> None:
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    client = Client()
+    client.block_after = 1
+    response = sse(producer())
+    task = asyncio.ensure_future(client.run(response))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    response.stop("shutdown", closing=b"data: bye\r\n\r\n")
+    await asyncio.wait_for(client.blocked.wait(), 5)  # the closing write is stuck
+    assert response.state is StreamState.FINISHING
+    response.stop("shutdown")  # the grace period is over: no closing
+    await asyncio.wait_for(task, 5)  # cancelled by its own stop: not an error
+    assert response.state is StreamState.DONE
+    assert both(client.chunks) == [Ev("1")]
+
+
+@pytest.mark.parametrize("reason", ["disconnect", "send_timeout", "overflow"])
+def test_a_client_gone_stop_cannot_end_cleanly(reason: Any) -> None:
+    with pytest.raises(ValueError, match="cannot end cleanly"):
+        sse([1]).stop(reason, closing=b"")
 
 
 async def test_outside_cancellation_propagates() -> None:

@@ -1,23 +1,26 @@
 """Layer 3, the send loop: ASGI responses that stream items as ``http.response.body`` events.
 
-* :mod:`~litestar_sse.asgi.stream`: ``ASGIStreamingResponse`` and ``ASGIStreamingSSEResponse``;
+* :mod:`~litestar_sse.asgi.state`: a stream's states, why it stops, and the timer's decisions
+  (pure functions, no event loop);
+* :mod:`~litestar_sse.asgi.stream`: ``ASGIStreamingResponse``, the send loop with disconnects
+  and the send timeout;
+* :mod:`~litestar_sse.asgi.sse`: ``ASGIStreamingSSEResponse``, the same with idle pings;
+* :mod:`~litestar_sse.asgi.disconnect`: the ``on_disconnect`` callback;
 * :mod:`~litestar_sse.asgi.timer_wheel`: one event-loop timer for every stream's pings and
   send timeout;
 * :mod:`~litestar_sse.asgi.threaded_iterator`: one worker thread per blocking iterator.
 """
 
-from litestar_sse.asgi.stream import (
-    ASGIStreamingResponse,
-    ASGIStreamingSSEResponse,
-    CutReason,
-    DisconnectHandler,
-    DisconnectReason,
-)
+from litestar_sse.asgi.disconnect import DisconnectHandler
+from litestar_sse.asgi.sse import ASGIStreamingSSEResponse
+from litestar_sse.asgi.state import DisconnectReason, StopReason, StreamState
+from litestar_sse.asgi.stream import ASGIStreamingResponse
 
 __all__ = (
     "ASGIStreamingResponse",
     "ASGIStreamingSSEResponse",
-    "CutReason",
     "DisconnectHandler",
     "DisconnectReason",
+    "StopReason",
+    "StreamState",
 )

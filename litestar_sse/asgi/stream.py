@@ -1,16 +1,19 @@
-"""The send loop: ``ASGIStreamingResponse`` and ``ASGIStreamingSSEResponse``.
+"""The send loop: ``ASGIStreamingResponse``, a streaming body with disconnects and a send timeout.
 
 This is the hot path, so it avoids per-event overhead. There is no lock, no thread hop and no
 extra task per event. Each stream has:
 
 * the task the server runs the app in. It pulls items, encodes them and sends them.
-* one watcher task awaiting ``receive()``. On ``http.disconnect`` it cancels the stream.
-* at most one timer handle (``loop.call_at``), only when pings or a send timeout are set. It
-  wakes at most once per interval, sends a ping only after the stream has been idle that long,
-  and cuts a send that has been stuck longer than the send timeout.
+* one watcher task awaiting ``receive()``. On ``http.disconnect`` it stops the stream.
+* at most one entry on the loop's timer wheel, only when pings or a send timeout are set. It
+  wakes at most once per interval and does what :mod:`~litestar_sse.asgi.state` decides: ping
+  an idle stream (the SSE subclass), stop one whose send is stuck, or wait.
 
-Cancellation from the watcher is plain asyncio cancellation, which is edge-triggered: a
-producer's ``finally`` block may ``await`` to clean up without shielding.
+The stream's whole state is one :class:`~litestar_sse.asgi.state.StreamState` plus the
+:data:`~litestar_sse.asgi.state.StopReason` once it stops. Every way of stopping goes through
+:meth:`ASGIStreamingResponse.stop`. Stopping is plain asyncio cancellation of the sending task,
+which is edge-triggered: a producer's ``finally`` block may ``await`` to clean up without
+shielding.
 """
 
 from __future__ import annotations
@@ -18,25 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import logging
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
-from litestar_sse.asgi import timing
-from litestar_sse.asgi.threaded_iterator import ThreadedIterator
-from litestar_sse.asgi.timer_wheel import timer_wheel
-from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
+from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
+from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
+from litestar_sse.asgi.threaded_iterator import stream_batches
+from litestar_sse.asgi.timed import TimedStream
 from litestar_sse.compat import build_asgi_response
 from litestar_sse.validation import check_seconds
 
@@ -44,35 +39,21 @@ if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
     from litestar.datastructures.cookie import Cookie
     from litestar.enums import MediaType
-    from litestar.types import HTTPResponseBodyEvent, Receive, Scope, Send
+    from litestar.types import Receive, Scope, Send
 
     from litestar_sse.message import ItemEncoder
 
-__all__ = (
-    "ASGIStreamingResponse",
-    "ASGIStreamingSSEResponse",
-    "DisconnectHandler",
-    "DisconnectReason",
-)
-
-DisconnectReason = Literal["disconnect", "send_timeout", "overflow"]
-"""Why the client is gone: it closed the connection (or the server reported it closed), it
-stopped reading and a send waited longer than ``send_timeout``, or (a broadcast subscriber)
-it fell further behind than its queue allows and was cut to resume from history."""
-
-DisconnectHandler = (
-    Callable[[], "Awaitable[None] | None"] | Callable[[DisconnectReason], "Awaitable[None] | None"]
-)
-"""Called once when the client goes away before the stream ended (sync or async), with no
-argument or with the :data:`DisconnectReason` if it accepts one."""
-
-CutReason = Literal["disconnect", "send_timeout", "overflow", "shutdown", "lifetime"]
+__all__ = ("ASGIStreamingResponse",)
 
 _FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
 
-_STREAMING, _FINISHING, _DONE = 0, 1, 2
-_GRACEFUL: Final = frozenset(("shutdown", "lifetime"))
-_CLIENT_GONE: Final = frozenset(("disconnect", "send_timeout", "overflow"))
+_NEW: Final = StreamState.NEW
+_IDLE: Final = StreamState.IDLE
+_WRITING: Final = StreamState.WRITING
+_PINGING: Final = StreamState.PINGING
+_STOPPING: Final = StreamState.STOPPING
+_FINISHING: Final = StreamState.FINISHING
+_DONE: Final = StreamState.DONE
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -85,7 +66,7 @@ _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
 _YIELD_EVERY: Final = 256
 
 
-class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
+class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
     """A streaming response with disconnect handling, a send timeout and prompt cleanup.
 
     Accepts every keyword argument of :class:`litestar.response.streaming.ASGIStreamingResponse`
@@ -98,7 +79,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         item_encoder: Turns each item into bytes. Defaults to passing ``bytes`` through and
             encoding ``str`` with ``encoding``.
         send_timeout: Seconds a single send may take before the client is considered gone
-            (it stopped reading). The stream is then cut and the producer closed.
+            (it stopped reading). The stream is then stopped and the producer closed.
         on_disconnect: Called once if the client goes away before the stream ends: it
             disconnected, a send timed out, or the server reported the connection closed.
             If it accepts one positional argument, it gets the reason: ``"disconnect"`` or
@@ -107,26 +88,21 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     """
 
     __slots__ = (
-        "_active",
+        "_closing",
         "_context",
-        "_cut",
-        "_hold",
         "_host",
         "_last_write",
         "_loop",
         "_pass_reason",
-        "_phase",
-        "_ping_bytes",
-        "_ping_task",
         "_send",
-        "_sending",
+        "_source",
+        "_state",
         "_timer_slot",
-        "closing_event",
         "item_encoder",
         "logger",
         "on_disconnect",
-        "ping_interval",
         "send_timeout",
+        "stop_reason",
     )
 
     def __init__(
@@ -168,24 +144,19 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self.item_encoder = item_encoder
         self.send_timeout = check_seconds(send_timeout, "send_timeout")
         self.on_disconnect = on_disconnect
-        self._pass_reason = on_disconnect is not None and _takes_reason(on_disconnect)
+        self._pass_reason = on_disconnect is not None and takes_reason(on_disconnect)
         self.logger = logger
-        self.closing_event: bytes = b""
-        """Bytes sent before the end of the body when the stream is cut gracefully."""
-        self.ping_interval: float | None = None
-        self._ping_bytes = b""
-        self._cut: CutReason | None = None
+        self._state = _NEW
+        self.stop_reason: StopReason | None = None
+        """Why the stream stopped before its producer ended (``None`` while it has not)."""
+        # For a graceful stop: the bytes sent before the end of the body (None: a hard stop).
+        self._closing: bytes | None = None
         self._host: asyncio.Task[Any] | None = None
         self._context: contextvars.Context | None = None
-        self._phase = _STREAMING
-        self._active: AsyncIterator[Any] | None = None
-        self._sending = False
+        self._source: AsyncIterator[Any] | None = None
         self._last_write = 0.0
         # The slot of this stream's pending check on the loop's timer wheel, None when none.
         self._timer_slot: int | None = None
-        self._ping_task: asyncio.Task[None] | None = None
-        # True while a ping is in flight or after a cut: one check per event covers both.
-        self._hold = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -195,13 +166,56 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self.is_head_response = True
         await super().__call__(scope, receive, send)
 
+    @property
+    def state(self) -> StreamState:
+        """Where the stream is in its life."""
+        return self._state
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None:
+        """Stop the stream now and close its producer. The one way every stream stops early.
+
+        Without ``closing``, nothing more is sent. With ``closing`` (bytes, possibly empty) the
+        stream ends cleanly: the write in flight completes, then ``closing`` and the end of the
+        body are sent; a client-gone reason (``"disconnect"``, ``"send_timeout"``,
+        ``"overflow"``) cannot end cleanly and refuses a ``closing``. For those reasons
+        ``on_disconnect`` then runs with the reason.
+
+        Safe to call from any callback on the event loop, and more than once: a clean stop
+        never overrides another stop, a stop without ``closing`` overrides a clean one still
+        in progress (its write is stuck, or its grace period is over), and nothing changes once
+        the stream ended. Called before the stream started, it ends the stream as soon as it
+        starts, without running the producer; called from the stream's own task (its
+        producer), it stops the stream at its next write.
+        """
+        if closing is not None and reason in CLIENT_GONE:
+            raise ValueError(f"a stream stopped for {reason!r} cannot end cleanly: no closing")
+        state = self._state
+        if state is _DONE:
+            return
+        if self.stop_reason is not None:
+            if closing is not None or self._closing is None:
+                return  # stopping already, at least as hard
+        elif state is _FINISHING and closing is not None:
+            return  # the body is already ending cleanly
+        self.stop_reason = reason
+        self._closing = closing
+        self._state = _STOPPING
+        host = self._host
+        # The host's cancellation is pending while STOPPING; from FINISHING it is cancelled
+        # anew. From NEW, send_body sees STOPPING when it starts; from the host itself (a send
+        # that raised OSError) the send loop returns on its own.
+        if host is not None and state is not _STOPPING and host is not asyncio.current_task():
+            host.cancel()
+
     # -- the stream -------------------------------------------------------------------------
 
     async def send_body(self, send: Send, receive: Receive) -> None:
         """Send every item as an ``http.response.body`` event, then end the body.
 
         Returns when the stream is exhausted, the client disconnected, a send timed out or the
-        stream was cut by :meth:`cut`.
+        stream was stopped by :meth:`stop`.
         """
         loop = asyncio.get_running_loop()
         host = asyncio.current_task()
@@ -213,35 +227,56 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         # a copy of it before.)
         get_context = getattr(host, "get_context", None)
         self._context = get_context() if get_context is not None else contextvars.copy_context()
-        self._phase = _STREAMING
         watcher = loop.create_task(self._watch_disconnect(receive))
+        if self._state is _NEW:
+            self._state = _IDLE
         if self.ping_interval is not None or self.send_timeout is not None:
             self._last_write = monotonic()
             self._arm_timer(self._last_write)
         try:
-            try:
-                if self._cut is None:
-                    await self._stream(send)
-                elif self._cut in _GRACEFUL:  # cut before it started: the producer never runs
-                    await self._end_gracefully(send)
-            except asyncio.CancelledError:
-                if self._cut is None or _cancelled_by_others(host):
-                    raise
-                uncancel = getattr(host, "uncancel", None)
-                if uncancel is not None:
-                    uncancel()
-                if self._cut in _GRACEFUL:
-                    await self._end_gracefully(send)
+            await self._run(send)
         finally:
-            self._phase = _DONE
+            self._state = _DONE
             self._context = None  # the request's context: not kept alive by the response
             watcher.cancel()
             self._timer_slot = None  # the wheel's pending entry is ignored from now on
-            if self._ping_task is not None:
-                self._ping_task.cancel()
+            self._drop_ping()
             await self._close_source()
-        if self._cut in _CLIENT_GONE and self.on_disconnect is not None:
-            await self._run_disconnect_handler()
+        if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
+            await run_disconnect_handler(
+                self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
+            )
+
+    async def _run(self, send: Send) -> None:
+        try:
+            if self._state is not _STOPPING:
+                await self._stream(send)
+            elif self._closing is not None:  # stopped before it started: no producer runs
+                await self._end_cleanly(send, self._closing)
+        except asyncio.CancelledError:
+            if not self._own_cancellation():
+                raise
+            if self._closing is None:
+                return
+            try:
+                await self._end_cleanly(send, self._closing)
+            except asyncio.CancelledError:
+                if not self._own_cancellation():  # else: a hard stop during the clean end
+                    raise
+
+    def _own_cancellation(self) -> bool:
+        """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
+        if self._state is not _STOPPING:
+            return False
+        host = self._host
+        assert host is not None
+        cancelling = getattr(host, "cancelling", None)
+        if cancelling is not None and cancelling() > 1:
+            return False  # cancelled by someone else too (the server, a task group)
+        uncancel = getattr(host, "uncancel", None)
+        if uncancel is not None:
+            uncancel()
+        return True
 
     async def _stream(self, send: Send) -> None:
         source = self.iterator
@@ -250,103 +285,81 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         if isinstance(source, _INLINE_ITERABLES):
             source = _iterate_inline(source)
         if isinstance(source, AsyncIterable):
-            self._active = iterator = aiter(source)
+            self._source = iterator = aiter(source)
             sends = 0
+            idle, writing = _IDLE, _WRITING  # locals: this loop runs once per event
             try:
                 async for item in iterator:
                     body = encode(item)
+                    # Inline: a coroutine call per event would cost more than all of this.
+                    if self._state is not idle:
+                        await self._wait_turn()
+                    self._state = writing
                     if timed:
-                        # Inline: a coroutine call per event would cost more than all of this.
-                        if self._hold:
-                            await self._wait_for_ping()
-                        self._sending = True
                         self._last_write = monotonic()
-                    elif self._cut is not None:
-                        # The producer swallowed our cancellation: end as the cut says (a
-                        # graceful cut still sends the closing event and the end of body).
-                        raise asyncio.CancelledError
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
-                        self._client_gone()
+                        self.stop("disconnect")
                         return
-                    self._sending = False
+                    if self._state is writing:
+                        self._state = idle
                     sends += 1
                     if sends == _YIELD_EVERY:
                         sends = 0
                         await asyncio.sleep(0)  # let the disconnect watcher run (see above)
             except Exception:
                 self._log_producer_error()
-        else:
-            threaded = ThreadedIterator(iter(source))
-            try:
-                if not await self._stream_batches(threaded, encode, send, timed):
-                    return
-            finally:
-                threaded.stop()
+        elif not await stream_batches(
+            iter(source), encode, self._write, self._log_producer_error, yield_every=_YIELD_EVERY
+        ):
+            return
         await self._finish(send)
 
-    async def _stream_batches(
-        self, threaded: ThreadedIterator[Any], encode: ItemEncoder, send: Send, timed: bool
-    ) -> bool:
-        """Send the batches of a threaded iterator; False when the client went away."""
-        # Items that are already waiting go out together in one send: no added latency.
-        sent = 0
-        while True:
-            chunks: list[bytes] = []
-            failed = False
-            try:
-                # extend() keeps what was encoded before an item that fails
-                chunks.extend(encode(item) for item in await threaded.next_batch())
-            except StopAsyncIteration:
-                return True
-            except Exception:
-                self._log_producer_error()
-                failed = True
-            if chunks:
-                if timed:
-                    await self._before_write()
-                body = b"".join(chunks)
-                try:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                except OSError:
-                    self._client_gone()
-                    return False
-                self._sending = False
-                # A full buffer hands over the next batch without waiting: as in _stream, give
-                # the disconnect watcher a turn every _YIELD_EVERY items.
-                sent += len(chunks)
-                if sent >= _YIELD_EVERY:
-                    sent = 0
-                    await asyncio.sleep(0)
-            if failed:
-                return True
+    async def _write(self, body: bytes) -> bool:
+        """Write one chunk of the body, as the async loop above does inline; False: client gone."""
+        if self._state is not _IDLE:
+            await self._wait_turn()
+        self._state = _WRITING
+        self._last_write = monotonic()
+        try:
+            await self._send({"type": "http.response.body", "body": body, "more_body": True})
+        except OSError:
+            self.stop("disconnect")
+            return False
+        if self._state is _WRITING:
+            self._state = _IDLE
+        return True
+
+    async def _wait_turn(self) -> None:
+        """Wait until an event may be written: after the ping in flight; never once stopping."""
+        while self._state is _PINGING:
+            await self._wait_for_ping()
+        if self._state is _STOPPING:
+            # The producer swallowed our cancellation (or ended right after it): stop as the
+            # reason says (a clean stop still sends its closing and the end of body).
+            raise asyncio.CancelledError
 
     async def _finish(self, send: Send) -> None:
+        if self._state is not _IDLE:
+            await self._wait_turn()
         # From here on the watcher ignores the server's post-response ``http.disconnect``; the
         # send timeout still covers the last send.
-        if self._cut is not None:
-            raise asyncio.CancelledError  # the producer swallowed our cancellation, then ended
-        self._phase = _FINISHING
-        if self._ping_task is not None:
-            await self._ping_task
-        self._sending = True
+        self._state = _FINISHING
+        self._last_write = monotonic()
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _end_gracefully(self, send: Send) -> None:
+    async def _end_cleanly(self, send: Send, closing: bytes) -> None:
         # Shutdown or maximum lifetime: the client gets whole events and a clean end of body,
-        # then reconnects (with Last-Event-ID) elsewhere or later.
-        self._phase = _FINISHING
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-            self._ping_task = None
-        self._sending = True
+        # then reconnects (with Last-Event-ID) elsewhere or later. FINISHING first, so that a
+        # ping still in flight is covered by the send timeout while this waits for it.
+        self._state = _FINISHING
+        await self._wait_for_ping()
+        self._last_write = monotonic()
         with contextlib.suppress(OSError):
-            if self.closing_event:
-                await send(
-                    {"type": "http.response.body", "body": self.closing_event, "more_body": True}
-                )
+            if closing:
+                await send({"type": "http.response.body", "body": closing, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _encode_chunk(self, chunk: Any) -> bytes:
@@ -358,28 +371,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             return bytes(chunk)
         raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
 
-    def _client_gone(self) -> None:
-        # The server raised OSError from send(): the connection is closed, as with a disconnect.
-        if self._cut is None:
-            self._cut = "disconnect"
-            self._hold = True
-
-    async def _wait_for_ping(self) -> None:
-        if self._cut is not None:
-            raise asyncio.CancelledError  # the producer swallowed our cancellation
-        if self._ping_task is not None:
-            await self._ping_task  # never interleave a ping with an event
-
-    async def _before_write(self) -> None:
-        await self._wait_for_ping()
-        self._sending = True
-        self._last_write = monotonic()
-
     async def _close_source(self) -> None:
         # An async generator interrupted at a ``yield`` runs its ``finally`` here, in this task,
         # where it may await. One interrupted at an ``await`` already ran it; aclose() is a no-op.
-        aclose = getattr(self._active, "aclose", None)
-        self._active = None
+        aclose = getattr(self._source, "aclose", None)
+        self._source = None
         if aclose is None:
             return
         try:
@@ -387,131 +383,14 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         except Exception:
             self.get_logger().exception("Exception raised while closing the stream's producer")
 
-    async def _run_disconnect_handler(self) -> None:
-        handler: Callable[..., Awaitable[None] | None] | None = self.on_disconnect
-        assert handler is not None
-        try:
-            result = handler(self._cut) if self._pass_reason else handler()
-            if result is not None:
-                await result
-        except Exception:
-            self.get_logger().exception("Exception raised by the on_disconnect handler")
-
-    # -- disconnects, timers, pings ------------------------------------------------------------
-
     async def _watch_disconnect(self, receive: Receive) -> None:
         try:
             while (await receive())["type"] != "http.disconnect":
                 pass  # request body the handler did not read
         except Exception:
             return
-        if self._phase == _STREAMING:
-            self.cut("disconnect")
-
-    def cut(self, reason: CutReason) -> None:
-        """End the stream now and close its producer.
-
-        For ``"disconnect"``, ``"send_timeout"`` and ``"overflow"`` nothing more is sent, and
-        ``on_disconnect`` gets that reason. For ``"shutdown"`` and ``"lifetime"`` the stream
-        ends cleanly: the event being sent is completed, then :attr:`closing_event` (if any)
-        and the end of the body are sent. Safe to call from any callback on the event loop;
-        does nothing once the stream ended. Called before the stream started, it ends the
-        stream as soon as it starts, without running the producer.
-        """
-        if self._phase == _DONE or self._cut is not None:
-            return
-        if self._phase == _FINISHING and reason in _GRACEFUL:
-            return  # the body is already ending cleanly; a cancel could end it twice
-        self._cut = reason
-        self._hold = True
-        if self._host is not None:  # else not started: send_body ends it as soon as it starts
-            self._host.cancel()
-
-    def on_timer(self, slot: int) -> None:
-        """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
-
-        Runs in the request's contextvars context, as every other write of the stream does.
-        """
-        context = self._context
-        if context is None:
-            self._check_timer(slot)
-        else:
-            context.run(self._check_timer, slot)
-
-    def _check_timer(self, slot: int) -> None:
-        if slot != self._timer_slot:
-            return  # a stale entry: the stream ended or re-armed since
-        self._timer_slot = None
-        if self._phase == _DONE:
-            return
-        now = monotonic()
-        action, self._last_write = timing.on_timer(
-            now=now,
-            last_write=self._last_write,
-            writing=self._sending,
-            streaming=self._phase == _STREAMING,
-            ping_interval=self.ping_interval,
-            send_timeout=self.send_timeout,
-        )
-        if action == "cut":
-            self.get_logger().warning(
-                "SSE client did not read for %.1f s; closing the stream", now - self._last_write
-            )
-            self.cut("send_timeout")
-            return
-        if action == "ping":
-            self._start_ping()
-        self._arm_timer(now)
-
-    def _arm_timer(self, now: float) -> None:
-        deadline = timing.next_check(
-            now=now,
-            last_write=self._last_write,
-            writing=self._sending,
-            ping_interval=self.ping_interval,
-            send_timeout=self.send_timeout,
-        )
-        self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))
-
-    def _start_ping(self) -> None:
-        # A server's send() for a small body normally completes without suspending (uvicorn
-        # writes to the transport and returns), so it is run here, inline: no task per ping.
-        # Only a send that has to wait (flow control) is finished in a task.
-        self._sending = True
-        self._hold = True
-        message: HTTPResponseBodyEvent = {
-            "type": "http.response.body",
-            "body": self._ping_bytes,
-            "more_body": True,
-        }
-        ping = self._send(message).__await__()
-        try:
-            awaited = next(ping)
-        except StopIteration:
-            self._ping_sent()
-            return
-        except OSError:
-            self._ping_sent()
-            self.cut("disconnect")
-            return
-        except Exception:
-            self._ping_sent()
-            self.get_logger().exception("Exception raised while sending a keep-alive ping")
-            return
-        self._ping_task = self._loop.create_task(self._finish_ping(ping, awaited))
-
-    async def _finish_ping(self, ping: Generator[Any, None, Any], awaited: Any) -> None:
-        try:
-            await _Resumed(ping, awaited)
-        except OSError:
-            self.cut("disconnect")
-        finally:
-            self._ping_task = None
-            self._ping_sent()
-
-    def _ping_sent(self) -> None:
-        self._sending = False
-        self._hold = self._cut is not None
+        if self._state in (_IDLE, _WRITING, _PINGING):
+            self.stop("disconnect")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -525,118 +404,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         )
 
 
-class ASGIStreamingSSEResponse(ASGIStreamingResponse):
-    """A ``text/event-stream`` response with idle pings.
-
-    Accepts the keyword arguments of :class:`ASGIStreamingResponse` (and so of Litestar's)
-    plus:
-
-    Args:
-        ping_interval: Seconds without any write after which a comment ping is sent; ``None``
-            disables pings (``0`` is refused, as everywhere). Pings never interleave with an
-            event and are covered by ``send_timeout``.
-        ping_message: The comment text of a ping.
-        sep: Line ending of the ping: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
-    """
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        *,
-        ping_interval: float | None = None,
-        ping_message: str = "ping",
-        sep: str = DEFAULT_SEPARATOR,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("media_type", "text/event-stream")
-        super().__init__(**kwargs)
-        self.ping_interval = check_seconds(ping_interval, "ping_interval")
-        sep_bytes = check_separator(sep).encode()
-        self._ping_bytes = encode_comment(ping_message, sep_bytes) + sep_bytes
-        self.headers.setdefault("cache-control", "no-cache")
-        self.headers.setdefault("x-accel-buffering", "no")
-
-    def add_keep_alive(self, scope: Scope) -> None:
-        """Add ``Connection: keep-alive`` for an HTTP/1.1 request (HTTP/2 forbids the header).
-
-        Not when the client asked for ``Connection: close`` (the server then says so itself),
-        nor over a ``Connection`` header the app set. Called when the response is built from a
-        request (so ``encode_headers()`` shows it, as with Litestar's response) and again
-        when it is sent.
-        """
-        if (
-            scope.get("http_version", "1.1") == "1.1"
-            and "connection" not in self.headers
-            and not _asks_to_close(scope)
-        ):
-            self.headers["connection"] = "keep-alive"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the response, with ``Connection: keep-alive`` where it belongs."""
-        self.add_keep_alive(scope)
-        await super().__call__(scope, receive, send)
-
-
-def _asks_to_close(scope: Scope) -> bool:
-    return any(
-        name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
-    )
-
-
-def _takes_reason(handler: DisconnectHandler) -> bool:
-    """Whether ``on_disconnect`` takes the reason (one positional argument) or nothing.
-
-    Raises :class:`TypeError` at construction for a callable that takes neither.
-    """
-    if not callable(handler):
-        raise TypeError(f"on_disconnect must be callable, got {type(handler).__name__}")
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):
-        return False  # no signature to read (some builtins): called without arguments
-    for args, takes_reason in ((("disconnect",), True), ((), False)):
-        try:
-            signature.bind(*args)
-        except TypeError:
-            continue
-        return takes_reason
-    raise TypeError(
-        f"on_disconnect must accept no argument or one (the reason), got {handler!r}{signature}"
-    )
-
-
 async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:
     # A container cannot block: it is iterated on the loop, by the same send loop as async
     # producers, with no worker thread.
     for item in items:
         yield item
-
-
-class _Resumed:
-    """Awaitable that finishes a coroutine which was stepped by hand and is now waiting.
-
-    ``awaited`` is what the coroutine yielded (the future it waits for); the task awaiting this
-    object waits for it exactly as if it had been running the coroutine from the start.
-    """
-
-    __slots__ = ("awaited", "steps")
-
-    def __init__(self, steps: Generator[Any, None, Any], awaited: Any) -> None:
-        self.steps = steps
-        self.awaited = awaited
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        try:
-            yield self.awaited
-        except BaseException:
-            close = getattr(self.steps, "close", None)
-            if close is not None:
-                close()
-            raise
-        return (yield from self.steps)
-
-
-def _cancelled_by_others(task: asyncio.Task[Any]) -> bool:
-    cancelling = getattr(task, "cancelling", None)
-    return cancelling is not None and cancelling() > 1

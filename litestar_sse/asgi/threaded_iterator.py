@@ -13,10 +13,10 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-__all__ = ("ThreadedIterator",)
+__all__ = ("ThreadedIterator", "stream_batches")
 
 T = TypeVar("T")
 
@@ -143,3 +143,46 @@ class ThreadedIterator(Generic[T]):
 def _resolve(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+async def stream_batches(
+    iterator: Iterator[Any],
+    encode: Callable[[Any], bytes],
+    write: Callable[[bytes], Awaitable[bool]],
+    on_error: Callable[[], None],
+    *,
+    yield_every: int,
+) -> bool:
+    """Stream a blocking iterator from its worker thread: each batch encoded, in one ``write``.
+
+    Items that are already waiting go out together, so batching adds no latency. ``write``
+    returns False when the client is gone; this then returns False. An exception from the
+    iterator or ``encode`` is passed to ``on_error`` (called in the ``except`` block) after what
+    was encoded before it is written, and ends the stream (True). Gives the event loop a turn
+    every ``yield_every`` items, as a full buffer hands over the next batch without waiting.
+    """
+    threaded = ThreadedIterator(iterator)
+    sent = 0
+    try:
+        while True:
+            chunks: list[bytes] = []
+            failed = False
+            try:
+                # extend() keeps what was encoded before an item that fails
+                chunks.extend(encode(item) for item in await threaded.next_batch())
+            except StopAsyncIteration:
+                return True
+            except Exception:
+                on_error()
+                failed = True
+            if chunks:
+                if not await write(b"".join(chunks)):
+                    return False
+                sent += len(chunks)
+                if sent >= yield_every:
+                    sent = 0
+                    await asyncio.sleep(0)
+            if failed:
+                return True
+    finally:
+        threaded.stop()

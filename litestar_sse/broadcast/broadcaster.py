@@ -381,7 +381,7 @@ class SubscriptionResponse(ServerSentEvent):
 
 
 def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
-    response.cut("overflow")
+    response.stop("overflow")
 
 
 def _check_topic(topic: Any) -> str:

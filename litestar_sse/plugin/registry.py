@@ -11,7 +11,7 @@ must be called there (the plugin's signal handler schedules it with ``call_soon_
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from litestar.response.base import ASGIResponse
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send
 
 __all__ = ("ManagedSSEResponse", "StreamRegistry")
-
-EndReason = Literal["shutdown", "lifetime"]
 
 
 class StreamRegistry:
@@ -102,7 +100,7 @@ class StreamRegistry:
         if self._open == 0:
             self._idle.set_result(None)
         for stream in list(self._streams):
-            stream.end("shutdown")
+            stream.stop("shutdown", closing=self.shutdown_event)
         self._abort_timer = loop.call_later(grace_period, self._abort_all)
 
     def reopen(self) -> None:
@@ -128,7 +126,7 @@ class StreamRegistry:
     def _abort_all(self) -> None:
         self._abort_timer = None
         for stream in list(self._streams):
-            stream.abort()
+            stream.stop("shutdown")  # no closing: nothing more is sent
 
 
 class ManagedSSEResponse(ASGIStreamingSSEResponse):
@@ -144,7 +142,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
             releases them at once, so the client sees the stream open before the first event.
     """
 
-    __slots__ = ("_aborted", "_task", "flush_headers", "preamble", "registry")
+    __slots__ = ("flush_headers", "preamble", "registry")
 
     def __init__(
         self,
@@ -158,8 +156,6 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         self.registry = registry
         self.preamble = preamble
         self.flush_headers = flush_headers
-        self._aborted = False
-        self._task: asyncio.Task[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream, or a 503 with ``Retry-After`` if the app has too many open."""
@@ -184,44 +180,20 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         if self.preamble or self.flush_headers:
             await send({"type": "http.response.body", "body": self.preamble, "more_body": True})
         loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
         # No await between here and the base send_body's start, so a stream in the set always
-        # has a running send loop that end() can cut.
+        # has a running send loop that stop() can interrupt.
         registry._streams.add(self)
         expiry: asyncio.TimerHandle | None = None
         if registry.closing:
-            loop.call_soon(self.end, "shutdown")
+            self.stop("shutdown", closing=registry.shutdown_event)
         elif registry.max_lifetime is not None:
-            expiry = loop.call_later(registry.max_lifetime, self.end, "lifetime")
+            expiry = loop.call_later(registry.max_lifetime, self._expire)
         try:
             await super().send_body(send, receive)
-        except asyncio.CancelledError:
-            task = self._task
-            if not self._aborted or task is None or _cancelling(task) > 1:
-                raise
-            uncancel = getattr(task, "uncancel", None)
-            if uncancel is not None:
-                uncancel()
         finally:
             registry._streams.discard(self)
             if expiry is not None:
                 expiry.cancel()
 
-    def end(self, reason: EndReason) -> None:
-        """End the stream cleanly, with the registry's closing event for ``reason``."""
-        registry = self.registry
-        closing = registry.shutdown_event if reason == "shutdown" else registry.lifetime_event
-        if closing:
-            self.closing_event = closing
-        self.cut(reason)
-
-    def abort(self) -> None:
-        """Stop the stream now, without sending anything more (the grace period is over)."""
-        if self._task is not None and not self._task.done() and not self._aborted:
-            self._aborted = True
-            self._task.cancel()
-
-
-def _cancelling(task: asyncio.Task[Any]) -> int:
-    cancelling = getattr(task, "cancelling", None)
-    return cancelling() if cancelling is not None else 1
+    def _expire(self) -> None:
+        self.stop("lifetime", closing=self.registry.lifetime_event)

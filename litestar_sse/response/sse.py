@@ -1,24 +1,13 @@
-"""``Stream`` and ``ServerSentEvent``: the Litestar responses a handler returns."""
+"""``ServerSentEvent``: the Litestar response a handler returns to stream events."""
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, Union
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from litestar.enums import MediaType
-from litestar.exceptions import ImproperlyConfiguredException
-from litestar.response.streaming import Stream as _LitestarStream
 from litestar.types import Empty, EmptyType
-from litestar.utils.deprecation import warn_deprecation
-from litestar.utils.helpers import get_enum_string_value
 
-from litestar_sse.asgi import (
-    ASGIStreamingResponse,
-    ASGIStreamingSSEResponse,
-    DisconnectHandler,
-)
+from litestar_sse.asgi import ASGIStreamingSSEResponse, DisconnectHandler
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
     check_comment,
@@ -28,8 +17,9 @@ from litestar_sse.codec.encoder import (
     check_separator,
     encode_fields,
 )
-from litestar_sse.compat import split_to_asgi_args
 from litestar_sse.message import ItemEncoder, make_item_encoder
+from litestar_sse.response.host import stream_host
+from litestar_sse.response.stream import Stream, StreamContent, improperly_configured
 from litestar_sse.serialization import json_encoder
 from litestar_sse.validation import check_seconds
 
@@ -38,217 +28,11 @@ if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
     from litestar.connection import Request
     from litestar.datastructures.cookie import Cookie
-    from litestar.enums import OpenAPIMediaType
+    from litestar.enums import MediaType
     from litestar.response.base import ASGIResponse
     from litestar.types import ResponseCookies, ResponseHeaders, TypeEncodersMap
 
-__all__ = (
-    "STREAM_HOST_KEY",
-    "ServerSentEvent",
-    "Stream",
-    "StreamContent",
-    "StreamContentError",
-    "StreamDefaults",
-    "StreamHost",
-    "stream_host",
-)
-
-STREAM_HOST_KEY: Final = "_litestar_sse"
-"""Key of the app's :class:`StreamHost` in ``app.state``."""
-
-
-class StreamDefaults(Protocol):
-    """App-wide values for what a :class:`ServerSentEvent` leaves unset."""
-
-    ping_interval: float | None
-    ping_message: str
-    retry: int | None
-    send_timeout: float | None
-    sep: str
-
-
-class StreamHost(Protocol):
-    """What an app offers every :class:`ServerSentEvent` it serves: defaults and a home.
-
-    This layer defines the hook and never imports what fills it: :class:`~litestar_sse.SSEPlugin`
-    stores its implementation in ``app.state[STREAM_HOST_KEY]`` when the app is created. Without
-    it, a response uses its own defaults and an unmanaged ASGI response.
-    """
-
-    @property
-    def config(self) -> StreamDefaults:
-        """The app's defaults."""
-        ...
-
-    def merge_headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:
-        """``headers`` over the app's extra headers."""
-        ...
-
-    def open_stream(
-        self, request: Request[Any, Any, Any], *, preamble: bytes, **kwargs: Any
-    ) -> ASGIStreamingSSEResponse:
-        """The ASGI response of one stream of the app, from the response's arguments."""
-        ...
-
-
-def stream_host(request: Request[Any, Any, Any]) -> StreamHost | None:
-    """The :class:`StreamHost` of the request's app, ``None`` without one."""
-    try:
-        state = request.app.state
-    except Exception:  # a request without an app (hand-made scopes in tests)
-        return None
-    host: StreamHost | None = state.get(STREAM_HOST_KEY)
-    return host
-
-
-StreamContent: TypeAlias = Union[str, bytes, Iterable[Any], AsyncIterable[Any]]  # noqa: UP007
-"""What a stream can be made of: one str/bytes chunk, or a sync or async iterable of items."""
-
-
-class StreamContentError(ImproperlyConfiguredException, TypeError):
-    """Content a stream cannot send: neither text nor an iterable, nor a callable returning one.
-
-    Both Litestar's ``ImproperlyConfiguredException`` (what its ``ServerSentEvent`` raises) and
-    a ``TypeError`` (what its ``Stream`` raises), so code catching either keeps working.
-    """
-
-
-def _check_content(content: Any) -> StreamContent:
-    if isinstance(content, (str, bytes, Iterable, AsyncIterable)):
-        return content
-    raise StreamContentError(
-        f"Invalid content of type {type(content).__name__} for a streaming response: expected "
-        "str, bytes, a sync or async iterable/iterator/generator, or a callable returning one"
-    )
-
-
-class Stream(_LitestarStream):
-    """A response that streams its content as a series of ``http.response.body`` events.
-
-    Takes the arguments of :class:`litestar.response.Stream`, plus:
-
-    Args:
-        content: str or bytes (sent as one chunk), a sync or async iterable, iterator or
-            generator of str/bytes chunks, or a callable returning one of these.
-        send_timeout: Seconds one send may take before the client is considered gone.
-        on_disconnect: Called (sync or async) if the client goes away before the end: a
-            disconnect, a send timeout, or the server reporting the connection closed. Given
-            the reason (``"disconnect"``, ``"send_timeout"``, or ``"overflow"`` for a slow
-            broadcast subscriber) if it takes one argument.
-        type_encoders: Extra JSON encoders, merged over the app's.
-    """
-
-    __slots__ = ("on_disconnect", "send_timeout")
-
-    def __init__(
-        self,
-        content: StreamContent | Callable[[], StreamContent],
-        *,
-        background: BackgroundTask | BackgroundTasks | None = None,
-        cookies: ResponseCookies | None = None,
-        encoding: str = "utf-8",
-        headers: ResponseHeaders | None = None,
-        media_type: MediaType | OpenAPIMediaType | str | None = None,
-        status_code: int | None = None,
-        send_timeout: float | None = None,
-        on_disconnect: DisconnectHandler | None = None,
-        type_encoders: TypeEncodersMap | None = None,
-    ) -> None:
-        if not callable(content) or isinstance(content, (Iterable, AsyncIterable)):
-            _check_content(content)
-        with _improperly_configured():
-            send_timeout = check_seconds(send_timeout, "send_timeout")
-        super().__init__(
-            content,  # type: ignore[arg-type]
-            background=background,
-            cookies=cookies,
-            encoding=encoding,
-            headers=headers,
-            media_type=media_type,
-            status_code=status_code,
-        )
-        if type_encoders:
-            self.response_type_encoders = {**self.response_type_encoders, **type_encoders}
-        self.send_timeout = send_timeout
-        self.on_disconnect = on_disconnect
-
-    def _resolve_content(self) -> Iterable[Any] | AsyncIterable[Any]:
-        content: Any = self.iterator
-        if callable(content) and not isinstance(content, (Iterable, AsyncIterable)):
-            content = content()
-        content = _check_content(content)
-        if isinstance(content, (str, bytes)):
-            return (content,)
-        return content  # type: ignore[no-any-return]
-
-    def _asgi_kwargs(
-        self,
-        app: Litestar | Request[Any, Any, Any] | None,
-        request: Request[Any, Any, Any] | None,
-        background: BackgroundTask | BackgroundTasks | None,
-        cookies: Iterable[Cookie] | None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None,
-        headers: dict[str, str] | None,
-        is_head_response: bool,
-        media_type: MediaType | str | None,
-        status_code: int | None,
-    ) -> tuple[Request[Any, Any, Any], dict[str, Any]]:
-        if request is None:
-            request, app = split_to_asgi_args(app, request), None
-        if app is not None:
-            warn_deprecation(
-                version="2.1",
-                deprecated_name="app",
-                kind="parameter",
-                removal_in="3.0.0",
-                alternative="request.app",
-            )
-        return request, {
-            "background": self.background or background,
-            "cookies": self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
-            "encoded_headers": encoded_headers,
-            "encoding": self.encoding,
-            "headers": {**headers, **self.headers} if headers is not None else self.headers,
-            "is_head_response": is_head_response,
-            "iterator": self._resolve_content(),
-            "media_type": get_enum_string_value(media_type or self.media_type or MediaType.JSON),
-            "status_code": self.status_code or status_code,
-            "send_timeout": self.send_timeout,
-            "on_disconnect": self.on_disconnect,
-            "logger": _request_logger(request),
-        }
-
-    def to_asgi_response(
-        self,
-        app: Litestar | Request[Any, Any, Any] | None = None,
-        request: Request[Any, Any, Any] | None = None,
-        *,
-        background: BackgroundTask | BackgroundTasks | None = None,
-        cookies: Iterable[Cookie] | None = None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
-        headers: dict[str, str] | None = None,
-        is_head_response: bool = False,
-        media_type: MediaType | str | None = None,
-        status_code: int | None = None,
-        type_encoders: TypeEncodersMap | None = None,
-    ) -> ASGIResponse:
-        """Build the :class:`~litestar_sse.ASGIStreamingResponse` that sends this stream.
-
-        Takes the installed Litestar's signature: ``(app, request, ...)`` on Litestar 2 (``app``
-        deprecated), ``(request, ...)`` on Litestar 3.
-        """
-        _, kwargs = self._asgi_kwargs(
-            app,
-            request,
-            background,
-            cookies,
-            encoded_headers,
-            headers,
-            is_head_response,
-            media_type,
-            status_code,
-        )
-        return ASGIStreamingResponse(**kwargs)
+__all__ = ("ServerSentEvent",)
 
 
 class ServerSentEvent(Stream):
@@ -282,7 +66,7 @@ class ServerSentEvent(Stream):
         ping_interval: Seconds without any write after which a ``: ping`` comment is sent
             (app default, else ``None``: no pings).
         ping_message: The text of the ping comment (app default, else ``"ping"``).
-        send_timeout: Seconds one send (pings included) may take before the client is cut
+        send_timeout: Seconds one send (pings included) may take before the stream is stopped
             (app default, else ``None``).
         sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"`` (app default, else
             ``"\\r\\n"``).
@@ -361,7 +145,7 @@ class ServerSentEvent(Stream):
             type_encoders=type_encoders,
         )
         # Validate every field now, naming the argument in the error.
-        with _improperly_configured():
+        with improperly_configured():
             if event_type is not None:
                 check_event_type(event_type, "event_type")
             if event_id is not None:
@@ -477,22 +261,3 @@ class ServerSentEvent(Stream):
         return make_item_encoder(
             event=event, id=id, retry=retry, comment=comment, sep=sep, json_encode=json_encode
         )
-
-
-@contextlib.contextmanager
-def _improperly_configured() -> Iterator[None]:
-    # Litestar's responses refuse bad arguments with ImproperlyConfiguredException, a
-    # ValueError: code catching either keeps working.
-    try:
-        yield
-    except ImproperlyConfiguredException:
-        raise
-    except ValueError as exc:
-        raise ImproperlyConfiguredException(str(exc)) from exc
-
-
-def _request_logger(request: Request[Any, Any, Any]) -> Any:
-    try:
-        return request.logger
-    except Exception:  # no logging config on the app
-        return None

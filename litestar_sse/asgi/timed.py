@@ -1,0 +1,100 @@
+"""A stream's side of the loop's timer wheel: the send-timeout and keep-alive checks.
+
+:class:`TimedStream` is a mixin of :class:`~litestar_sse.asgi.stream.ASGIStreamingResponse`.
+The wheel calls :meth:`TimedStream.on_timer` at the deadline the stream asked for; the check
+runs in the request's contextvars context, asks :func:`~litestar_sse.asgi.state.on_timer` what
+to do, does it (stop a stuck write, start a ping), and asks for the next deadline. Pings are
+hooks here: :class:`~litestar_sse.asgi.sse.ASGIStreamingSSEResponse` sends them.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING
+
+from litestar_sse.asgi.state import next_check, on_timer
+from litestar_sse.asgi.timer_wheel import timer_wheel
+
+if TYPE_CHECKING:
+    import asyncio
+    import contextvars
+    import logging
+
+    from litestar_sse.asgi.state import StopReason, StreamState
+
+__all__ = ("TimedStream",)
+
+
+class TimedStream:
+    """The timer checks of a stream (a mixin: the stream holds the attributes)."""
+
+    # Empty: Litestar's response classes have slots, so a mixin cannot add any. The attributes
+    # below are slots of ASGIStreamingResponse (mypy's slot check is told so where they are set).
+    __slots__ = ()
+
+    ping_interval: float | None = None
+    """Seconds of idleness after which the timer calls :meth:`_ping` (the SSE subclass's)."""
+
+    if TYPE_CHECKING:
+        send_timeout: float | None
+        _state: StreamState
+        _last_write: float
+        _timer_slot: int | None
+        _context: contextvars.Context | None
+        _loop: asyncio.AbstractEventLoop
+
+        def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None: ...
+        def get_logger(self) -> logging.Logger: ...
+
+    def on_timer(self, slot: int) -> None:
+        """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
+
+        Runs in the request's contextvars context, as every other write of the stream does.
+        """
+        context = self._context
+        if context is None:
+            self._check_timer(slot)
+        else:
+            context.run(self._check_timer, slot)
+
+    def _check_timer(self, slot: int) -> None:
+        if slot != self._timer_slot:
+            return  # a stale entry: the stream ended or re-armed since
+        self._timer_slot = None  # type: ignore[misc]
+        now = monotonic()
+        action, self._last_write = on_timer(  # type: ignore[misc]
+            self._state,
+            now=now,
+            last_write=self._last_write,
+            ping_interval=self.ping_interval,
+            send_timeout=self.send_timeout,
+        )
+        if action == "done":
+            return
+        if action == "stop":
+            self.get_logger().warning(
+                "SSE client did not read for %.1f s; closing the stream", now - self._last_write
+            )
+            self.stop("send_timeout")
+        elif action == "ping":
+            self._ping()
+        self._arm_timer(now)
+
+    def _arm_timer(self, now: float) -> None:
+        deadline = next_check(
+            self._state,
+            now=now,
+            last_write=self._last_write,
+            ping_interval=self.ping_interval,
+            send_timeout=self.send_timeout,
+        )
+        self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))  # type: ignore[misc]
+
+    def _ping(self) -> None:
+        """Start a keep-alive write: called when the stream was idle for ``ping_interval``."""
+
+    async def _wait_for_ping(self) -> None:
+        """Return once no keep-alive write is in flight."""
+
+    def _drop_ping(self) -> None:
+        """Cancel a keep-alive write still in flight: the stream ended."""

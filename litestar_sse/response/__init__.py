@@ -1,0 +1,22 @@
+"""Layer 4, the responses a handler returns: ``Stream`` and ``ServerSentEvent``.
+
+* :mod:`~litestar_sse.response.stream`: ``Stream``, a streamed body of chunks;
+* :mod:`~litestar_sse.response.sse`: ``ServerSentEvent``, a stream of events;
+* :mod:`~litestar_sse.response.host`: the hook through which an app (the plugin) gives its
+  streams defaults and a home.
+"""
+
+from litestar_sse.response.host import STREAM_HOST_KEY, StreamDefaults, StreamHost, stream_host
+from litestar_sse.response.sse import ServerSentEvent
+from litestar_sse.response.stream import Stream, StreamContent, StreamContentError
+
+__all__ = (
+    "STREAM_HOST_KEY",
+    "ServerSentEvent",
+    "Stream",
+    "StreamContent",
+    "StreamContentError",
+    "StreamDefaults",
+    "StreamHost",
+    "stream_host",
+)

@@ -1,0 +1,64 @@
+"""The hook an app offers its streams: app-wide defaults and a home for the ASGI response.
+
+This layer defines the hook and never imports what fills it: :class:`~litestar_sse.SSEPlugin`
+stores its implementation in ``app.state[STREAM_HOST_KEY]`` when the app is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from litestar.connection import Request
+
+    from litestar_sse.asgi import ASGIStreamingSSEResponse
+
+__all__ = ("STREAM_HOST_KEY", "StreamDefaults", "StreamHost", "stream_host")
+
+STREAM_HOST_KEY: Final = "_litestar_sse"
+"""Key of the app's :class:`StreamHost` in ``app.state``."""
+
+
+class StreamDefaults(Protocol):
+    """App-wide values for what a :class:`~litestar_sse.ServerSentEvent` leaves unset."""
+
+    ping_interval: float | None
+    ping_message: str
+    retry: int | None
+    send_timeout: float | None
+    sep: str
+
+
+class StreamHost(Protocol):
+    """What an app offers every :class:`ServerSentEvent` it serves: defaults and a home.
+
+    This layer defines the hook and never imports what fills it: :class:`~litestar_sse.SSEPlugin`
+    stores its implementation in ``app.state[STREAM_HOST_KEY]`` when the app is created. Without
+    it, a response uses its own defaults and an unmanaged ASGI response.
+    """
+
+    @property
+    def config(self) -> StreamDefaults:
+        """The app's defaults."""
+        ...
+
+    def merge_headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:
+        """``headers`` over the app's extra headers."""
+        ...
+
+    def open_stream(
+        self, request: Request[Any, Any, Any], *, preamble: bytes, **kwargs: Any
+    ) -> ASGIStreamingSSEResponse:
+        """The ASGI response of one stream of the app, from the response's arguments."""
+        ...
+
+
+def stream_host(request: Request[Any, Any, Any]) -> StreamHost | None:
+    """The :class:`StreamHost` of the request's app, ``None`` without one."""
+    try:
+        state = request.app.state
+    except Exception:  # a request without an app (hand-made scopes in tests)
+        return None
+    host: StreamHost | None = state.get(STREAM_HOST_KEY)
+    return host
