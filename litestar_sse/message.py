@@ -31,6 +31,7 @@ __all__ = (
     "ItemEncoder",
     "RawEvent",
     "ServerSentEventMessage",
+    "data_text",
     "default_enc_hook",
     "is_litestar_message",
     "is_message_type",
@@ -129,14 +130,28 @@ class RawEvent(msgspec.Struct, frozen=True):
         return text if isinstance(text, bytes) else to_utf8(text)
 
 
-def _encode_payload(data: Any, sep: bytes, json_encode: JSONEncode) -> bytes:
+def data_text(data: Any, json_encode: JSONEncode) -> bytes:
+    """The text of an event's data, the one rule for every kind of payload.
+
+    ``str`` as UTF-8 and ``bytes`` as they are (both are text); an ``int`` in decimal; anything
+    else (a Struct, dataclass, dict, list, pydantic model, a ``bool``, a ``str`` subclass...)
+    as JSON, by ``json_encode``. The item encoders below inline this for speed, and a test ties
+    them to it.
+    """
     kind = type(data)
-    if kind is str or kind is bytes:
-        return encode_data(data, sep)
+    if kind is str:
+        return to_utf8(data)
+    if kind is bytes:
+        return data  # type: ignore[no-any-return]
     if kind is int:
-        return b"data: %d" % data + sep
-    # JSON never contains a raw line break, so it is always a single data line.
-    return b"data: " + json_encode(data) + sep
+        return b"%d" % data
+    return json_encode(data)
+
+
+def _encode_payload(data: Any, sep: bytes, json_encode: JSONEncode) -> bytes:
+    # Every line break becomes a new data line, JSON's included: JSON made by msgspec has none,
+    # but a msgspec.Raw (or a custom encoder) can, and must not start a new field or event.
+    return encode_data(data_text(data, json_encode), sep)
 
 
 def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMessage:
@@ -211,6 +226,7 @@ def make_item_encoder(
     comment: str | None = None,
     sep: str = DEFAULT_SEPARATOR,
     json_encode: JSONEncode | None = None,
+    dicts_are_data: bool = False,
 ) -> ItemEncoder:
     """Build the function that turns each yielded item into an event's bytes.
 
@@ -219,7 +235,8 @@ def make_item_encoder(
     For a ``ServerSentEventMessage`` or a dict they are defaults: each field the item leaves
     unset (absent or ``None``) takes the response's value, and the item's own value wins. An
     item without data (``data=None``) forms no event and gets no defaults; a ``RawEvent`` is
-    sent as it is.
+    sent as it is. With ``dicts_are_data`` a dict is JSON data like any other object (a stream
+    typed as a mapping), not event fields.
 
     Encoders are stateless and cached: responses with the same fields share one.
 
@@ -234,6 +251,12 @@ def make_item_encoder(
     encode_json = json_encode or _default_json_encode
     message_type = ServerSentEventMessage
     no_defaults = event is None and id is None and retry is None and comment is None
+
+    def encode_json_data(item: Any) -> bytes:
+        text = encode_json(item)
+        if b"\n" in text or b"\r" in text:  # a msgspec.Raw or a custom encoder's output
+            return prefix + encode_data(text, sep_bytes) + sep_bytes
+        return data_prefix + text + end
 
     def encode_message(message: ServerSentEventMessage) -> bytes:
         # The response-level fields are defaults: the message's own values win. A message that
@@ -258,13 +281,13 @@ def make_item_encoder(
             return item.encode(encode_json) if no_defaults else encode_message(item)
         if kind is bytes:
             return prefix + encode_data(item, sep_bytes) + sep_bytes
-        if kind is dict:
+        if kind is dict and not dicts_are_data:
             return encode_message(message_from_mapping(item, sep))
         if kind is RawEvent:
             return item.encode()  # type: ignore[no-any-return]
         # Any other type: classified once, then looked up (a typed stream yields one type).
         if kind in json_types:
-            return data_prefix + encode_json(item) + end
+            return encode_json_data(item)
         if isinstance(item, message_type):
             return encode_message(item)
         if isinstance(item, RawEvent):
@@ -273,7 +296,7 @@ def make_item_encoder(
             return encode_message(_from_litestar_message(item))
         if len(json_types) < _TYPE_CACHE_SIZE:
             json_types.add(kind)
-        return data_prefix + encode_json(item) + end
+        return encode_json_data(item)
 
     json_types: set[type] = set()
     return encode_item

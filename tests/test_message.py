@@ -15,13 +15,17 @@ from typing import Any
 import msgspec
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar.response import ServerSentEventMessage as LitestarMessage
 
 from litestar_sse.codec.decoder import DecodedComment
+from litestar_sse.codec.encoder import encode_data, encode_fields
 from litestar_sse.message import (
     MESSAGE_FIELDS,
     RawEvent,
     ServerSentEventMessage,
+    data_text,
     make_item_encoder,
 )
 from litestar_sse.serialization import json_encoder
@@ -464,3 +468,94 @@ def test_no_bom_is_ever_produced() -> None:
         assert not ServerSentEventMessage(data="x").encode().startswith(BOM)
     # a U+FEFF in the data is data, not a stream BOM: both parsers keep it
     assert both(encode("\ufeffx")) == [Ev("\ufeffx")]
+
+
+# -- one rule for the data of every kind of item --------------------------------------------
+
+
+HOSTILE_JSON = b'"x"\n\nevent: pwn\r\nid: forged\r\rdata: y'
+PRETTY_JSON = b'{\n  "a": 1,\n  "b": [\n    2\n  ]\n}'
+
+
+@dataclasses.dataclass
+class Holder:
+    payload: msgspec.Raw
+
+
+class Opaque:
+    """A type only the app's type_encoders know."""
+
+
+@pytest.mark.parametrize("raw", [HOSTILE_JSON, PRETTY_JSON], ids=["injection", "pretty"])
+@pytest.mark.parametrize(
+    ("how", "item", "expected_data"),
+    [
+        ("top level", lambda raw: msgspec.Raw(raw), lambda raw: raw),
+        (
+            "nested",
+            lambda raw: {"data": {"k": msgspec.Raw(raw)}},
+            lambda raw: b'{"k":' + raw + b"}",
+        ),
+        (
+            "dataclass field",
+            lambda raw: Holder(msgspec.Raw(raw)),
+            lambda raw: b'{"payload":' + raw + b"}",
+        ),
+        ("message", lambda raw: ServerSentEventMessage(data=msgspec.Raw(raw)), lambda raw: raw),
+        ("type_encoders", lambda raw: Opaque(), lambda raw: raw),
+    ],
+)
+@pytest.mark.parametrize("fields", [{}, {"event": "update", "id": "7"}], ids=["plain", "fields"])
+def test_json_with_line_breaks_cannot_start_a_field_or_an_event(
+    raw: bytes, how: str, item: Any, expected_data: Any, fields: dict[str, Any]
+) -> None:
+    """A msgspec.Raw (or a custom encoder) may hold raw line breaks: they become data lines.
+
+    (They were written as they were: the hostile payload gave the client a second event and a
+    forged last event id, and pretty-printed JSON was cut at its first line.)
+    """
+    encode_json = json_encoder({Opaque: lambda _: msgspec.Raw(raw)})
+    encode = make_item_encoder(json_encode=encode_json, **fields)
+    for _ in range(2):  # the first sight of a type, then the cached path
+        events = both(encode(item(raw)))
+        expected = expected_data(raw).decode().replace("\r\n", "\n").replace("\r", "\n")
+        assert events == [Ev(expected, fields.get("event", "message"), fields.get("id", ""))]
+
+
+def test_dicts_are_data_in_a_stream_of_mappings() -> None:
+    encode = make_item_encoder(id="1", dicts_are_data=True)
+    assert both(encode({"choices": [1], "data": "x"})) == [Ev('{"choices":[1],"data":"x"}', id="1")]
+    assert both(encode({"k": msgspec.Raw(HOSTILE_JSON)}))[0].id == "1"
+    assert len(both(encode({"k": msgspec.Raw(HOSTILE_JSON)}))) == 1
+    # messages keep their own fields
+    assert both(encode(ServerSentEventMessage(data="m", event="e"))) == [Ev("m", "e", "1")]
+
+
+@given(
+    data=st.one_of(
+        st.integers(),
+        st.text(),
+        st.binary().map(lambda b: b.decode("utf-8", "replace").encode()),
+        st.lists(st.integers()),
+        st.dictionaries(st.text(), st.integers()),
+        st.booleans(),
+        st.floats(allow_nan=False),
+    ),
+    event=st.none() | st.just("kind"),
+    id=st.none() | st.just("9"),
+    sep=st.sampled_from(["\r\n", "\n", "\r"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_paths_follow_the_one_rule(
+    data: Any, event: str | None, id: str | None, sep: str
+) -> None:
+    """What make_item_encoder inlines for speed is data_text + encode_data, byte for byte."""
+    encode = make_item_encoder(event=event, id=id, sep=sep, dicts_are_data=True)
+    sep_bytes = sep.encode()
+    expected = (
+        encode_fields(event=event, id=id, sep=sep)
+        + encode_data(data_text(data, json_encoder(None)), sep_bytes)
+        + sep_bytes
+    )
+    assert encode(data) == expected
+    assert ServerSentEventMessage(data=data, event=event, id=id, sep=sep).encode() == expected

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from litestar_sse.codec.encoder import check_event_type, check_separator, encode_data, to_utf8
+from litestar_sse.message import data_text
 from litestar_sse.serialization import json_encoder
 
 if TYPE_CHECKING:
@@ -73,15 +74,8 @@ def make_data_encoder(type_encoders: TypeEncodersMap | None = None) -> Callable[
     json_encode = json_encoder(type_encoders)
 
     def encode(data: Any) -> bytes:
-        kind = type(data)
-        if kind is str:
-            return to_utf8(data)
-        if kind is bytes:
-            return data  # type: ignore[no-any-return]
-        if kind is int:
-            return b"%d" % data
         if data is None:
             raise TypeError("Cannot publish None: a client dispatches no event without data")
-        return json_encode(data)
+        return data_text(data, json_encode)
 
     return encode

@@ -46,11 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Union, get_args, get_ori
 import msgspec
 from litestar.exceptions import ImproperlyConfiguredException
 
-from litestar_sse.codec.encoder import encode_fields
-from litestar_sse.message import (
-    ItemEncoder,
-    is_message_type,
-)
+from litestar_sse.message import ItemEncoder, is_message_type, make_item_encoder
 from litestar_sse.response import ServerSentEvent, StreamContent
 
 if TYPE_CHECKING:
@@ -326,20 +322,16 @@ class GeneratorSSEResponse(ServerSentEvent):
         if adapter is None:
             return encode
         exact, runtime_types, convert = adapter.exact, adapter.runtime_types, adapter.convert
-        if adapter.json_only:
-            data_prefix = (
-                encode_fields(event=event, id=id, retry=retry, comment=comment, sep=sep) + b"data: "
+        if adapter.json_only:  # a stream of mappings: a dict is data, not event fields
+            encode = make_item_encoder(
+                event=event,
+                id=id,
+                retry=retry,
+                comment=comment,
+                sep=sep,
+                json_encode=json_encode,
+                dicts_are_data=True,
             )
-            end = sep.encode() * 2
-
-            def encode_mapping_item(item: Any) -> bytes:
-                if not isinstance(item, runtime_types):
-                    if is_message_type(type(item)):
-                        return encode(item)
-                    item = convert(item)
-                return data_prefix + json_encode(item) + end
-
-            return encode_mapping_item
 
         def encode_typed_item(item: Any) -> bytes:
             if type(item) is not exact and not isinstance(item, runtime_types):
