@@ -41,10 +41,11 @@ if TYPE_CHECKING:
         EventDecoder,
         encode_event,
     )
+    from litestar_sse.error_events import ErrorEvent, anthropic_error, openai_error
     from litestar_sse.message import RawEvent, ServerSentEventMessage
     from litestar_sse.plugin import SSEPlugin
     from litestar_sse.plugin.config import SSEConfig
-    from litestar_sse.plugin.handlers import event_stream
+    from litestar_sse.plugin.event_stream import event_stream
     from litestar_sse.plugin.last_event_id import last_event_id_sent, provide_last_event_id
     from litestar_sse.response import ServerSentEvent, Stream, StreamContentError
     from litestar_sse.sockets import listening_socket
@@ -69,11 +70,14 @@ _HOMES: dict[str, str] = {
     "DecodedEvent": "litestar_sse.codec",
     "EventDecoder": "litestar_sse.codec",
     "encode_event": "litestar_sse.codec",
+    "ErrorEvent": "litestar_sse.error_events",
+    "anthropic_error": "litestar_sse.error_events",
+    "openai_error": "litestar_sse.error_events",
     "RawEvent": "litestar_sse.message",
     "ServerSentEventMessage": "litestar_sse.message",
     "SSEPlugin": "litestar_sse.plugin",
     "SSEConfig": "litestar_sse.plugin.config",
-    "event_stream": "litestar_sse.plugin.handlers",
+    "event_stream": "litestar_sse.plugin.event_stream",
     "last_event_id_sent": "litestar_sse.plugin.last_event_id",
     "provide_last_event_id": "litestar_sse.plugin.last_event_id",
     "ServerSentEvent": "litestar_sse.response",
@@ -93,6 +97,7 @@ __all__ = (
     "DecodedEvent",
     "DisconnectHandler",
     "DisconnectReason",
+    "ErrorEvent",
     "EventDecoder",
     "MemoryBackend",
     "RawEvent",
@@ -105,10 +110,12 @@ __all__ = (
     "Stream",
     "StreamContentError",
     "StreamState",
+    "anthropic_error",
     "encode_event",
     "event_stream",
     "last_event_id_sent",
     "listening_socket",
+    "openai_error",
     "provide_last_event_id",
 )
 

@@ -55,7 +55,9 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         super().__init__(**kwargs)
         self.ping_interval = check_seconds(ping_interval, "ping_interval")
         sep_bytes = check_separator(sep).encode()
-        self._ping_bytes = encode_comment(ping_message, sep_bytes) + sep_bytes
+        # A comment line and no blank line: some client decoders (openai's, httpx-sse's)
+        # dispatch an empty event on every blank line once an id was seen.
+        self._ping_bytes = encode_comment(ping_message, sep_bytes)
         self._ping_task: asyncio.Task[None] | None = None
         self.headers.setdefault("cache-control", "no-cache")
         self.headers.setdefault("x-accel-buffering", "no")

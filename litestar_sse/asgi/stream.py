@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -85,6 +85,9 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
             If it accepts one positional argument, it gets the reason: ``"disconnect"`` or
             ``"send_timeout"`` (or ``"overflow"``, for a broadcast subscriber).
         logger: Where producer errors are logged. Defaults to the ``litestar_sse`` logger.
+        on_error: Called with the exception when the producer (or ``item_encoder``) raises,
+            after it is logged; the bytes it returns are sent before the end of the body (an
+            error event a client can act on). Without it, the body just ends.
     """
 
     __slots__ = (
@@ -97,10 +100,12 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         "_send",
         "_source",
         "_state",
+        "_tail",
         "_timer_slot",
         "item_encoder",
         "logger",
         "on_disconnect",
+        "on_error",
         "send_timeout",
         "stop_reason",
     )
@@ -123,6 +128,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         send_timeout: float | None = None,
         on_disconnect: DisconnectHandler | None = None,
         logger: logging.Logger | None = None,
+        on_error: Callable[[Exception], bytes] | None = None,
     ) -> None:
         # Litestar's own __init__ would wrap sync iterators in a per-item thread hop.
         build_asgi_response(
@@ -146,6 +152,10 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         self.on_disconnect = on_disconnect
         self._pass_reason = on_disconnect is not None and takes_reason(on_disconnect)
         self.logger = logger
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable, got {type(on_error).__name__}")
+        self.on_error = on_error
+        self._tail = b""  # sent before the end of the body: on_error's bytes
         self._state = _NEW
         self.stop_reason: StopReason | None = None
         """Why the stream stopped before its producer ended (``None`` while it has not)."""
@@ -308,10 +318,10 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                     if sends == _YIELD_EVERY:
                         sends = 0
                         await asyncio.sleep(0)  # let the disconnect watcher run (see above)
-            except Exception:
-                self._log_producer_error()
+            except Exception as exc:
+                self._producer_failed(exc)
         elif not await stream_batches(
-            iter(source), encode, self._write, self._log_producer_error, yield_every=_YIELD_EVERY
+            iter(source), encode, self._write, self._producer_failed, yield_every=_YIELD_EVERY
         ):
             return
         await self._finish(send)
@@ -348,6 +358,8 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         self._state = _FINISHING
         self._last_write = monotonic()
         with contextlib.suppress(OSError):
+            if self._tail:
+                await send({"type": "http.response.body", "body": self._tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _end_cleanly(self, send: Send, closing: bytes) -> None:
@@ -398,10 +410,17 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         """The logger producer errors go to."""
         return self.logger or _FALLBACK_LOGGER
 
-    def _log_producer_error(self) -> None:
-        self.get_logger().exception(
+    def _producer_failed(self, exc: Exception) -> None:
+        # Called in the except block: the log carries the traceback.
+        logger = self.get_logger()
+        logger.exception(
             "Exception raised while producing a streaming response; the stream was ended"
         )
+        if self.on_error is not None:
+            try:
+                self._tail = self.on_error(exc)
+            except Exception:
+                logger.exception("Exception raised by the on_error handler")
 
 
 async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:

@@ -149,7 +149,7 @@ async def stream_batches(
     iterator: Iterator[Any],
     encode: Callable[[Any], bytes],
     write: Callable[[bytes], Awaitable[bool]],
-    on_error: Callable[[], None],
+    on_error: Callable[[Exception], None],
     *,
     yield_every: int,
 ) -> bool:
@@ -172,8 +172,8 @@ async def stream_batches(
                 chunks.extend(encode(item) for item in await threaded.next_batch())
             except StopAsyncIteration:
                 return True
-            except Exception:
-                on_error()
+            except Exception as exc:
+                on_error(exc)
                 failed = True
             if chunks:
                 if not await write(b"".join(chunks)):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_retry, check_separator
+from litestar_sse.error_events import ErrorEvent
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin.registry import ManagedSSEResponse, StreamRegistry
 from litestar_sse.response import STREAM_HOST_KEY, stream_host
@@ -100,6 +101,12 @@ class SSEConfig:
             instead), it is started with the app's lifespan (before the ``on_startup`` hooks)
             and closed when the lifespan ends, after the open streams had their graceful end.
             Unless it sets them itself, it takes ``sep`` and the app's ``type_encoders``.
+        error_event: Called with the exception when a stream's producer raises (a bad item
+            included), after it is logged; the item it returns is sent as the stream's last
+            event, so clients see the failure instead of a stream that looks complete.
+            :func:`~litestar_sse.error_events.openai_error` and
+            :func:`~litestar_sse.error_events.anthropic_error` build the error events of those
+            APIs. ``None`` (the default) just ends the body.
     """
 
     ping_interval: float | None = 15.0
@@ -119,6 +126,7 @@ class SSEConfig:
     max_last_event_id_length: int = 1024
     openapi_item_schema: bool = False
     broadcaster: AppService | None = None
+    error_event: ErrorEvent | None = None
 
     def __post_init__(self) -> None:
         self.ping_interval = check_seconds(self.ping_interval, "ping_interval")
@@ -148,6 +156,8 @@ class SSEConfig:
         if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
             raise ValueError("last_event_id_query_param must be a non-empty str or None")
         check_count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
+        if self.error_event is not None and not callable(self.error_event):
+            raise TypeError(f"error_event must be callable, got {type(self.error_event).__name__}")
         service = self.broadcaster
         if service is not None and (
             isinstance(service, type) or not callable(getattr(service, "join_app", None))

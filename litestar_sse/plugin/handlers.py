@@ -36,142 +36,21 @@ Items are encoded like the items of :class:`~litestar_sse.ServerSentEvent`, and 
 from __future__ import annotations
 
 import collections.abc
-import functools
-import inspect
 import typing
-from collections.abc import Callable
-from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Union, get_args, get_origin
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Union, get_args, get_origin
 
 import msgspec
-from litestar.exceptions import ImproperlyConfiguredException
 
 from litestar_sse.message import ItemEncoder, is_message_type, make_item_encoder
-from litestar_sse.response import ServerSentEvent, StreamContent
+from litestar_sse.plugin.event_stream import RouteDefaults
+from litestar_sse.response import ServerSentEvent, StreamContent, StreamDefaults
 
 if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
-    from litestar.handlers.http_handlers import HTTPRouteHandler
     from litestar.types import ResponseCookies, ResponseHeaders, TypeEncodersMap
 
-__all__ = (
-    "EVENT_STREAM",
-    "GeneratorSSEResponse",
-    "event_stream",
-    "is_event_stream_media_type",
-    "make_generator_response_class",
-    "stream_item_type",
-    "stream_item_type_of",
-)
-
-EVENT_STREAM: Final = "text/event-stream"
-
-_STREAM_ORIGINS: Final = frozenset(
-    (
-        collections.abc.AsyncIterator,
-        collections.abc.AsyncIterable,
-        collections.abc.AsyncGenerator,
-        collections.abc.Iterator,
-        collections.abc.Iterable,
-        collections.abc.Generator,
-    )
-)
-
-_NOT_A_STREAM: Final = object()
-
-_MARKER: Final = "__litestar_sse_event_stream__"
-_WRAPPED: Final = ("__wrapped__", "func", "ref")  # functools, partials, Litestar's AsyncCallable
-
-F = typing.TypeVar("F", bound=Callable[..., Any])
-
-
-def event_stream(fn: F) -> F:
-    """Mark a route handler function as an event stream; put it below the route decorator.
-
-    Example:
-        .. code-block:: python
-
-            @get("/ticks")
-            @event_stream
-            async def ticks() -> AsyncIterator[int]:
-                for i in range(3):
-                    yield i
-
-    Equivalent to ``@get("/ticks", media_type="text/event-stream", sync_to_thread=False)``.
-    A generator function (sync or async) is presented to Litestar as a coroutine function that
-    returns the generator, so Litestar neither warns nor uses a thread to create it (a sync
-    generator is still iterated off the event loop). Any other function is only marked.
-    The function must be annotated as returning a stream (``AsyncIterator[T]`` ...); requires
-    :class:`~litestar_sse.SSEPlugin`, without which Litestar answers such a handler with a 500.
-
-    Raises:
-        TypeError: applied to something other than a function (e.g. above the route
-            decorator).
-    """
-    if not callable(fn) or not hasattr(fn, "__code__"):
-        raise TypeError(
-            "@event_stream decorates the handler function: put it below the route decorator"
-        )
-    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        async def stream_handler(*args: Any, **kwargs: Any) -> Any:
-            return fn(*args, **kwargs)
-
-        setattr(stream_handler, _MARKER, True)
-        return typing.cast("F", stream_handler)
-    setattr(fn, _MARKER, True)
-    return fn
-
-
-def _is_marked(handler: HTTPRouteHandler) -> bool:
-    fn: Any = handler.fn
-    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
-        if getattr(fn, _MARKER, False):
-            return True
-        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
-        if fn is None:
-            return False
-    return False
-
-
-def is_event_stream_media_type(media_type: Any) -> bool:
-    """True if a route's ``media_type`` is ``text/event-stream`` (parameters ignored)."""
-    value = media_type.value if isinstance(media_type, Enum) else media_type
-    return isinstance(value, str) and value.split(";", 1)[0].strip().lower() == EVENT_STREAM
-
-
-def stream_item_type(annotation: Any) -> Any:
-    """Return ``T`` of a stream annotation (``AsyncIterator[T]`` ...), ``Any`` if bare.
-
-    Returns a private sentinel (not a type) for annotations that are not streams; use
-    :func:`stream_item_type_of` for the handler-level question.
-    """
-    origin = get_origin(annotation) or annotation
-    try:
-        if origin not in _STREAM_ORIGINS:
-            return _NOT_A_STREAM
-    except TypeError:  # unhashable annotation objects
-        return _NOT_A_STREAM
-    args = get_args(annotation)
-    return args[0] if args else Any
-
-
-def stream_item_type_of(handler: HTTPRouteHandler) -> tuple[bool, Any]:
-    """Return ``(True, T)`` for an event-stream generator handler, else ``(False, None)``."""
-    marked = _is_marked(handler)
-    if not marked and not is_event_stream_media_type(handler.media_type):
-        return False, None
-    item_type = stream_item_type(handler.parsed_fn_signature.return_type.annotation)
-    if item_type is _NOT_A_STREAM:
-        if marked:
-            raise ImproperlyConfiguredException(
-                f"@event_stream handler {handler} must be annotated as returning a stream "
-                "(AsyncIterator[T], AsyncIterable[T], AsyncGenerator[T, None], Iterator[T], "
-                f"Iterable[T]), got {handler.parsed_fn_signature.return_type.annotation!r}"
-            )
-        return False, None
-    return True, item_type
+__all__ = ("GeneratorSSEResponse", "make_generator_response_class")
 
 
 class _ItemAdapter:
@@ -280,6 +159,9 @@ class GeneratorSSEResponse(ServerSentEvent):
     item_type: ClassVar[Any] = Any
     """The ``T`` of the handler's ``AsyncIterator[T]`` (or other stream) annotation."""
 
+    route_settings: ClassVar[Mapping[str, Any]] = {}
+    """The route's stream settings over the app's (see :func:`~litestar_sse.event_stream`)."""
+
     _adapter: ClassVar[_ItemAdapter | None] = None
 
     def __init__(
@@ -303,6 +185,10 @@ class GeneratorSSEResponse(ServerSentEvent):
             status_code=status_code,
             type_encoders=type_encoders,
         )
+
+    def stream_defaults(self, config: StreamDefaults) -> StreamDefaults:
+        """The app's defaults with the route's settings over them."""
+        return RouteDefaults(config, self.route_settings) if self.route_settings else config
 
     def make_item_encoder(
         self,
@@ -343,9 +229,13 @@ class GeneratorSSEResponse(ServerSentEvent):
         return encode_typed_item
 
 
-def make_generator_response_class(item_type: Any) -> type[GeneratorSSEResponse]:
-    """Return a :class:`GeneratorSSEResponse` subclass for streams of ``item_type`` items."""
-    if item_type is Any:
+def make_generator_response_class(
+    item_type: Any, settings: Mapping[str, Any] | None = None
+) -> type[GeneratorSSEResponse]:
+    """Return a :class:`GeneratorSSEResponse` subclass for streams of ``item_type`` items,
+    with the route's stream ``settings`` (checked by
+    :func:`~litestar_sse.plugin.event_stream.route_settings`)."""
+    if item_type is Any and not settings:
         return GeneratorSSEResponse
     name = getattr(item_type, "__name__", None) or "Typed"
     return type(
@@ -355,6 +245,7 @@ def make_generator_response_class(item_type: Any) -> type[GeneratorSSEResponse]:
             "__slots__": (),
             "__module__": __name__,
             "item_type": item_type,
+            "route_settings": dict(settings or {}),
             "_adapter": make_item_adapter(item_type),
         },
     )

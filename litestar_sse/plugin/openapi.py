@@ -33,7 +33,8 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
-from litestar_sse.plugin.handlers import EVENT_STREAM, _is_union, _without_messages
+from litestar_sse.plugin.event_stream import EVENT_STREAM
+from litestar_sse.plugin.handlers import _is_union, _without_messages
 
 if TYPE_CHECKING:
     from litestar.openapi.spec import Reference

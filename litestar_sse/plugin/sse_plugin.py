@@ -14,12 +14,8 @@ from litestar.routes import HTTPRoute
 from litestar_sse.compat import set_handler_response
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin.config import STATE_KEY, AppSSE, SSEConfig
-from litestar_sse.plugin.handlers import (
-    EVENT_STREAM,
-    GeneratorSSEResponse,
-    make_generator_response_class,
-    stream_item_type_of,
-)
+from litestar_sse.plugin.event_stream import EVENT_STREAM, stream_item_type_of
+from litestar_sse.plugin.handlers import GeneratorSSEResponse, make_generator_response_class
 from litestar_sse.plugin.last_event_id import provide_last_event_id
 from litestar_sse.plugin.lifecycle import ShutdownTrigger
 from litestar_sse.plugin.openapi import SSESchemaPlugin, sse_operation_class
@@ -168,13 +164,13 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         response_class = handler.response_class
         if isinstance(response_class, type) and issubclass(response_class, GeneratorSSEResponse):
             return  # already prepared (a handler registered on several paths)
-        is_stream, item_type = stream_item_type_of(handler)
+        is_stream, item_type, settings = stream_item_type_of(handler)
         item_schema = self.config.openapi_item_schema
         if is_stream:
             set_handler_response(
                 handler,
                 media_type=EVENT_STREAM,
-                response_class=make_generator_response_class(item_type),
+                response_class=make_generator_response_class(item_type, settings),
             )
             self._schema_plugin.register(handler.parsed_fn_signature.return_type, item_type)
             if item_schema:

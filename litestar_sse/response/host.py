@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from litestar.connection import Request
 
     from litestar_sse.asgi import ASGIStreamingSSEResponse
+    from litestar_sse.error_events import ErrorEvent
 
 __all__ = ("STREAM_HOST_KEY", "StreamDefaults", "StreamHost", "stream_host")
 
@@ -28,6 +29,7 @@ class StreamDefaults(Protocol):
     retry: int | None
     send_timeout: float | None
     sep: str
+    error_event: ErrorEvent | None
 
 
 class StreamHost(Protocol):

@@ -17,8 +17,9 @@ from litestar_sse.codec.encoder import (
     check_separator,
     encode_fields,
 )
+from litestar_sse.error_events import ErrorEvent
 from litestar_sse.message import ItemEncoder, make_item_encoder
-from litestar_sse.response.host import stream_host
+from litestar_sse.response.host import StreamDefaults, stream_host
 from litestar_sse.response.stream import Stream, StreamContent, improperly_configured
 from litestar_sse.serialization import json_encoder
 from litestar_sse.validation import check_seconds
@@ -75,6 +76,11 @@ class ServerSentEvent(Stream):
             the reason (``"disconnect"``, ``"send_timeout"``, or ``"overflow"`` for a slow
             broadcast subscriber) if it takes one argument.
         type_encoders: Extra JSON encoders for typed items, merged over the app's.
+        error_event: Called with the exception if the producer raises (a bad item included),
+            after it is logged; the item it returns (a message, a dict of fields...) is sent as
+            the last event, so the client knows the stream failed. See
+            :mod:`litestar_sse.error_events` for OpenAI's and Anthropic's (app default, else
+            ``None``: the body just ends).
 
     Raises:
         ImproperlyConfiguredException: an invalid argument (CR/LF in ``event_type``, NUL in
@@ -85,6 +91,7 @@ class ServerSentEvent(Stream):
     __slots__ = (
         "_app_defaults",
         "comment_message",
+        "error_event",
         "event_id",
         "event_type",
         "ping_interval",
@@ -112,6 +119,7 @@ class ServerSentEvent(Stream):
         sep: str | EmptyType = Empty,
         on_disconnect: DisconnectHandler | None = None,
         type_encoders: TypeEncodersMap | None = None,
+        error_event: ErrorEvent | EmptyType | None = Empty,
     ) -> None:
         # Arguments left unset take the app's SSEConfig value in to_asgi_response; until then
         # (and without the plugin) they hold the defaults of a plain ServerSentEvent.
@@ -123,6 +131,7 @@ class ServerSentEvent(Stream):
                 ("ping_message", ping_message),
                 ("send_timeout", send_timeout),
                 ("sep", sep),
+                ("error_event", error_event),
             )
             if value is Empty
         }
@@ -132,6 +141,9 @@ class ServerSentEvent(Stream):
         ping_message = "ping" if ping_message is Empty else ping_message
         send_timeout = None if send_timeout is Empty else send_timeout
         sep = DEFAULT_SEPARATOR if sep is Empty else sep
+        error_event = None if error_event is Empty else error_event
+        if error_event is not None and not callable(error_event):
+            raise TypeError(f"error_event must be callable, got {type(error_event).__name__}")
         super().__init__(
             content,
             background=background,
@@ -165,6 +177,7 @@ class ServerSentEvent(Stream):
         self.ping_interval = ping_interval
         self.ping_message = ping_message
         self.sep = sep
+        self.error_event: ErrorEvent | None = error_event
         # Cache-Control and X-Accel-Buffering defaults are added by the ASGI response, below
         # the app's SSEConfig.headers, which may override them.
 
@@ -198,11 +211,11 @@ class ServerSentEvent(Stream):
             status_code,
         )
         ping_interval, ping_message = self.ping_interval, self.ping_message
-        retry, sep = self.retry_duration, self.sep
+        retry, sep, error_event = self.retry_duration, self.sep, self.error_event
         preamble = b""
         host = stream_host(request)
         if host is not None:
-            unset, config = self._app_defaults, host.config
+            unset, config = self._app_defaults, self.stream_defaults(host.config)
             if unset:
                 if "sep" in unset:
                     sep = config.sep
@@ -211,20 +224,28 @@ class ServerSentEvent(Stream):
                 if "ping_message" in unset:
                     ping_message = config.ping_message
                 if "retry_duration" in unset and config.retry is not None:
-                    # Sent once when the stream opens, not with every event.
-                    preamble = encode_fields(retry=config.retry, sep=sep) + sep.encode()
+                    # Sent once when the stream opens, not with every event: a field line and
+                    # no blank line, read at once and part of the first event (a lone retry
+                    # block is an empty event to some decoders).
+                    preamble = encode_fields(retry=config.retry, sep=sep)
                 if "send_timeout" in unset:
                     kwargs["send_timeout"] = config.send_timeout
+                if "error_event" in unset:
+                    error_event = config.error_event
             kwargs["headers"] = host.merge_headers(kwargs["headers"])
         encoders = {**(type_encoders or {}), **(self.response_type_encoders or {})}
-        kwargs["item_encoder"] = self.make_item_encoder(
-            event=self.event_type,
-            id=self.event_id,
-            retry=retry,
-            comment=self.comment_message,
-            sep=sep,
-            json_encode=json_encoder(encoders),
-        )
+        fields: dict[str, Any] = {
+            "event": self.event_type,
+            "id": self.event_id,
+            "retry": retry,
+            "comment": self.comment_message,
+            "sep": sep,
+            "json_encode": json_encoder(encoders),
+        }
+        kwargs["item_encoder"] = self.make_item_encoder(**fields)
+        if error_event is not None:
+            # Encoded like an untyped item (a typed stream's checks do not apply to it).
+            kwargs["on_error"] = _ErrorEncoder(error_event, make_item_encoder(**fields))
         response: ASGIStreamingSSEResponse
         if host is None:
             response = ASGIStreamingSSEResponse(
@@ -241,6 +262,13 @@ class ServerSentEvent(Stream):
             )
         response.add_keep_alive(request.scope)
         return response
+
+    def stream_defaults(self, config: StreamDefaults) -> StreamDefaults:
+        """The defaults for what this response leaves unset: the app's ``config``.
+
+        The plugin's generator handlers put their route's settings over it.
+        """
+        return config
 
     def make_item_encoder(
         self,
@@ -261,3 +289,17 @@ class ServerSentEvent(Stream):
         return make_item_encoder(
             event=event, id=id, retry=retry, comment=comment, sep=sep, json_encode=json_encode
         )
+
+
+class _ErrorEncoder:
+    """The ``on_error`` of the ASGI response: the error event's bytes for an exception."""
+
+    __slots__ = ("encode", "error_event")
+
+    def __init__(self, error_event: ErrorEvent, encode: ItemEncoder) -> None:
+        self.error_event = error_event
+        self.encode = encode
+
+    def __call__(self, exc: Exception) -> bytes:
+        item = self.error_event(exc)
+        return b"" if item is None else self.encode(item)

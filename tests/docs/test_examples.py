@@ -248,8 +248,10 @@ def test_pings_fill_the_silence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {event.event for event in events} == {"step"}
     assert pings
     assert {ping.text for ping in pings} == {"keep-alive"}
-    # A ping is a whole comment block of its own, never written inside an event.
-    assert b": keep-alive\r\n\r\n" in response.content
+    # A ping is a comment line of its own, never written inside an event, with no blank line
+    # after it (a blank line alone is an empty event to some client decoders).
+    assert b"\r\n\r\n: keep-alive\r\n" in response.content
+    assert b": keep-alive\r\n\r\n" not in response.content
 
 
 def test_pings_come_every_ping_interval_with_a_send_timeout(
@@ -599,7 +601,7 @@ def test_plugin_defaults_apply_unless_the_response_sets_its_own() -> None:
     module = load("plugin_defaults")
     news = fetch(module.app, "/news")
     assert news.content == (
-        b"retry: 3000\r\n\r\n"  # the config's retry, once, before the first event
+        b"retry: 3000\r\n"  # the config's retry, once, in the first event
         b"event: news\r\ndata: markets open\r\n\r\n"
         b"event: news\r\ndata: rain expected\r\n\r\n"
     )
@@ -699,10 +701,10 @@ def test_resume_feed_resumes_after_the_id(monkeypatch: pytest.MonkeyPatch) -> No
     with TestClient(module.app) as client:
         with sse_stream(client, "GET", "/orders", last_event_id="1") as stream:
             assert list(islice(stream, 2)) == [
-                DecodedEvent("mug", "order", "2"),
+                DecodedEvent("mug", "order", "2", retry=2000),  # the app's retry, in the first
                 DecodedEvent("teapot", "order", "3"),
             ]
-            assert stream.body.startswith(b"retry: 2000\r\n\r\nevent: order\r\nid: 2\r\n")
+            assert stream.body.startswith(b"retry: 2000\r\nevent: order\r\nid: 2\r\n")
             module.ORDERS.append(module.Order(4, "cup"))  # a new order, while connected
             assert next(iter(stream)) == DecodedEvent("cup", "order", "4")
         first_ids = {}
@@ -891,3 +893,17 @@ def test_dead_peers_serves_on_a_socket_with_a_user_timeout(monkeypatch: pytest.M
         assert config.app == "first_stream:app"
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+
+
+# -- route settings --------------------------------------------------------------------------
+
+
+def test_route_settings_override_the_app() -> None:
+    module = load("route_settings")
+    with TestClient(module.app) as client:
+        with sse_stream(client, "GET", "/ticker") as stream:
+            assert stream.read().startswith(b"retry: 3000\r\ndata: 0\r\n\r\n")
+        with sse_stream(client, "POST", "/v1/completions") as stream:
+            assert stream.read() == b"data: Hello\r\n\r\ndata: [DONE]\r\n\r\n"
+        with sse_stream(client, "GET", "/quiet") as stream:
+            assert stream.read() == b"retry: 3000\r\ndata: shh\r\n\r\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -57,10 +58,12 @@ class Server:
 
 
 @contextmanager
-def live_server(app: str, log_dir: Path, server: str = "uvicorn") -> Iterator[Server]:
+def live_server(
+    app: str, log_dir: Path, server: str = "uvicorn", *, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Serve ``app`` (``"module:attribute"``) with a real uvicorn (or ``server="granian"``) on
     a free loopback port, for as long as the context lasts; its output goes to
-    ``log_dir / "server.log"``."""
+    ``log_dir / "server.log"``. ``env`` is added to the server's environment."""
     port = free_port()
     log_path = log_dir / "server.log"
     if server == "uvicorn":
@@ -73,7 +76,9 @@ def live_server(app: str, log_dir: Path, server: str = "uvicorn") -> Iterator[Se
             sys.executable, "-m", "granian", "--interface", "asgi",
             "--host", "127.0.0.1", "--port", str(port), app,
         ]  # fmt: skip
-    process = start_listening(command, port, log_path)
+    process = start_listening(
+        command, port, log_path, env=None if env is None else {**os.environ, **env}
+    )
     try:
         yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log_path)
     finally:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
-from tests.e2e import browser_app
+from tests.e2e import browser_app, framing_app
 from tests.processes import free_port, start_listening
 from tests.redis_support import RedisProcess
 
@@ -99,6 +99,34 @@ def test_event_source_receives_every_kind_of_event_and_resumes_after_drops(
     resumes = [str(n) for n in range(per, browser_app.TOTAL, per)]
     assert log == [None, *resumes]
     assert opens == len(log)
+
+
+def test_event_source_reads_the_default_framing_with_retry_ids_and_pings(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
+    """Client-safe framing is read right by the browser too: the retry field line that belongs
+    to the first event, pings as comment lines with no blank line after them, ids."""
+    port = free_port()
+    process = _serve("tests.e2e.framing_app:app", port, tmp_path / "server.log")
+    try:
+        server = f"http://127.0.0.1:{port}"
+        page = browser.new_page()
+        page.goto(server + "/")
+        page.wait_for_function("window.finished === true", timeout=20_000)
+        received = page.evaluate("window.received")
+        page.close()
+        log = httpx.get(server + "/log").json()["connections"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert received == framing_app.expected_events()
+    per = framing_app.PER_CONNECTION
+    assert [c["last_event_id"] for c in log] == [
+        None,
+        *map(str, range(per, framing_app.TOTAL, per)),
+    ]
+    # The app's retry (200 ms) was taken: Chromium's own default is 3 s.
+    assert max(framing_app.reconnection_gaps(log)) < 1.5
 
 
 def test_demo_page_shows_the_live_stream_and_a_screenshot_is_kept(

@@ -101,7 +101,7 @@ def test_without_the_plugin_nothing_changes() -> None:
 
 def test_retry_is_sent_once_when_the_stream_opens() -> None:
     _, body = fetch(ServerSentEvent(["a", "b"]), SSEConfig(retry=2500))
-    assert body == b"retry: 2500\r\n\r\ndata: a\r\n\r\ndata: b\r\n\r\n"
+    assert body == b"retry: 2500\r\ndata: a\r\n\r\ndata: b\r\n\r\n"
 
 
 def test_explicit_retry_wins_and_is_per_event_as_before() -> None:
@@ -113,7 +113,7 @@ def test_explicit_retry_wins_and_is_per_event_as_before() -> None:
 
 def test_separator_default_and_override() -> None:
     _, body = fetch(ServerSentEvent(["a"]), SSEConfig(sep="\n", retry=1))
-    assert body == b"retry: 1\n\ndata: a\n\n"
+    assert body == b"retry: 1\ndata: a\n\n"
     _, body = fetch(ServerSentEvent(["a"], sep="\r"), SSEConfig(sep="\n"))
     assert body == b"data: a\r\r"
 
@@ -176,7 +176,7 @@ def test_generator_handlers_inherit_the_defaults_too() -> None:
     config = SSEConfig(retry=100, sep="\n", headers={"X-App": "1"})
     with TestClient(Litestar([handler], plugins=[SSEPlugin(config)])) as client:
         response = client.get("/")
-        assert response.text == "retry: 100\n\ndata: a\n\n"
+        assert response.text == "retry: 100\ndata: a\n\n"
         assert response.headers["x-app"] == "1"
 
 
@@ -191,14 +191,14 @@ def test_one_plugin_instance_serves_several_apps() -> None:
     assert first.state["_litestar_sse"] is not second.state["_litestar_sse"]
     for app in (first, second):
         with TestClient(app) as client:
-            assert client.get("/").text == "retry: 7\r\n\r\ndata: a\r\n\r\n"
+            assert client.get("/").text == "retry: 7\r\ndata: a\r\n\r\n"
 
 
 def test_messages_keep_their_own_fields() -> None:
     config = SSEConfig(retry=5, sep="\n")
     items = [ServerSentEventMessage(data="m", retry=9), RawEvent("data: raw\n\n"), {"data": "d"}]
     _, body = fetch(ServerSentEvent(items), config)
-    assert body == b"retry: 5\n\nretry: 9\r\ndata: m\r\n\r\ndata: raw\n\ndata: d\n\n"
+    assert body == b"retry: 5\nretry: 9\r\ndata: m\r\n\r\ndata: raw\n\ndata: d\n\n"
 
 
 def test_plugin_keeps_what_the_app_set() -> None:

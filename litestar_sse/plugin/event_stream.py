@@ -1,0 +1,264 @@
+"""Which route handlers are event streams, and the settings a route gives its stream.
+
+A handler is an event stream when it is marked with :func:`event_stream`, or when its route
+says ``media_type="text/event-stream"``; either way its return annotation must be a stream
+(``AsyncIterator[T]`` ...). A route may set the stream's settings over the app's
+:class:`~litestar_sse.SSEConfig`: as arguments of :func:`event_stream`, or as the ``"sse"``
+entry of the route's ``opt``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, get_args, get_origin, overload
+
+from litestar.exceptions import ImproperlyConfiguredException
+from litestar.types import Empty, EmptyType
+
+from litestar_sse.codec.encoder import check_retry, check_separator
+from litestar_sse.validation import check_seconds
+
+if TYPE_CHECKING:
+    from litestar.handlers.http_handlers import HTTPRouteHandler
+
+    from litestar_sse.error_events import ErrorEvent
+    from litestar_sse.response import StreamDefaults
+
+__all__ = (
+    "EVENT_STREAM",
+    "ROUTE_SETTINGS",
+    "RouteDefaults",
+    "event_stream",
+    "is_event_stream_media_type",
+    "route_settings",
+    "stream_item_type",
+    "stream_item_type_of",
+)
+
+EVENT_STREAM: Final = "text/event-stream"
+
+ROUTE_SETTINGS: Final = frozenset(
+    ("ping_interval", "ping_message", "retry", "send_timeout", "sep", "error_event")
+)
+"""The :class:`~litestar_sse.SSEConfig` values a route may set for its stream."""
+
+_STREAM_ORIGINS: Final = frozenset(
+    (
+        collections.abc.AsyncIterator,
+        collections.abc.AsyncIterable,
+        collections.abc.AsyncGenerator,
+        collections.abc.Iterator,
+        collections.abc.Iterable,
+        collections.abc.Generator,
+    )
+)
+
+_NOT_A_STREAM: Final = object()
+
+_MARKER: Final = "__litestar_sse_event_stream__"
+_WRAPPED: Final = ("__wrapped__", "func", "ref")  # functools, partials, Litestar's AsyncCallable
+
+F = typing.TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def event_stream(fn: F, /) -> F: ...
+
+
+@overload
+def event_stream(
+    *,
+    ping_interval: float | EmptyType | None = Empty,
+    ping_message: str | EmptyType = Empty,
+    retry: int | EmptyType | None = Empty,
+    send_timeout: float | EmptyType | None = Empty,
+    sep: str | EmptyType = Empty,
+    error_event: ErrorEvent | EmptyType | None = Empty,
+) -> Callable[[F], F]: ...
+
+
+def event_stream(
+    fn: Any = None,
+    /,
+    *,
+    ping_interval: float | EmptyType | None = Empty,
+    ping_message: str | EmptyType = Empty,
+    retry: int | EmptyType | None = Empty,
+    send_timeout: float | EmptyType | None = Empty,
+    sep: str | EmptyType = Empty,
+    error_event: ErrorEvent | EmptyType | None = Empty,
+) -> Any:
+    """Mark a route handler function as an event stream; put it below the route decorator.
+
+    Example:
+        .. code-block:: python
+
+            @get("/ticks")
+            @event_stream
+            async def ticks() -> AsyncIterator[int]:
+                for i in range(3):
+                    yield i
+
+
+            @post("/v1/chat/completions")
+            @event_stream(retry=None, ping_interval=5, error_event=openai_error())
+            async def chat(data: ChatRequest) -> AsyncIterator[Chunk]: ...
+
+    Equivalent to ``@get("/ticks", media_type="text/event-stream", sync_to_thread=False)``.
+    A generator function (sync or async) is presented to Litestar as a coroutine function that
+    returns the generator, so Litestar neither warns nor uses a thread to create it (a sync
+    generator is still iterated off the event loop). Any other function is only marked.
+    The function must be annotated as returning a stream (``AsyncIterator[T]`` ...); requires
+    :class:`~litestar_sse.SSEPlugin`, without which Litestar answers such a handler with a 500.
+
+    Called with arguments, it sets this route's stream settings over the app's
+    :class:`~litestar_sse.SSEConfig` (see there for each): ``ping_interval``,
+    ``ping_message``, ``retry``, ``send_timeout``, ``sep``, ``error_event``. ``None`` turns a
+    setting off for this route; an argument not given keeps the app's value.
+
+    Raises:
+        TypeError: applied to something other than a function (e.g. above the route
+            decorator), or a setting of the wrong type.
+        ValueError: an invalid setting (``ping_interval=0``, a bad separator...).
+    """
+    settings = route_settings(
+        {
+            "ping_interval": ping_interval,
+            "ping_message": ping_message,
+            "retry": retry,
+            "send_timeout": send_timeout,
+            "sep": sep,
+            "error_event": error_event,
+        },
+        skip_empty=True,
+    )
+    if fn is None:
+        return functools.partial(_mark, settings=settings)
+    return _mark(fn, settings=settings)
+
+
+def _mark(fn: F, *, settings: Mapping[str, Any]) -> F:
+    if not callable(fn) or not hasattr(fn, "__code__"):
+        raise TypeError(
+            "@event_stream decorates the handler function: put it below the route decorator"
+        )
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        async def stream_handler(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        setattr(stream_handler, _MARKER, settings)
+        return typing.cast("F", stream_handler)
+    setattr(fn, _MARKER, settings)
+    return fn
+
+
+def route_settings(values: Mapping[str, Any], *, skip_empty: bool = False) -> dict[str, Any]:
+    """Check a route's stream settings, each by the rule of its :class:`~litestar_sse.SSEConfig`
+    field; return them as a dict (without the ``Empty`` ones when ``skip_empty``).
+    """
+    unknown = set(values) - ROUTE_SETTINGS
+    if unknown:
+        raise ValueError(
+            f"Unknown stream setting(s) {sorted(map(str, unknown))}; allowed: "
+            f"{sorted(ROUTE_SETTINGS)}"
+        )
+    settings = {k: v for k, v in values.items() if not (skip_empty and v is Empty)}
+    for name in ("ping_interval", "send_timeout"):
+        if name in settings:
+            settings[name] = check_seconds(settings[name], name)
+    if settings.get("retry") is not None:
+        check_retry(settings["retry"], "retry")
+    if "sep" in settings:
+        check_separator(settings["sep"])
+    if "ping_message" in settings and not isinstance(settings["ping_message"], str):
+        raise TypeError(
+            f"ping_message must be a str, got {type(settings['ping_message']).__name__}"
+        )
+    handler = settings.get("error_event")
+    if handler is not None and not callable(handler):
+        raise TypeError(f"error_event must be callable, got {type(handler).__name__}")
+    return settings
+
+
+class RouteDefaults:
+    """A route's stream settings over the app's defaults (a :class:`StreamDefaults`)."""
+
+    __slots__ = ("error_event", "ping_interval", "ping_message", "retry", "send_timeout", "sep")
+
+    def __init__(self, app: StreamDefaults, route: Mapping[str, Any]) -> None:
+        self.ping_interval: float | None = route.get("ping_interval", app.ping_interval)
+        self.ping_message: str = route.get("ping_message", app.ping_message)
+        self.retry: int | None = route.get("retry", app.retry)
+        self.send_timeout: float | None = route.get("send_timeout", app.send_timeout)
+        self.sep: str = route.get("sep", app.sep)
+        self.error_event: ErrorEvent | None = route.get("error_event", app.error_event)
+
+
+def _settings_of(handler: HTTPRouteHandler) -> dict[str, Any] | None:
+    """The settings of an :func:`event_stream` mark (``None``: not marked)."""
+    fn: Any = handler.fn
+    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
+        settings = getattr(fn, _MARKER, None)
+        if settings is not None:
+            return dict(settings)
+        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
+        if fn is None:
+            return None
+    return None
+
+
+def is_event_stream_media_type(media_type: Any) -> bool:
+    """True if a route's ``media_type`` is ``text/event-stream`` (parameters ignored)."""
+    value = media_type.value if isinstance(media_type, Enum) else media_type
+    return isinstance(value, str) and value.split(";", 1)[0].strip().lower() == EVENT_STREAM
+
+
+def stream_item_type(annotation: Any) -> Any:
+    """Return ``T`` of a stream annotation (``AsyncIterator[T]`` ...), ``Any`` if bare.
+
+    Returns a private sentinel (not a type) for annotations that are not streams; use
+    :func:`stream_item_type_of` for the handler-level question.
+    """
+    origin = get_origin(annotation) or annotation
+    try:
+        if origin not in _STREAM_ORIGINS:
+            return _NOT_A_STREAM
+    except TypeError:  # unhashable annotation objects
+        return _NOT_A_STREAM
+    args = get_args(annotation)
+    return args[0] if args else Any
+
+
+def stream_item_type_of(handler: HTTPRouteHandler) -> tuple[bool, Any, dict[str, Any]]:
+    """``(True, T, settings)`` for an event-stream generator handler, else ``(False, None, {})``.
+
+    ``settings`` are the route's stream settings: the ``"sse"`` entry of its ``opt``, then the
+    arguments of :func:`event_stream` over them.
+    """
+    marked = _settings_of(handler)
+    if marked is None and not is_event_stream_media_type(handler.media_type):
+        return False, None, {}
+    item_type = stream_item_type(handler.parsed_fn_signature.return_type.annotation)
+    if item_type is _NOT_A_STREAM:
+        if marked is not None:
+            raise ImproperlyConfiguredException(
+                f"@event_stream handler {handler} must be annotated as returning a stream "
+                "(AsyncIterator[T], AsyncIterable[T], AsyncGenerator[T, None], Iterator[T], "
+                f"Iterable[T]), got {handler.parsed_fn_signature.return_type.annotation!r}"
+            )
+        return False, None, {}
+    from_opt = (handler.opt or {}).get("sse") or {}
+    if not isinstance(from_opt, Mapping):
+        raise TypeError(f"opt['sse'] of {handler} must be a mapping of stream settings")
+    try:
+        settings = route_settings(from_opt)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"opt['sse'] of {handler}: {exc}") from exc
+    return True, item_type, {**settings, **(marked or {})}
