@@ -254,7 +254,9 @@ def make_item_encoder(
 
     def encode_json_data(item: Any) -> bytes:
         text = encode_json(item)
-        if b"\n" in text or b"\r" in text:  # a msgspec.Raw or a custom encoder's output
+        # A msgspec.Raw or a custom encoder's output may hold line breaks. (An int operand:
+        # CPython's bytes.__contains__ is 5x slower on a bytes one.)
+        if 10 in text or 13 in text:
             return prefix + encode_data(text, sep_bytes) + sep_bytes
         return data_prefix + text + end
 

@@ -160,7 +160,8 @@ def encode_data(data: str | bytes, sep: bytes) -> bytes:
         if "\r" in data or "\n" in data:
             return b"".join(b"data: " + to_utf8(line) + sep for line in _LINE_BREAK.split(data))
         return b"data: " + to_utf8(data) + sep
-    if b"\r" in data or b"\n" in data:
+    # CR and LF as ints: CPython's bytes.__contains__ is several times slower with a bytes one.
+    if 13 in data or 10 in data:
         return b"".join(b"data: " + line + sep for line in _BYTES_LINE_BREAK.split(data))
     return b"data: " + data + sep
 
