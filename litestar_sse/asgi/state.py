@@ -5,7 +5,8 @@ In the spirit of h11: the send loop keeps one :class:`StreamState` and feeds the
 
 The states and what moves a stream between them::
 
-    NEW --send_body--> IDLE <--> WRITING    an event's write is in flight
+    NEW --send_body--> IDLE <--> WRITING    an event's write is in flight (tracked when a
+                                            timer watches the stream: pings, send timeout)
                        IDLE <--> PINGING    a keep-alive write is in flight; events wait for it
     IDLE / WRITING / PINGING --stop(reason)--> STOPPING   the send loop is being interrupted
     IDLE --producer exhausted--> FINISHING               the last write: the end of the body

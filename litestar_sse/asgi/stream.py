@@ -304,15 +304,15 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                     # Inline: a coroutine call per event would cost more than all of this.
                     if self._state is not idle:
                         await self._wait_turn()
-                    self._state = writing
-                    if timed:
+                    if timed:  # only the timer needs to know that a write is in flight
+                        self._state = writing
                         self._last_write = monotonic()
                     try:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     except OSError:
                         self.stop("disconnect")
                         return
-                    if self._state is writing:
+                    if timed and self._state is writing:
                         self._state = idle
                     sends += 1
                     if sends == _YIELD_EVERY:
