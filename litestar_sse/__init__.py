@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         StopReason,
         StreamState,
     )
+    from litestar_sse.asgi.threaded_iterator import set_sync_thread_limit
     from litestar_sse.broadcast import (
         Broadcaster,
         BroadcastStats,
@@ -59,6 +60,7 @@ _HOMES: dict[str, str] = {
     "DisconnectReason": "litestar_sse.asgi",
     "StopReason": "litestar_sse.asgi",
     "StreamState": "litestar_sse.asgi",
+    "set_sync_thread_limit": "litestar_sse.asgi.threaded_iterator",
     "BroadcastStats": "litestar_sse.broadcast",
     "Broadcaster": "litestar_sse.broadcast",
     "MemoryBackend": "litestar_sse.broadcast",
@@ -117,6 +119,7 @@ __all__ = (
     "listening_socket",
     "openai_error",
     "provide_last_event_id",
+    "set_sync_thread_limit",
 )
 
 

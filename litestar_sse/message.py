@@ -133,7 +133,8 @@ class RawEvent(msgspec.Struct, frozen=True):
 def data_text(data: Any, json_encode: JSONEncode) -> bytes:
     """The text of an event's data, the one rule for every kind of payload.
 
-    ``str`` as UTF-8 and ``bytes`` as they are (both are text); an ``int`` in decimal; anything
+    ``str`` as UTF-8 and ``bytes`` (``bytearray``, ``memoryview``) as they are (both are text);
+    an ``int`` in decimal; anything
     else (a Struct, dataclass, dict, list, pydantic model, a ``bool``, a ``str`` subclass...)
     as JSON, by ``json_encode``. The item encoders below inline this for speed, and a test ties
     them to it.
@@ -144,8 +145,20 @@ def data_text(data: Any, json_encode: JSONEncode) -> bytes:
     if kind is bytes:
         return data  # type: ignore[no-any-return]
     if kind is int:
-        return b"%d" % data
+        return _decimal(data)
+    if kind is bytearray or kind is memoryview:
+        return bytes(data)
     return json_encode(data)
+
+
+def _decimal(number: int) -> bytes:
+    try:
+        return b"%d" % number
+    except ValueError:  # past sys.get_int_max_str_digits(): say what to do about it
+        raise ValueError(
+            f"An int of {number.bit_length()} bits is too large to send in decimal "
+            "(sys.set_int_max_str_digits() sets the limit); send it as a str"
+        ) from None
 
 
 def _encode_payload(data: Any, sep: bytes, json_encode: JSONEncode) -> bytes:
@@ -274,7 +287,10 @@ def make_item_encoder(
     def encode_item(item: Any) -> bytes:
         kind = type(item)
         if kind is int:
-            return int_template % item  # type: ignore[no-any-return]
+            try:
+                return int_template % item  # type: ignore[no-any-return]
+            except ValueError:
+                return prefix + b"data: " + _decimal(item) + end  # raises, saying why
         if kind is str:
             if "\r" in item or "\n" in item:
                 return prefix + encode_data(item, sep_bytes) + sep_bytes
@@ -290,6 +306,8 @@ def make_item_encoder(
         # Any other type: classified once, then looked up (a typed stream yields one type).
         if kind in json_types:
             return encode_json_data(item)
+        if kind is bytearray or kind is memoryview:
+            return prefix + encode_data(bytes(item), sep_bytes) + sep_bytes
         if isinstance(item, message_type):
             return encode_message(item)
         if isinstance(item, RawEvent):

@@ -1132,3 +1132,26 @@ async def test_many_streams_concurrently() -> None:
     )
     for n, c in enumerate(clients):
         assert [e.data for e in both(c.chunks)] == [str(n * 100 + i) for i in range(20)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in 3.11")
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_producer_raising_cancelled_error_itself_ends_the_body_properly(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """(It escaped the app: the server saw a cancelled app and cut the chunked body.)"""
+
+    async def agen() -> AsyncIterator[int]:
+        yield 1
+        raise asyncio.CancelledError  # e.g. leaked from a timeout helper; nobody cancelled us
+
+    def gen() -> Iterator[int]:
+        yield 1
+        raise asyncio.CancelledError
+
+    client = Client()
+    with caplog.at_level(logging.ERROR, LOGGER):
+        await client.run(sse(agen() if kind == "async" else gen()))
+    assert both(client.chunks) == [Ev("1")]
+    assert client.body_messages[-1] == END
+    assert "raised CancelledError by itself" in caplog.text

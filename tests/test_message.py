@@ -559,3 +559,20 @@ def test_the_fast_paths_follow_the_one_rule(
     )
     assert encode(data) == expected
     assert ServerSentEventMessage(data=data, event=event, id=id, sep=sep).encode() == expected
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_bytearray_and_memoryview_are_text_like_bytes(kind: Any) -> None:
+    """(They were sent as base64 JSON strings.)"""
+    encode = make_item_encoder()
+    assert both(encode(kind(b"caf\xc3\xa9\nline"))) == [Ev("café\nline")]
+    assert ServerSentEventMessage(data=kind(b"x")).encode() == b"data: x\r\n\r\n"
+    assert data_text(kind(b"x"), json_encoder(None)) == b"x"
+
+
+def test_an_int_too_large_for_decimal_is_refused_saying_why() -> None:
+    huge = 10**5000  # past CPython's default limit of 4,300 digits
+    with pytest.raises(ValueError, match="too large to send in decimal.*send it as a str"):
+        make_item_encoder()(huge)
+    with pytest.raises(ValueError, match="too large to send in decimal"):
+        ServerSentEventMessage(data=huge).encode()

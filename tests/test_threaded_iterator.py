@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from litestar_sse.asgi.threaded_iterator import ThreadedIterator
+from litestar_sse import ASGIStreamingResponse
+from litestar_sse.asgi.threaded_iterator import (
+    DEFAULT_SYNC_THREAD_LIMIT,
+    ThreadedIterator,
+    set_sync_thread_limit,
+    sync_threads_in_use,
+)
 from tests.polling import wait_until_sync
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +206,97 @@ async def test_slow_producer_does_not_block_the_loop() -> None:
         task.cancel()
     assert [x for b in batches for x in b] == [0, 1, 2]
     assert ticks >= 10
+
+
+# -- a bounded number of worker threads ------------------------------------------------------
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    set_sync_thread_limit(2)
+    try:
+        yield
+    finally:
+        set_sync_thread_limit(DEFAULT_SYNC_THREAD_LIMIT)
+
+
+def worker_threads() -> int:
+    return sum(t.name == "litestar-sse-sync-iterator" for t in threading.enumerate())
+
+
+class Peer:
+    """An ASGI client that records body chunks and can leave."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.gone = asyncio.Event()
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            self.chunks.append(message["body"])
+
+    async def receive(self) -> Any:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+
+def blocked_after_one(release: threading.Event) -> Iterator[bytes]:
+    yield b"data: a\r\n\r\n"
+    release.wait(10)  # blocked in next(): Python cannot interrupt it
+
+
+async def test_sync_iterators_beyond_the_limit_wait_for_a_thread(two_threads: None) -> None:
+    releases = [threading.Event() for _ in range(3)]
+    peers = [Peer() for _ in range(3)]
+    scope = {"type": "http", "method": "GET", "headers": []}
+    tasks = [
+        asyncio.ensure_future(
+            ASGIStreamingResponse(iterator=blocked_after_one(release))(scope, p.receive, p.send)
+        )
+        for release, p in zip(releases, peers, strict=True)
+    ]
+    await wait_until(lambda: sum(bool(p.chunks) for p in peers) == 2)
+    await asyncio.sleep(0.1)
+    assert sum(bool(p.chunks) for p in peers) == 2  # the third waits for a thread
+    assert sync_threads_in_use() == 2
+    assert worker_threads() <= 2
+    waiting = next(i for i, p in enumerate(peers) if not p.chunks)
+    done = next(i for i, p in enumerate(peers) if p.chunks)
+    releases[done].set()  # one iterator returns: its thread ends, its slot passes on
+    await wait_until(lambda: bool(peers[waiting].chunks))
+    for release in releases:
+        release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    await wait_until(lambda: sync_threads_in_use() == 0)
+
+
+async def test_clients_that_leave_do_not_multiply_threads(two_threads: None) -> None:
+    """A thread blocked in next() outlives its client; the limit bounds how many there are."""
+    release = threading.Event()
+    scope = {"type": "http", "method": "GET", "headers": []}
+    try:
+        for _ in range(20):
+            peer = Peer()
+            response = ASGIStreamingResponse(iterator=blocked_after_one(release))
+            task = asyncio.ensure_future(response(scope, peer.receive, peer.send))
+            await asyncio.sleep(0.01)
+            peer.gone.set()  # the client leaves, whether its stream got a thread or not
+            await asyncio.wait_for(task, 5)
+            assert worker_threads() <= 2
+    finally:
+        release.set()
+    await wait_until(lambda: sync_threads_in_use() == 0)
+
+
+def test_the_limit_is_checked_like_every_count() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        set_sync_thread_limit(0)
+    with pytest.raises(TypeError):
+        set_sync_thread_limit(None)  # type: ignore[arg-type]
+
+
+async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

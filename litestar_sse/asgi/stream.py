@@ -263,7 +263,16 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                 await self._stream(send)
             elif self._closing is not None:  # stopped before it started: no producer runs
                 await self._end_cleanly(send, self._closing)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if self._state is not _STOPPING and not _cancel_requested(self._host):
+                # Nobody cancelled this task: the producer raised CancelledError itself. It is
+                # a producer error, and the body still ends properly (it was cut short).
+                try:
+                    raise RuntimeError("the producer raised CancelledError by itself") from exc
+                except RuntimeError as error:
+                    self._producer_failed(error)
+                await self._finish(send)
+                return
             if not self._own_cancellation():
                 raise
             if self._closing is None:
@@ -421,6 +430,11 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                 self._tail = self.on_error(exc)
             except Exception:
                 logger.exception("Exception raised by the on_error handler")
+
+
+def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0  # Python 3.10 cannot tell: assume so
 
 
 async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:

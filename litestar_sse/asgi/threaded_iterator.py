@@ -10,13 +10,23 @@ for one thread switch per batch, not per item.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-__all__ = ("ThreadedIterator", "stream_batches")
+from litestar_sse.validation import check_count
+
+__all__ = (
+    "DEFAULT_SYNC_THREAD_LIMIT",
+    "ThreadedIterator",
+    "set_sync_thread_limit",
+    "stream_batches",
+    "sync_threads_in_use",
+)
 
 T = TypeVar("T")
 
@@ -27,6 +37,91 @@ T = TypeVar("T")
 HOT_GAP = 0.001
 LINGER = 0.0005
 MIN_BATCH = 256
+
+DEFAULT_SYNC_THREAD_LIMIT: Final = 40
+"""Worker threads for sync iterators, at most, per event loop (anyio's default for its own)."""
+
+_limit = DEFAULT_SYNC_THREAD_LIMIT
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ThreadSlots] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_sync_thread_limit(limit: int) -> None:
+    """Set how many sync iterators may run in worker threads at once, per event loop.
+
+    A stream whose sync iterator finds every slot taken waits (its headers are sent, its first
+    event waits) until a thread ends. A thread that is blocked in ``next()`` holds its slot
+    until ``next()`` returns, even after its client left: Python cannot interrupt a thread, so
+    an iterator that may block for ever should be an async one. Loops created after the call
+    take the new limit; loops already streaming keep theirs.
+    """
+    global _limit
+    checked = check_count(limit, "limit", minimum=1)
+    if checked is None:
+        raise TypeError("limit must be an int >= 1, got None")
+    _limit = checked
+
+
+def sync_threads_in_use() -> int:
+    """Worker threads of sync iterators running now on this event loop (for monitoring)."""
+    slots = _slots.get(asyncio.get_running_loop())
+    return 0 if slots is None else slots.in_use
+
+
+class _ThreadSlots:
+    """The worker-thread slots of one event loop: taken on the loop, given back by threads."""
+
+    __slots__ = ("_free", "_loop", "_waiters", "in_use")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._free = limit
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.in_use = 0
+
+    async def take(self) -> None:
+        while self._free == 0:
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_next()  # woken and cancelled at once: pass the wake-up on
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._free -= 1
+        self.in_use += 1
+
+    def give_back_threadsafe(self) -> None:
+        """Called by a worker thread as it ends."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            self._loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        self.in_use -= 1
+        self._give_back()
+
+    def _give_back(self) -> None:
+        self._free += 1
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+
+def _slots_of(loop: asyncio.AbstractEventLoop) -> _ThreadSlots:
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = _ThreadSlots(loop, _limit)
+    return slots
 
 
 class ThreadedIterator(Generic[T]):
@@ -44,6 +139,7 @@ class ThreadedIterator(Generic[T]):
         "_last_take",
         "_loop",
         "_max_buffer",
+        "_slots",
         "_space",
         "_stopped",
         "_thread",
@@ -51,7 +147,13 @@ class ThreadedIterator(Generic[T]):
         "_wanted",
     )
 
-    def __init__(self, iterator: Iterator[T], *, max_buffer: int = 4096) -> None:
+    def __init__(
+        self,
+        iterator: Iterator[T],
+        *,
+        max_buffer: int = 4096,
+        slots: _ThreadSlots | None = None,
+    ) -> None:
         self._iterator = iterator
         self._loop = asyncio.get_running_loop()
         self._buffer: deque[T] = deque()
@@ -63,6 +165,7 @@ class ThreadedIterator(Generic[T]):
         self._stopped = False
         self._error: BaseException | None = None
         self._last_take = 0.0
+        self._slots = slots  # given back when the thread ends
         self._thread = threading.Thread(
             target=self._run, name="litestar-sse-sync-iterator", daemon=True
         )
@@ -100,6 +203,8 @@ class ThreadedIterator(Generic[T]):
                 with space:
                     self._done = True
                     self._wake()
+                if self._slots is not None:
+                    self._slots.give_back_threadsafe()
 
     async def next_batch(self) -> list[T]:
         """Return every item produced so far (at least one); raise ``StopAsyncIteration`` at end.
@@ -155,13 +260,17 @@ async def stream_batches(
 ) -> bool:
     """Stream a blocking iterator from its worker thread: each batch encoded, in one ``write``.
 
-    Items that are already waiting go out together, so batching adds no latency. ``write``
+    The worker thread takes one of the loop's slots (see :func:`set_sync_thread_limit`),
+    waiting for one if none is free. Items that are already waiting go out together, so
+    batching adds no latency. ``write``
     returns False when the client is gone; this then returns False. An exception from the
     iterator or ``encode`` is passed to ``on_error`` (called in the ``except`` block) after what
     was encoded before it is written, and ends the stream (True). Gives the event loop a turn
     every ``yield_every`` items, as a full buffer hands over the next batch without waiting.
     """
-    threaded = ThreadedIterator(iterator)
+    slots = _slots_of(asyncio.get_running_loop())
+    await slots.take()
+    threaded = ThreadedIterator(iterator, slots=slots)
     sent = 0
     try:
         while True:
