@@ -8,7 +8,7 @@ imports this module: the plugin stores an :class:`AppSSE`, which implements it, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from litestar.config.app import AppConfig
     from litestar.connection import Request
 
-__all__ = ("STATE_KEY", "AppSSE", "AppService", "SSEConfig", "get_app_sse")
+__all__ = ("STATE_KEY", "AppSSE", "AppService", "SSEConfig", "client_address", "get_app_sse")
 
 STATE_KEY: Final = STREAM_HOST_KEY
 """Key of the :class:`AppSSE` in ``app.state``."""
@@ -63,7 +63,8 @@ class SSEConfig:
             browsers then wait about 3 s before reconnecting.
         sep: Line separator of events and pings: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
         send_timeout: Seconds one send (pings included) may take before the client is
-            considered gone and the stream is closed. ``None`` waits forever.
+            considered gone and the stream is closed: 30 by default, so a client that stopped
+            reading never holds a stream (and what it buffers) for ever. ``None`` waits forever.
         headers: Extra response headers for every event stream. Headers set on the response
             or the route (``response_headers``) win; these may override the defaults
             ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no``.
@@ -71,11 +72,22 @@ class SSEConfig:
             a new stream is answered ``503 Service Unavailable`` with ``Retry-After``, before
             any byte of the stream is sent. ``None`` means no limit. Note that a browser's
             ``EventSource`` does not reconnect after a 503: its ``error`` handler must.
+        max_connections_per_client: Most event streams open at once for one client (per
+            process), as told by ``client_key``; beyond it that client's new streams are
+            answered ``503`` with ``Retry-After``. ``None`` (the default) means no limit. Turn it
+            on only where ``client_key`` tells clients apart: behind a proxy every client has the
+            proxy's address unless the server is told to trust the proxy's
+            ``X-Forwarded-For`` (``uvicorn --proxy-headers --forwarded-allow-ips ...``).
+        client_key: What a client is, for ``max_connections_per_client``: a callable of the
+            request returning a hashable key, ``None`` for "not counted". The default is the
+            client's address as the server reports it; an authenticated identity (a user or API
+            key id) is a better key where there is one.
         retry_after: The ``Retry-After`` value, in seconds, of that 503.
         max_lifetime: Seconds after which a stream is ended cleanly (the event being sent
-            completes, then ``lifetime_event`` if set, then the end of the body). Clients
-            reconnect with ``Last-Event-ID``, which rebalances long-lived connections across
-            servers and bounds per-connection state. ``None`` means no limit.
+            completes, then ``lifetime_event`` if set, then the end of the body): an hour by
+            default. Clients reconnect with ``Last-Event-ID``, which rebalances long-lived
+            connections across servers, bounds per-connection state, and frees every stream of
+            a client that holds connections without reading. ``None`` means no limit.
         lifetime_event: An event sent just before a stream ends for ``max_lifetime``.
         shutdown_grace_period: Seconds every open stream gets to end cleanly once the server
             shuts down (see :class:`~litestar_sse.SSEPlugin`); streams still open then are
@@ -113,11 +125,15 @@ class SSEConfig:
     ping_message: str = "ping"
     retry: int | None = None
     sep: str = DEFAULT_SEPARATOR
-    send_timeout: float | None = None
+    send_timeout: float | None = 30.0
     headers: Mapping[str, str] = field(default_factory=dict)
     max_connections: int | None = None
+    max_connections_per_client: int | None = None
+    client_key: Callable[[Request[Any, Any, Any]], Hashable] = field(
+        default_factory=lambda: client_address
+    )
     retry_after: int = 5
-    max_lifetime: float | None = None
+    max_lifetime: float | None = 3600.0
     lifetime_event: ServerSentEventMessage | RawEvent | None = None
     shutdown_grace_period: float = 5.0
     shutdown_event: ServerSentEventMessage | RawEvent | None = None
@@ -140,6 +156,11 @@ class SSEConfig:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
         self.max_connections = check_count(self.max_connections, "max_connections", minimum=1)
+        self.max_connections_per_client = check_count(
+            self.max_connections_per_client, "max_connections_per_client", minimum=1
+        )
+        if not callable(self.client_key):
+            raise TypeError(f"client_key must be callable, got {type(self.client_key).__name__}")
         check_count(self.retry_after, "retry_after", minimum=0)
         self.max_lifetime = check_seconds(self.max_lifetime, "max_lifetime")
         grace = check_seconds(self.shutdown_grace_period, "shutdown_grace_period", zero=True)
@@ -183,6 +204,7 @@ class AppSSE:
         self.headers = {name.lower(): value for name, value in config.headers.items()}
         self.registry = StreamRegistry(
             max_connections=config.max_connections,
+            max_connections_per_client=config.max_connections_per_client,
             retry_after=config.retry_after,
             max_lifetime=config.max_lifetime,
             lifetime_event=_encode(config.lifetime_event),
@@ -193,8 +215,11 @@ class AppSSE:
         self, request: Request[Any, Any, Any], *, preamble: bytes, **kwargs: Any
     ) -> ManagedSSEResponse:
         """The ASGI response of one of the app's streams, counted in its :attr:`registry`."""
+        config = self.config
+        client = None if config.max_connections_per_client is None else config.client_key(request)
         return ManagedSSEResponse(
             registry=self.registry,
+            client=client,
             preamble=preamble,
             # A compressing middleware holds the headers back until the first body chunk.
             flush_headers=request.app.compression_config is not None,
@@ -209,6 +234,12 @@ class AppSSE:
         merged = {name: value for name, value in self.headers.items() if name not in own}
         merged.update(headers)
         return merged
+
+
+def client_address(request: Request[Any, Any, Any]) -> Hashable:
+    """The client's address as the server reports it (``None`` when it reports none)."""
+    client = request.scope.get("client")
+    return client[0] if client else None
 
 
 def _encode(event: ServerSentEventMessage | RawEvent | None) -> bytes:

@@ -11,6 +11,7 @@ must be called there (the plugin's signal handler schedules it with ``call_soon_
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from litestar.response.base import ASGIResponse
@@ -28,6 +29,8 @@ class StreamRegistry:
 
     Args:
         max_connections: Most streams open at once; beyond it new ones are answered 503.
+        max_connections_per_client: Most streams open at once for one client key (see
+            :meth:`admit`); beyond it that client's new ones are answered 503.
         retry_after: ``Retry-After`` seconds of that 503.
         max_lifetime: Seconds after which a stream is ended cleanly, or ``None``.
         lifetime_event: Bytes sent before the end of a stream that reached ``max_lifetime``.
@@ -38,10 +41,12 @@ class StreamRegistry:
         "_abort_timer",
         "_idle",
         "_open",
+        "_per_client",
         "_streams",
         "closing",
         "lifetime_event",
         "max_connections",
+        "max_connections_per_client",
         "max_lifetime",
         "retry_after",
         "shutdown_event",
@@ -51,12 +56,16 @@ class StreamRegistry:
         self,
         *,
         max_connections: int | None = None,
+        max_connections_per_client: int | None = None,
         retry_after: int = 5,
         max_lifetime: float | None = None,
         lifetime_event: bytes = b"",
         shutdown_event: bytes = b"",
     ) -> None:
         self.max_connections = max_connections
+        self.max_connections_per_client = max_connections_per_client
+        # Open streams per client key; a key leaves the dict with its last stream.
+        self._per_client: dict[Hashable, int] = {}
         self.retry_after = retry_after
         self.max_lifetime = max_lifetime
         self.lifetime_event = lifetime_event
@@ -72,15 +81,27 @@ class StreamRegistry:
         """The number of open streams (admitted and not yet finished)."""
         return self._open
 
-    def admit(self) -> bool:
-        """Count a new stream in; False if that would pass ``max_connections``."""
+    def admit(self, client: Hashable = None) -> bool:
+        """Count a new stream of ``client`` in; False if that would pass a limit.
+
+        ``client`` is the key of the stream's client (``None``: not counted per client).
+        """
         if self.max_connections is not None and self._open >= self.max_connections:
             return False
+        if client is not None and self.max_connections_per_client is not None:
+            count = self._per_client.get(client, 0)
+            if count >= self.max_connections_per_client:
+                return False
+            self._per_client[client] = count + 1
         self._open += 1
         return True
 
-    def leave(self) -> None:
-        """Count a stream out (the pair of a successful :meth:`admit`)."""
+    def leave(self, client: Hashable = None) -> None:
+        """Count a stream out (the pair of a successful :meth:`admit`, with its ``client``)."""
+        if client is not None and self.max_connections_per_client is not None:
+            count = self._per_client.pop(client, 1) - 1
+            if count:
+                self._per_client[client] = count
         self._open -= 1
         if self._open == 0 and self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
@@ -140,9 +161,10 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         flush_headers: Send a body chunk (the preamble, even if empty) right after the headers.
             A compressing middleware holds the headers back until the first body chunk; this
             releases them at once, so the client sees the stream open before the first event.
+        client: The key of the stream's client, for ``max_connections_per_client``.
     """
 
-    __slots__ = ("flush_headers", "preamble", "registry")
+    __slots__ = ("client", "flush_headers", "preamble", "registry")
 
     def __init__(
         self,
@@ -150,17 +172,19 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         registry: StreamRegistry,
         preamble: bytes = b"",
         flush_headers: bool = False,
+        client: Hashable = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.registry = registry
+        self.client = client
         self.preamble = preamble
         self.flush_headers = flush_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream, or a 503 with ``Retry-After`` if the app has too many open."""
         registry = self.registry
-        if not registry.admit():
+        if not registry.admit(self.client):
             busy = ASGIResponse(
                 body=b"Too many open event streams, retry later.",
                 status_code=503,
@@ -172,7 +196,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            registry.leave()
+            registry.leave(self.client)
 
     async def send_body(self, send: Send, receive: Receive) -> None:
         """Send the stream while it is registered; end it at shutdown or after its lifetime."""

@@ -50,9 +50,10 @@ def test_config_defaults() -> None:
     assert config.ping_message == "ping"
     assert config.retry is None
     assert config.sep == "\r\n"
-    assert config.send_timeout is None
+    assert config.send_timeout == 30.0
     assert config.max_connections is None
-    assert config.max_lifetime is None
+    assert config.max_lifetime == 3600.0
+    assert config.max_connections_per_client is None
     assert config.shutdown_grace_period == 5.0
     assert config.last_event_id_query_param == "lastEventId"
 
@@ -76,6 +77,8 @@ def test_config_defaults() -> None:
         ({"max_connections": 1.5}, TypeError),
         ({"retry_after": -1}, ValueError),
         ({"max_lifetime": -2}, ValueError),
+        ({"max_connections_per_client": 0}, ValueError),
+        ({"client_key": "address"}, TypeError),
         ({"shutdown_grace_period": -1}, ValueError),
         ({"shutdown_grace_period": None}, ValueError),
         ({"shutdown_event": "bye"}, TypeError),

@@ -114,6 +114,43 @@ def test_streams_beyond_max_connections_get_503_with_retry_after() -> None:
             assert again.status_code == 200
 
 
+def test_max_connections_per_client_counts_each_client_key_apart() -> None:
+    """One client may not hold the app's whole pool; others still get in."""
+
+    def key(request: Any) -> Any:
+        return request.headers.get("x-client")
+
+    app = make_app(max_connections_per_client=2, client_key=key)
+    registry = registry_of(app)
+    with TestClient(app) as client:
+        alice = {"x-client": "alice"}
+        with (
+            sse_stream(client, "GET", "/quiet", headers=alice) as a1,
+            sse_stream(client, "GET", "/response", headers=alice) as a2,
+        ):
+            assert (a1.status_code, a2.status_code) == (200, 200)
+            with sse_stream(client, "GET", "/quiet", headers=alice) as refused:
+                assert refused.status_code == 503
+                assert refused.headers["retry-after"] == "5"
+            with sse_stream(client, "GET", "/quiet", headers={"x-client": "bob"}) as bob:
+                assert bob.status_code == 200
+            # a request the key cannot place (None) is not counted per client
+            with sse_stream(client, "GET", "/quiet") as anonymous:
+                assert anonymous.status_code == 200
+        wait_until_sync(lambda: len(registry) == 0)
+        assert registry._per_client == {}  # keys leave with their last stream
+        with sse_stream(client, "GET", "/quiet", headers=alice) as again:
+            assert again.status_code == 200
+
+
+def test_the_default_client_key_is_the_client_address() -> None:
+    app = make_app(max_connections_per_client=1)
+    with TestClient(app) as client, sse_stream(client, "GET", "/quiet") as first:
+        assert first.status_code == 200
+        with sse_stream(client, "GET", "/quiet") as second:
+            assert second.status_code == 503  # the same address ("testclient")
+
+
 # -- HEAD ------------------------------------------------------------------------------------
 
 
