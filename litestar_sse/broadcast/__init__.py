@@ -26,18 +26,21 @@ from litestar_sse.broadcast.broadcaster import (
 )
 from litestar_sse.broadcast.fanout import Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.redis import RedisStreamBackend
 
 __all__ = (
     "GAP_HEADER",
+    "MAX_TOPIC_BYTES",
     "RESUMED_FROM_HEADER",
     "Authorize",
     "BackendUnavailableError",
     "BroadcastBackend",
     "BroadcastStats",
     "Broadcaster",
+    "InvalidTopicError",
     "MemoryBackend",
     "OverflowPolicy",
     "RedisStreamBackend",
@@ -46,6 +49,7 @@ __all__ = (
     "Snapshot",
     "Subscription",
     "SubscriptionResponse",
+    "TooManyTopicsError",
 )
 
 

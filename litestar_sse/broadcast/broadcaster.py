@@ -16,6 +16,7 @@ from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_topic, topic_tuple
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
 from litestar_sse.plugin.last_event_id import read_last_event_id
 from litestar_sse.plugin.sse_plugin import add_signature_name
@@ -114,6 +115,14 @@ class Broadcaster:
             the ``sep`` of the :class:`~litestar_sse.SSEConfig` the broadcaster is given to,
             else ``"\\r\\n"``.
         gap_event: The event type of gap events.
+        max_topics: Most topics one subscription may follow (default 100); a subscription
+            asking for more raises :class:`~litestar_sse.broadcast.TooManyTopicsError` (a
+            ``400`` if unhandled). ``None`` for no limit.
+
+    Topic names follow one rule, checked on every publish and subscription: a non-empty
+    ``str`` of at most 256 bytes in UTF-8, without control characters or lone surrogates.
+    Others raise :class:`~litestar_sse.broadcast.InvalidTopicError` (a ``ValueError``, and a
+    ``400`` if unhandled).
 
     Use it as an async context manager, or call :meth:`start` and :meth:`close`; given to
     :class:`~litestar_sse.SSEConfig` (``broadcaster=``), the plugin does so from the app's
@@ -130,9 +139,11 @@ class Broadcaster:
         type_encoders: TypeEncodersMap | None = None,
         sep: str | None = None,
         gap_event: str = "gap",
+        max_topics: int | None = DEFAULT_MAX_TOPICS,
     ) -> None:
         if check_count(max_queue, "max_queue", minimum=1) is None:
             raise TypeError("max_queue must be an int >= 1, got None")
+        self.max_topics = check_count(max_topics, "max_topics", minimum=1)
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
@@ -242,9 +253,10 @@ class Broadcaster:
             BackendUnavailableError: the backend (Redis) cannot be reached (a ``503`` if
                 unhandled in a request). The event was not published, unless Redis went away
                 after storing it and before answering: see "When Redis is down" in the docs.
-            ValueError: an invalid topic or event type.
+            InvalidTopicError: an invalid topic (a ``ValueError``; ``400`` if unhandled).
+            ValueError: an invalid event type.
         """
-        _check_topic(topic)
+        check_topic(topic)
         event_bytes = None if event is None else to_utf8(check_event_type(event))
         payload = self._encode_data(data)
         await self._ready()
@@ -272,10 +284,12 @@ class Broadcaster:
             connection: The request, for ``authorize`` and ``Last-Event-ID``.
 
         Raises:
+            InvalidTopicError: an invalid topic, or none (``400``).
+            TooManyTopicsError: more topics than ``max_topics`` (``400``).
             PermissionDeniedException: ``authorize`` refused a topic (``403``).
             BackendUnavailableError: the backend cannot be reached (``503``).
         """
-        names = _topic_tuple(topics)
+        names = topic_tuple(topics, self.max_topics)
         if self.authorize is not None:
             for topic in names:
                 allowed = self.authorize(connection, topic)
@@ -326,6 +340,8 @@ class Broadcaster:
                 (``ping_interval``, ``send_timeout``, ``headers``, ``on_disconnect``, ...).
 
         Raises:
+            InvalidTopicError: an invalid topic, or none (``400``).
+            TooManyTopicsError: more topics than ``max_topics`` (``400``).
             PermissionDeniedException: ``authorize`` refused a topic (``403``).
             BackendUnavailableError: the backend cannot be reached (``503``).
         """
@@ -382,21 +398,6 @@ class SubscriptionResponse(ServerSentEvent):
 
 def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
     response.stop("overflow")
-
-
-def _check_topic(topic: Any) -> str:
-    if not isinstance(topic, str) or not topic:
-        raise ValueError(f"A topic must be a non-empty str, got {topic!r}")
-    return topic
-
-
-def _topic_tuple(topics: str | Iterable[str]) -> tuple[str, ...]:
-    if isinstance(topics, str):
-        return (_check_topic(topics),)
-    names = tuple(dict.fromkeys(_check_topic(topic) for topic in topics))
-    if not names:
-        raise ValueError("Subscribe to at least one topic")
-    return names
 
 
 # Handler annotations naming Broadcaster resolve in every app the plugin serves, as those naming

@@ -97,6 +97,8 @@ class RedisStreamBackend(BroadcastBackend):
                 raise ValueError("RedisStreamBackend needs a client with decode_responses=False")
             self._url = None
             self._client = redis
+        if not isinstance(prefix, str) or not prefix.isprintable():
+            raise ValueError(f"prefix must be a str of printable characters, got {prefix!r}")
         if read_count < 1:
             raise ValueError(f"read_count must be >= 1, got {read_count!r}")
         self.keys = RedisKeys(prefix)

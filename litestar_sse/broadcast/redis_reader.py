@@ -118,7 +118,8 @@ class StreamReader:
         """Position of the newest entry handed out."""
         self._cursors: dict[str, bytes] = {}
         self._topic_of_key: dict[bytes, str] = {}
-        self._pending: set[str] = set()
+        self._pending: dict[str, bytes] = {}
+        """Topics to take on at the next read, with their stream's key."""
         self._install_waiters: list[asyncio.Future[None]] = []
         self._blocking = False
         self._woken = False
@@ -156,7 +157,13 @@ class StreamReader:
 
     async def watch(self, topics: Sequence[str], timeout: float) -> None:
         """Take on the topics not read yet, and return once they are."""
-        missing = [topic for topic in topics if topic not in self._cursors]
+        # The keys are encoded here, in the subscriber's task: a name Redis cannot take fails
+        # this subscription alone, never the reader that serves every other one.
+        missing = {
+            topic: self._keys.topic(topic).encode()
+            for topic in topics
+            if topic not in self._cursors
+        }
         if not missing:
             return
         if self._task is None:
@@ -184,7 +191,7 @@ class StreamReader:
     def unwatch(self, topic: str) -> None:
         """Stop reading ``topic``."""
         self._cursors.pop(topic, None)
-        self._pending.discard(topic)
+        self._pending.pop(topic, None)
         self._topic_of_key.pop(self._keys.topic(topic).encode(), None)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -317,10 +324,10 @@ class StreamReader:
         # snapshot only after this, so nothing it needs is before the cursor.
         if self._clock_id is None or not (self._pending or self._install_waiters):
             return
-        for topic in self._pending:
+        for topic, key in self._pending.items():
             if topic not in self._cursors:
                 self._cursors[topic] = self._clock_id
-                self._topic_of_key[self._keys.topic(topic).encode()] = topic
+                self._topic_of_key[key] = topic
         self._pending.clear()
         waiters, self._install_waiters = self._install_waiters, []
         for future in waiters:
