@@ -6,6 +6,10 @@ sending is not touched at all. When a subscriber comes back for more, everything
 cursor and the head of the ring goes out joined into one chunk, so a burst costs one ASGI
 send per subscriber, not one per event. Publishing never awaits a subscriber.
 
+A subscriber of several topics is told which of its topics have news (see
+:mod:`~litestar_sse.broadcast.feeds`), so an event costs the same whether it follows two
+topics or thousands.
+
 A subscriber whose cursor falls more than ``max_queue`` events behind is *slow*: with
 ``drop_oldest`` it skips to the newest ``max_queue`` events and gets a gap event; with
 ``disconnect`` its stream ends and the client resumes from history with ``Last-Event-ID``.
@@ -20,85 +24,20 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
+from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import Snapshot
     from litestar_sse.broadcast.encoding import EventFormat
 
-__all__ = ("FanOut", "Subscription", "TopicFeed")
+__all__ = ("FanOut", "Subscription")
 
 _BACKLOG_BATCH: Final = 512
 """Replayed events sent per ASGI send."""
 
 _first: Final = itemgetter(0)
 logger: Final = logging.getLogger("litestar_sse.broadcast")
-
-
-class TopicFeed:
-    """The recent events of one topic that has local subscribers.
-
-    ``chunks[i]`` is the event at absolute index ``base + i``; at least ``keep`` events stay
-    behind the head, so a subscriber lagging by up to ``keep`` events can still read them.
-    """
-
-    __slots__ = (
-        "base",
-        "chunks",
-        "count",
-        "disconnect_slow",
-        "keep",
-        "name",
-        "positions",
-        "subscriptions",
-        "waiters",
-    )
-
-    def __init__(self, name: str, keep: int, *, disconnect_slow: bool) -> None:
-        self.name = name
-        self.keep = keep
-        self.disconnect_slow = disconnect_slow
-        self.base = 0
-        self.chunks: list[bytes] = []
-        self.positions: list[int] = []
-        self.count = 0
-        """Open subscriptions of this topic."""
-        self.subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
-        self.waiters: dict[Subscription, None] = {}
-        """Subscriptions waiting for the next event (an ordered set)."""
-
-    @property
-    def head(self) -> int:
-        """Absolute index one past the newest event."""
-        return self.base + len(self.chunks)
-
-    def append(self, position: int, chunk: bytes) -> None:
-        """Add an event and wake the idle subscribers."""
-        chunks = self.chunks
-        chunks.append(chunk)
-        self.positions.append(position)
-        if len(chunks) >= 2 * self.keep + 16:
-            self._trim()
-        waiters = self.waiters
-        if waiters:
-            self.waiters = {}
-            for subscription in waiters:
-                future = subscription._future
-                if future is not None and not future.done():
-                    future.set_result(None)
-
-    def _trim(self) -> None:
-        # Once per ``keep + 16`` events: the only time the subscriber list is walked. A
-        # subscriber stuck in a send never asks for more, so under the ``disconnect`` policy
-        # it is found here, at most about ``keep`` events after it fell too far behind.
-        head = self.head
-        if self.disconnect_slow:
-            for subscription in list(self.subscriptions):
-                subscription._check_lag(self, head)
-        drop = len(self.chunks) - self.keep
-        del self.chunks[:drop]
-        del self.positions[:drop]
-        self.base += drop
 
 
 class FanOut:
@@ -162,13 +101,18 @@ class FanOut:
             feeds.append(feed)
         subscription = Subscription(self, tuple(feeds))
         self._subscriptions.add(subscription)
+        inbox = subscription._inbox
         for feed in feeds:
             feed.subscriptions.add(subscription)
+            if inbox is not None:
+                feed.inboxes[inbox] = None
         return subscription
 
-    def release(self, feeds: tuple[TopicFeed, ...]) -> None:
+    def release(self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None = None) -> None:
         """Forget one subscriber of ``feeds`` (runs once per subscription)."""
         for feed in feeds:
+            if inbox is not None:
+                feed.inboxes.pop(inbox, None)
             feed.count -= 1
             if feed.count == 0 and self.feeds.get(feed.name) is feed:
                 del self.feeds[feed.name]
@@ -216,6 +160,8 @@ class Subscription:
         "_final",
         "_finalizer",
         "_future",
+        "_inbox",
+        "_slot",
         "gap",
         "gap_topics",
         "on_overflow",
@@ -227,12 +173,15 @@ class Subscription:
         self._fanout = fanout
         self._feeds = feeds
         self._cursors = [feed.head for feed in feeds]
+        # Several topics: an inbox the topics note their news in, and each topic's cursor slot.
+        self._inbox = Inbox() if len(feeds) > 1 else None
+        self._slot = {feed: index for index, feed in enumerate(feeds)} if len(feeds) > 1 else None
         self._future: asyncio.Future[None] | None = None
         self._after: int | None = None
         self._backlog: list[bytes] = []
         self._closed = False
         self._final: bytes | None = None
-        self._finalizer = weakref.finalize(self, fanout.release, feeds)
+        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
         self._finalizer.atexit = False
         self.topics = tuple(feed.name for feed in feeds)
         self.resumed_from = ""
@@ -283,8 +232,11 @@ class Subscription:
             # Idle: one future per wait, woken by the next append to any of our topics. A
             # future left behind by a cancelled wait is done, and waking skips done futures.
             self._future = future = asyncio.get_running_loop().create_future()
-            for feed in self._feeds:
-                feed.waiters[self] = None
+            inbox = self._inbox
+            if inbox is None:
+                self._feeds[0].waiters[self] = None
+            else:
+                inbox.future = future  # registered with every topic already
             await future
 
     def _take_backlog(self) -> bytes:
@@ -330,22 +282,34 @@ class Subscription:
         return body
 
     def _collect_many(self) -> bytes | None:
-        fanout = self._fanout
-        feeds, cursors = self._feeds, self._cursors
-        lags = [feed.head - cursor for feed, cursor in zip(feeds, cursors, strict=True)]
-        limit = fanout.max_queue
-        if not fanout.drop_oldest and max(lags) > limit:
-            self._overflow(sum(lags))
+        # Only the topics that noted news in the inbox: every other one is up to date.
+        inbox = self._inbox
+        assert inbox is not None
+        assert self._slot is not None
+        ready = inbox.ready
+        if not ready:
             return None
+        inbox.ready = {}
+        fanout = self._fanout
+        cursors, slot = self._cursors, self._slot
+        limit = fanout.max_queue
+        if not fanout.drop_oldest:
+            for feed in ready:
+                if feed.head - cursors[slot[feed]] > limit:
+                    self._overflow(sum(f.head - cursors[slot[f]] for f in ready))
+                    return None
         found: list[tuple[TopicFeed, int]] = []
         dropped = 0
-        for index, feed in enumerate(feeds):
-            lag = lags[index]
+        for feed in ready:
+            index = slot[feed]
+            head = feed.head
+            lag = head - cursors[index]
+            cursors[index] = head
+            feed.inboxes[inbox] = None  # up to date with it again
             if lag <= 0:
                 continue
             skip = lag - limit if lag > limit else 0
             dropped += skip
-            cursors[index] = head = feed.head
             found.append((feed, head - lag + skip - feed.base))
         if not found:
             return None
@@ -387,7 +351,7 @@ class Subscription:
     def _check_lag(self, feed: TopicFeed, head: int) -> None:
         if self._closed:
             return
-        cursor = self._cursors[self._feeds.index(feed)]
+        cursor = self._cursors[0 if self._slot is None else self._slot[feed]]
         if head - cursor > self._fanout.max_queue:
             self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
 

@@ -45,7 +45,13 @@ from litestar_sse.broadcast.ids import (
     split_event_id,
 )
 from litestar_sse.broadcast.redis_reader import StreamReader, redis_command
-from litestar_sse.broadcast.redis_scripts import BUMP_EPOCH, PUBLISH, SNAPSHOT, RedisKeys
+from litestar_sse.broadcast.redis_scripts import (
+    BUMP_EPOCH,
+    CHANGE_LOG_LENGTH,
+    PUBLISH,
+    SNAPSHOT,
+    RedisKeys,
+)
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -173,10 +179,12 @@ class RedisStreamBackend(BroadcastBackend):
     async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
         """Add the event to the topic's stream; raises :class:`BackendUnavailableError`."""
         max_events, max_age = self._limits(topic)
-        args: list[Any] = [new_epoch(), max_events, max_age, topic, b"d", data]
+        args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH]
+        args += (b"d", data)
         if event is not None:
             args += (b"e", event)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
+        keys.append(self.keys.log)
         async with redis_command(self.redis, self._slots, "Redis is unavailable: not published"):
             epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
         return f"{epoch.decode()}-{stream_id.decode()}"

@@ -1,10 +1,16 @@
 """``StreamReader``: the one task per process that reads Redis and feeds the local fan-out.
 
-It reads every topic stream that has local subscribers with a single ``XREAD``, inside a
-``MULTI`` with the clock, so each read is a consistent snapshot across streams: its entries
-are sorted by id and handed out in that order, and the clock says up to where everything has
-been seen. Between reads it waits in one blocking ``XREAD``, whose answer it only takes as a
-signal (a blocked ``XREAD`` may be answered with one stream only, not a snapshot).
+Each round reads the clock and the change log (every publish adds its id and topic to it) in
+one ``MULTI``: the log lists every event up to the clock, in order, so it says which of the
+topics followed here have new events. Only their streams are read next, up to the last
+listed id, and their entries are handed out in id order. A wake therefore costs the same
+whatever the number of topics followed, and no command names more than ``read_count`` topic
+streams. Between rounds the reader waits in one blocking ``XREAD`` of the log and of its wake
+stream, whose answer it only takes as a signal.
+
+When the log cannot tell (the reader fell further behind than the log is long, or a process
+of an older version published without writing it), the round reads every followed stream up
+to the clock instead, in batches of keys: slower, never wrong.
 
 A topic that gets its first local subscriber is taken on between two reads, from the clock of
 the read before, and the subscriber reads its own snapshot only after that; events it needs
@@ -19,15 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from operator import itemgetter
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.ids import new_epoch, pack_redis_id
+from litestar_sse.broadcast.ids import format_redis_position, new_epoch, pack_redis_id
+from litestar_sse.broadcast.redis_log import (
+    Entry,
+    LogEntry,
+    collect_entries,
+    in_order_until,
+    stream_items,
+    topics_in_log,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,7 +56,8 @@ logger: Final = logging.getLogger("litestar_sse.broadcast")
 UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 """The errors that mean "Redis cannot be reached right now"."""
 
-_first: Final = itemgetter(0)
+SCAN_BATCH: Final = 500
+"""Most topic streams named in one ``XREAD`` when every followed stream must be read."""
 
 
 async def drop_idle_connections(client: Redis) -> None:
@@ -72,9 +86,6 @@ async def redis_command(
     except UNAVAILABLE as exc:
         await drop_idle_connections(client)
         raise BackendUnavailableError(detail=detail) from exc
-
-
-_Entry = tuple[int, str, bytes, dict[bytes, bytes]]
 
 
 class StreamReader:
@@ -112,6 +123,8 @@ class StreamReader:
         self._wake_key = keys.wake(new_epoch() + new_epoch())
         self._wake_key_bytes = self._wake_key.encode()
         self._wake_cursor = b"0-0"
+        self._log_cursor = b"0-0"
+        """Every event of a followed topic up to this id has been handed out."""
         self._epoch: bytes | None = None
         self._clock_id: bytes | None = None
         self._seen = 0
@@ -221,17 +234,27 @@ class StreamReader:
 
     async def _read(self) -> None:
         client = self._client
+        keys = self._keys
         while not self._stopping:
+            following = bool(self._cursors)
             async with client.pipeline(transaction=True) as pipe:
-                pipe.hmget(self._keys.meta, "epoch", "ms", "n")
-                pipe.xread(self._streams(), count=self._read_count)
+                pipe.hmget(keys.meta, "epoch", "ms", "n", "lt", "lx")
+                pipe.xread(self._signals(), count=self._read_count)
                 meta, reply = await pipe.execute()
             if self._down:
                 logger.info("Redis available again; the broadcast reader resumes")
             self._healthy, self._down = True, False
-            if await self._history_lost(meta):
+            if await self._history_lost(meta[:3]):
                 continue
-            more = self._dispatch(reply)
+            log: list[LogEntry] = []
+            for key, items in stream_items(reply):
+                if key == self._wake_key_bytes:
+                    self._wake_cursor = items[-1][0] if items else self._wake_cursor
+                elif items:
+                    log = items
+            more = await self._catch_up(log, meta[3], meta[4]) if following else False
+            if not following:
+                self._log_cursor = self._clock_id or b"0-0"
             self._install_pending()
             if more:
                 continue
@@ -239,15 +262,67 @@ class StreamReader:
             try:
                 if self._pending:
                     continue
-                await client.xread(self._streams(), count=1, block=self._block_ms)
+                await client.xread(self._signals(), count=1, block=self._block_ms)
             finally:
                 self._blocking = self._woken = False
 
-    def _streams(self) -> dict[Any, Any]:
+    def _signals(self) -> dict[Any, Any]:
+        """The streams to wait on: this process' wake stream, and the change log when any
+        topic is followed."""
         streams: dict[Any, Any] = {self._wake_key: self._wake_cursor}
-        for topic, cursor in self._cursors.items():
-            streams[self._keys.topic(topic)] = cursor
+        if self._cursors:
+            streams[self._keys.log] = self._log_cursor
         return streams
+
+    async def _catch_up(
+        self, log: list[LogEntry], log_trimmed: bytes | None, unlogged: bytes | None
+    ) -> bool:
+        """Hand out the new events of the followed topics; True if there may be more."""
+        assert self._clock_id is not None
+        clock = pack_redis_id(self._clock_id)
+        cursor = pack_redis_id(self._log_cursor)
+        full = len(log) >= self._read_count
+        newest = pack_redis_id(log[-1][0]) if log else cursor
+        if (
+            (log_trimmed is not None and pack_redis_id(log_trimmed) > cursor)
+            or (unlogged is not None and pack_redis_id(unlogged) > cursor)
+            or (not full and newest != clock)
+        ):
+            # Entries the reader needs left the log, or events are missing from it (published
+            # by an older version): read every followed stream instead.
+            return await self._scan_all(clock)
+        until, until_id = (newest, log[-1][0]) if full else (clock, self._clock_id)
+        counts = topics_in_log(log, self._keys.topic_prefix.encode(), self._topic_of_key)
+        if counts:
+            cursors, topic_of_key = self._cursors, self._topic_of_key
+            streams: dict[Any, Any] = {key: cursors[topic_of_key[key]] for key in counts}
+            reply = await self._client.xread(streams, count=max(counts.values()))
+            entries: list[Entry] = []
+            collect_entries(reply, topic_of_key, self._read_count + 1, entries)
+            self._deliver(in_order_until(entries, until))
+        self._log_cursor = until_id
+        return full
+
+    async def _scan_all(self, clock: int) -> bool:
+        """Read every followed stream up to ``clock``, in batches; True if there is more."""
+        assert self._clock_id is not None
+        followed = list(self._cursors.items())
+        topic_of_key = self._topic_of_key
+        key_of = {topic: key for key, topic in topic_of_key.items()}
+        entries: list[Entry] = []
+        until = clock
+        for start in range(0, len(followed), SCAN_BATCH):
+            batch = followed[start : start + SCAN_BATCH]
+            streams: dict[Any, Any] = {
+                key_of[topic]: cursor for topic, cursor in batch if topic in key_of
+            }
+            reply = await self._client.xread(streams, count=self._read_count)
+            full_until = collect_entries(reply, topic_of_key, self._read_count, entries)
+            if full_until is not None:
+                until = min(until, full_until)
+        self._deliver(in_order_until(entries, until))
+        self._log_cursor = self._clock_id if until == clock else _format_id(until)
+        return until != clock
 
     async def _history_lost(self, meta: list[bytes | None]) -> bool:
         epoch, ms, n = meta
@@ -273,50 +348,29 @@ class StreamReader:
         )
         self._epoch = epoch
         self._clock_id = clock_id
+        self._log_cursor = clock_id
         self._seen = 0
         resume = f"{epoch.decode()}-{clock_id.decode()}"
         self._sink.reset(self._sink.format.gap("epoch", event_id=resume))
         self._cursors.clear()
         self._topic_of_key.clear()
 
-    def _dispatch(self, reply: Any) -> bool:
-        """Hand out the entries of one read in id order; True if a stream had more."""
-        entries: list[_Entry] = []
-        full_until: int | None = None
-        streams_with_data = 0
-        for key, items in _stream_items(reply):
-            if not items:
-                continue
-            topic = self._topic_of_key.get(key)
-            if topic is None or topic not in self._cursors:
-                if key == self._wake_key_bytes:
-                    self._wake_cursor = items[-1][0]
-                continue
-            streams_with_data += 1
-            if len(items) >= self._read_count:
-                # This stream may hold more: nothing newer than its last entry can go out
-                # from the other streams until it has been read further.
-                last = pack_redis_id(items[-1][0])
-                full_until = last if full_until is None else min(full_until, last)
-            for stream_id, fields in items:
-                entries.append((pack_redis_id(stream_id), topic, stream_id, fields))
+    def _deliver(self, entries: list[Entry]) -> None:
+        """Hand out ``entries`` (in position order) to the topics still followed."""
         if not entries:
-            return False
-        if streams_with_data > 1:
-            entries.sort(key=_first)
-            if full_until is not None:
-                entries = [entry for entry in entries if entry[0] <= full_until]
+            return
         assert self._epoch is not None
         prefix = self._epoch + b"-"
         event = self._sink.format.event
         deliver = self._sink.deliver
         cursors = self._cursors
         for position, topic, stream_id, fields in entries:
+            if topic not in cursors:
+                continue  # unfollowed while the round awaited Redis
             cursors[topic] = stream_id
             chunk = event(prefix + stream_id, fields.get(b"e"), fields.get(b"d", b""))
             deliver(topic, position, chunk)
-        self._seen = entries[-1][0]
-        return full_until is not None
+        self._seen = max(self._seen, entries[-1][0])
 
     def _install_pending(self) -> None:
         # New topics start at the clock of the read that just completed: everything up to it
@@ -343,14 +397,5 @@ class StreamReader:
                 future.exception()  # retrieved: the subscriber raises it
 
 
-def _stream_items(reply: Any) -> Iterable[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]:
-    """``(key, entries)`` pairs of an XREAD reply: RESP2 (a list of pairs) or RESP3 (a dict
-    whose values wrap the entries in one more list)."""
-    if not reply:
-        return ()
-    if isinstance(reply, dict):
-        return [
-            (key, value[0] if value and isinstance(value[0], list) else value)
-            for key, value in reply.items()
-        ]
-    return [(key, items) for key, items in reply]
+def _format_id(position: int) -> bytes:
+    return format_redis_position(position).encode()

@@ -2,12 +2,17 @@
 
 Keys, for a ``prefix`` of ``litestar_sse:``:
 
-* ``litestar_sse:meta`` — hash: ``epoch`` (random, set once by whoever writes first) and the
-  clock ``ms``/``n`` of the newest event id.
+* ``litestar_sse:meta`` — hash: ``epoch`` (random, set once by whoever writes first), the
+  clock ``ms``/``n`` of the newest event id, and for the change log: ``ll``, the newest id
+  written to it, ``lt``, the newest id removed from it, and ``lx``, the newest id of an event
+  missing from it (published by a version without the log).
 * ``litestar_sse:trimmed`` — hash: topic -> id of the newest event removed from its history.
 * ``litestar_sse:newest`` — hash: topic -> id of its newest event (topics with a maximum age,
   whose stream expires as a whole once all its events are too old).
 * ``litestar_sse:topic:<topic>`` — one stream per topic.
+* ``litestar_sse:log`` — the change log: one entry per event, with the event's id and its
+  topic (field ``t``), the newest :data:`CHANGE_LOG_LENGTH` kept; ``meta``'s ``lt`` is the id
+  of the newest entry removed. Readers learn from it which topic streams to read.
 * ``litestar_sse:wake:<token>`` — one tiny stream per process, written to wake its reader
   when it must start reading a new topic (expires an hour after the last wake).
 
@@ -23,19 +28,24 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ("BUMP_EPOCH", "PUBLISH", "SNAPSHOT", "RedisKeys")
+__all__ = ("BUMP_EPOCH", "CHANGE_LOG_LENGTH", "PUBLISH", "SNAPSHOT", "RedisKeys")
+
+CHANGE_LOG_LENGTH: Final = 100_000
+"""Entries kept in the change log: how far behind a reader may fall before it must read
+every stream it follows (a few MB in Redis at most: each entry holds an id and a topic)."""
 
 
 class RedisKeys:
     """The names of the keys under one prefix."""
 
-    __slots__ = ("meta", "newest", "prefix", "topic_prefix", "trimmed")
+    __slots__ = ("log", "meta", "newest", "prefix", "topic_prefix", "trimmed")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.meta = prefix + "meta"
         self.trimmed = prefix + "trimmed"
         self.newest = prefix + "newest"
+        self.log = prefix + "log"
         self.topic_prefix = prefix + "topic:"
 
     def topic(self, topic: str) -> str:
@@ -83,22 +93,34 @@ end
 PUBLISH: Final = (
     _HELPERS
     + """
--- KEYS: meta, trimmed, stream, newest
--- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, fields...
+-- KEYS: meta, trimmed, stream, newest, log
+-- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, log length,
+--       fields...
 local epoch = epoch_of(KEYS[1], ARGV[1])
-local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
+local clock = redis.call('HMGET', KEYS[1], 'ms', 'n', 'll')
+if clock[1] and clock[3] ~= clock[1] .. '-' .. clock[2] then
+  -- the previous event is not in the log (published by an older version): readers must
+  -- read every stream up to it
+  redis.call('HSET', KEYS[1], 'lx', clock[1] .. '-' .. clock[2])
+end
 local ms, n = tonumber(clock[1]) or 0, tonumber(clock[2]) or 0
 local now = now_ms()
 if now > ms then ms, n = now, 0 else n = n + 1 end
 local ms_text, n_text = string.format('%d', ms), string.format('%d', n)
-redis.call('HSET', KEYS[1], 'ms', ms_text, 'n', n_text)
 local id = ms_text .. '-' .. n_text
+redis.call('HSET', KEYS[1], 'ms', ms_text, 'n', n_text, 'll', id)
 if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
   -- the stream expired as a whole: all of it counts as trimmed
   local expired = redis.call('HGET', KEYS[4], ARGV[4])
   if expired then redis.call('HSET', KEYS[2], ARGV[4], expired) end
 end
-redis.call('XADD', KEYS[3], id, unpack(ARGV, 5))
+redis.call('XADD', KEYS[3], id, unpack(ARGV, 6))
+redis.call('XADD', KEYS[5], id, 't', ARGV[4])
+if redis.call('XLEN', KEYS[5]) > tonumber(ARGV[5]) then
+  local oldest = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)[1][1]
+  redis.call('XDEL', KEYS[5], oldest)
+  redis.call('HSET', KEYS[1], 'lt', oldest)
+end
 
 local removed = expire(KEYS[3], tonumber(ARGV[3]), ms)
 local max_events = tonumber(ARGV[2])
