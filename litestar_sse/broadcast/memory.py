@@ -21,41 +21,69 @@ from litestar_sse.broadcast.backend import (
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
+from litestar_sse.validation import check_count
 
-__all__ = ("MemoryBackend",)
+__all__ = ("ENTRY_OVERHEAD", "MemoryBackend")
 
 _Entry = tuple[int, float, bytes]
 _first: Final = itemgetter(0)
 
+ENTRY_OVERHEAD: Final = 160
+"""Bytes counted for each kept event on top of its encoded bytes: what CPython spends on the
+entry (a tuple, its position and time, the bytes object's header, the deque's slot)."""
+
 
 class _TopicLog:
-    __slots__ = ("entries", "max_age", "trimmed")
+    __slots__ = ("entries", "max_age", "size", "trimmed")
 
     def __init__(self, retention: Retention, trimmed: int) -> None:
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
         self.max_age = retention.max_age
         self.trimmed = trimmed
         """Position of the newest event removed from the history (0: none)."""
+        self.size = 0
+        """Bytes counted for the entries (see :data:`ENTRY_OVERHEAD`)."""
 
-    def expire(self, now: float) -> None:
+    def drop_oldest(self) -> int:
+        """Remove the oldest entry; return the bytes it counted for."""
+        position, _, chunk = self.entries.popleft()
+        self.trimmed = position
+        size = len(chunk) + ENTRY_OVERHEAD
+        self.size -= size
+        return size
+
+    def expire(self, now: float) -> int:
+        """Remove the entries older than ``max_age``; return the bytes they counted for."""
         if self.max_age is None:
-            return
-        entries, oldest = self.entries, now - self.max_age
+            return 0
+        entries, oldest, freed = self.entries, now - self.max_age, 0
         while entries and entries[0][1] <= oldest:
-            self.trimmed = entries.popleft()[0]
+            freed += self.drop_oldest()
+        return freed
 
 
 class MemoryBackend(BroadcastBackend):
     """Keeps each topic's recent events in this process; the default backend.
 
-    With ``max_age``, the history of a topic that is no longer published to still expires,
-    and the topic is then forgotten, so many short-lived topics do not accumulate. A client
-    resuming from before such a topic was forgotten gets a gap event for it (it cannot be
-    told apart from a topic that never had events).
+    The history is bounded as a whole, whoever creates topics: at most
+    ``max_topics_retained`` topics, and at most ``max_history_bytes`` bytes of events. Past
+    either limit, the topic published to least recently loses its oldest events, and is
+    forgotten with its last one. With ``max_age``, the history of a topic that is no longer
+    published to also expires, and the topic is then forgotten. A client resuming from
+    before a topic was forgotten gets a gap event for it (reason ``retention``; it cannot be
+    told apart from a topic that never had events). Live subscribers are never affected:
+    only what a reconnecting client can get back is.
 
     Args:
         retention: History kept per topic (by count and by age), or a function giving each
             topic its own :class:`Retention` (called once per topic).
+        max_topics_retained: Most topics with a history (default 10,000; ``None``: no
+            limit). Each costs about 1 KiB besides its events.
+        max_history_bytes: Most bytes of history, all topics together (default 64 MiB;
+            ``None``: no limit): each event counts its encoded bytes plus
+            :data:`ENTRY_OVERHEAD` (160) for its bookkeeping, so the figure is close to the
+            memory the history takes. An event larger than that is delivered live but not
+            kept.
         clock: Monotonic clock, in seconds, for ``max_age`` (replaceable in tests).
 
     Attributes:
@@ -66,27 +94,72 @@ class MemoryBackend(BroadcastBackend):
         self,
         *,
         retention: RetentionPolicy = Retention(),  # noqa: B008 - immutable
+        max_topics_retained: int | None = 10_000,
+        max_history_bytes: int | None = 64 * 2**20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.max_topics_retained = check_count(
+            max_topics_retained, "max_topics_retained", minimum=1
+        )
+        self.max_history_bytes = check_count(max_history_bytes, "max_history_bytes", minimum=1)
         self.epoch = new_epoch()
         self._epoch_prefix = self.epoch.encode() + b"-"
         self._retention = retention
         self._clock = clock
         self._position = 0
         self._logs: dict[str, _TopicLog] = {}
+        """The topics with a history, the one published to least recently first."""
+        self._size = 0
+        """Bytes counted for every topic's history."""
         self._rotation: deque[str] = deque()
         self._forgotten = 0
         """Newest position of the topics whose whole history expired and was dropped."""
 
+    @property
+    def topics_retained(self) -> int:
+        """Topics with a history right now."""
+        return len(self._logs)
+
+    @property
+    def history_bytes(self) -> int:
+        """Bytes counted for the history of every topic (see ``max_history_bytes``)."""
+        return self._size
+
     def _log(self, topic: str) -> _TopicLog:
-        log = self._logs.get(topic)
+        """The history of ``topic``, moved to the end of the order (published most recently)."""
+        logs = self._logs
+        log = logs.pop(topic, None)
         if log is None:
             # A topic dropped earlier may have had events up to _forgotten: assume it did.
             retention = resolve_retention(self._retention, topic)
-            log = self._logs[topic] = _TopicLog(retention, self._forgotten)
+            log = _TopicLog(retention, self._forgotten)
             if retention.max_age is not None:
                 self._rotation.append(topic)
+        logs[topic] = log
         return log
+
+    def _forget(self, topic: str, log: _TopicLog) -> None:
+        newest = log.entries[-1][0] if log.entries else log.trimmed
+        self._forgotten = max(self._forgotten, newest)
+        self._size -= log.size
+        del self._logs[topic]
+
+    def _enforce_limits(self) -> None:
+        # The topic published to least recently gives way first: whole, past the topic limit;
+        # event by event, past the byte limit. Amortised O(1) per publish.
+        logs = self._logs
+        limit = self.max_topics_retained
+        while limit is not None and len(logs) > limit:
+            topic = next(iter(logs))
+            self._forget(topic, logs[topic])
+        budget = self.max_history_bytes
+        while budget is not None and self._size > budget:
+            topic = next(iter(logs))
+            log = logs[topic]
+            if log.entries:
+                self._size -= log.drop_oldest()
+            if not log.entries:
+                self._forget(topic, log)
 
     def _sweep(self, now: float) -> None:
         # Two topics per publish, in turn: the history of a topic nobody publishes to any
@@ -97,12 +170,11 @@ class MemoryBackend(BroadcastBackend):
             log = self._logs.get(topic)
             if log is None:
                 continue
-            log.expire(now)
+            self._size -= log.expire(now)
             if log.entries:
                 rotation.append(topic)
             else:
-                self._forgotten = max(self._forgotten, log.trimmed)
-                del self._logs[topic]
+                self._forget(topic, log)
 
     async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
         """Number the event, keep it in the topic's history and deliver it locally."""
@@ -112,13 +184,20 @@ class MemoryBackend(BroadcastBackend):
         log = self._log(topic)
         entries = log.entries
         if entries.maxlen is not None and len(entries) >= entries.maxlen:
-            # deque(maxlen) drops the oldest on append: remember what it was.
-            log.trimmed = entries[0][0] if entries.maxlen else position
+            if entries:
+                self._size -= log.drop_oldest()
+            else:  # max_events=0: nothing is kept
+                log.trimmed = position
         now = self._clock()
-        entries.append((position, now, chunk))
-        log.expire(now)
+        if entries.maxlen != 0:
+            entries.append((position, now, chunk))
+            size = len(chunk) + ENTRY_OVERHEAD
+            log.size += size
+            self._size += size
+        self._size -= log.expire(now)
         if self._rotation:
             self._sweep(now)
+        self._enforce_limits()
         self.sink.deliver(topic, position, chunk)
         return event_id.decode()
 
@@ -144,7 +223,7 @@ class MemoryBackend(BroadcastBackend):
                 if self._forgotten > last:
                     gaps.append(topic)  # it may have been one of the dropped topics
                 continue
-            log.expire(now)
+            self._size -= log.expire(now)
             if log.trimmed > last:
                 gaps.append(topic)
                 continue
