@@ -11,21 +11,21 @@ from typing import TYPE_CHECKING, Any
 from litestar_sse.broadcast.backend import (
     BackendUnavailableError,
     BroadcastBackend,
+    NotPublishedError,
+    PublishOutcomeUnknownError,
     Retention,
     RetentionPolicy,
     Snapshot,
 )
 from litestar_sse.broadcast.broadcaster import (
-    GAP_HEADER,
-    RESUMED_FROM_HEADER,
     Authorize,
     Broadcaster,
     BroadcastStats,
     OverflowPolicy,
-    SubscriptionResponse,
 )
 from litestar_sse.broadcast.fanout import Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
 if TYPE_CHECKING:
@@ -42,7 +42,9 @@ __all__ = (
     "Broadcaster",
     "InvalidTopicError",
     "MemoryBackend",
+    "NotPublishedError",
     "OverflowPolicy",
+    "PublishOutcomeUnknownError",
     "RedisStreamBackend",
     "Retention",
     "RetentionPolicy",

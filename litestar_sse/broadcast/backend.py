@@ -23,6 +23,8 @@ __all__ = (
     "BackendUnavailableError",
     "BroadcastBackend",
     "EventSink",
+    "NotPublishedError",
+    "PublishOutcomeUnknownError",
     "Retention",
     "RetentionPolicy",
     "Snapshot",
@@ -31,13 +33,32 @@ __all__ = (
 
 
 class BackendUnavailableError(ServiceUnavailableException):
-    """The backend (Redis) cannot be reached: the publish or subscription did not happen.
+    """The backend (Redis) cannot be reached: the subscription did not happen.
 
-    One rare case differs: if Redis stored a published event and went away before answering,
-    the publisher gets this error and the event is still delivered.
+    A publish raises one of its two subclasses, which say whether the event was stored:
+    :class:`NotPublishedError` (certainly not) or :class:`PublishOutcomeUnknownError` (it
+    may have been).
 
     A :class:`litestar.exceptions.ServiceUnavailableException`, so an unhandled one becomes a
     ``503`` response. The original error is chained as ``__cause__``.
+    """
+
+
+class NotPublishedError(BackendUnavailableError):
+    """The event was certainly not published: the command never reached Redis (no
+    connection could be had, or made ready, before ``publish_timeout``). Retrying is safe.
+
+    Unhandled in a route: ``503`` with ``{"detail": "Redis is unavailable: not published"}``.
+    """
+
+
+class PublishOutcomeUnknownError(BackendUnavailableError):
+    """The publish was sent to Redis and no answer came (within ``publish_timeout``, or the
+    connection broke): the event may have been stored, and then it is delivered, possibly
+    only once Redis resumes. Retry with the same ``idempotency_key`` to have it stored once.
+
+    Unhandled in a route: ``503`` with ``{"detail": "Redis did not answer: the event may
+    have been published"}``.
     """
 
 
@@ -124,8 +145,19 @@ class BroadcastBackend(ABC):
         """Release them."""
 
     @abstractmethod
-    async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
-        """Store one event and return its id; ``data`` is the text of its ``data`` lines."""
+    async def publish(
+        self,
+        topic: str,
+        event: bytes | None,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Store one event and return its id; ``data`` is the text of its ``data`` lines.
+
+        With an ``idempotency_key`` already used within the backend's idempotency window,
+        store nothing and return the id of the event stored under it.
+        """
 
     async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make sure live events of ``topics`` reach :meth:`EventSink.deliver`.

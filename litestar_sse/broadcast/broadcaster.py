@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -11,16 +10,24 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, Union
 
 from litestar.exceptions import PermissionDeniedException
 
-from litestar_sse.asgi import ASGIStreamingResponse
 from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
-from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_topic, topic_tuple
+from litestar_sse.broadcast.responses import (
+    GAP_HEADER,
+    RESUMED_FROM_HEADER,
+    SubscriptionResponse,
+)
+from litestar_sse.broadcast.topics import (
+    DEFAULT_MAX_TOPICS,
+    check_idempotency_key,
+    check_topic,
+    topic_tuple,
+)
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
 from litestar_sse.plugin.last_event_id import read_last_event_id
 from litestar_sse.plugin.sse_plugin import add_signature_name
-from litestar_sse.response import ServerSentEvent
 from litestar_sse.validation import check_count
 
 if TYPE_CHECKING:
@@ -28,20 +35,16 @@ if TYPE_CHECKING:
 
     from litestar.config.app import AppConfig
     from litestar.connection import ASGIConnection
-    from litestar.response.base import ASGIResponse
     from litestar.types import TypeEncodersMap
 
     from litestar_sse.broadcast.backend import BroadcastBackend
     from litestar_sse.plugin.config import SSEConfig
 
 __all__ = (
-    "GAP_HEADER",
-    "RESUMED_FROM_HEADER",
     "Authorize",
     "BroadcastStats",
     "Broadcaster",
     "OverflowPolicy",
-    "SubscriptionResponse",
 )
 
 OverflowPolicy: TypeAlias = Literal["drop_oldest", "disconnect"]
@@ -51,12 +54,6 @@ Authorize: TypeAlias = Callable[
     ["ASGIConnection[Any, Any, Any, Any] | None", str], Union[bool, Awaitable[bool]]  # noqa: UP007
 ]
 """``authorize(connection, topic)``: may this connection subscribe to this topic?"""
-
-RESUMED_FROM_HEADER: Final = "SSE-Resumed-From"
-"""Response header: the id after which the stream's events start."""
-
-GAP_HEADER: Final = "SSE-Gap"
-"""Response header, present when the client missed events it cannot get back: the reason."""
 
 # Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
 # LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
@@ -69,7 +66,8 @@ class BroadcastStats:
 
     Attributes:
         subscribers: Open subscriptions per topic.
-        published: Events published through this broadcaster.
+        published: Events published through this broadcaster (a repeat that its
+            ``idempotency_key`` kept from being stored again counts too).
         received: Events that reached the local fan-out (from this process or, with Redis,
             from any process).
         delivered: Events handed to subscribers' streams (replayed ones included); an event
@@ -242,25 +240,51 @@ class Broadcaster:
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def publish(self, topic: str, data: Any, *, event: str | None = None) -> str:
+    async def publish(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        event: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
         """Publish one event to ``topic`` and return its id.
 
         ``data`` is encoded once, here: ``str`` as text (line breaks become several ``data``
         lines), ``bytes`` as UTF-8 text, ``int`` in decimal, anything else (msgspec Struct,
         dataclass, dict, list, pydantic model, ...) as JSON. Never waits for subscribers.
 
+        Args:
+            topic: The topic (see the rule for topic names).
+            data: The event's data.
+            event: The event type.
+            idempotency_key: Makes a retry safe: a publish with a key already used within
+                the backend's ``idempotency_window`` (default 5 minutes, counted from when
+                the first event was stored) stores nothing and returns the first event's id.
+                Same rule as topic names. Use one key per message, for instance the
+                client's message id or an ``Idempotency-Key`` request header.
+
         Raises:
-            BackendUnavailableError: the backend (Redis) cannot be reached (a ``503`` if
-                unhandled in a request). The event was not published, unless Redis went away
-                after storing it and before answering: see "When Redis is down" in the docs.
+            NotPublishedError: the backend (Redis) could not be reached; the event was not
+                published (a ``503`` if unhandled). Retrying is safe.
+            PublishOutcomeUnknownError: the publish reached Redis and no answer came in
+                time: the event may have been published (``503``). Retry with the same
+                ``idempotency_key`` to have it stored once.
             InvalidTopicError: an invalid topic (a ``ValueError``; ``400`` if unhandled).
-            ValueError: an invalid event type.
+            ValueError: an invalid event type or idempotency key (``400`` for the key).
         """
         check_topic(topic)
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         event_bytes = None if event is None else to_utf8(check_event_type(event))
         payload = self._encode_data(data)
         await self._ready()
-        event_id = await self.backend.publish(topic, event_bytes, payload)
+        if idempotency_key is None:
+            event_id = await self.backend.publish(topic, event_bytes, payload)
+        else:
+            event_id = await self.backend.publish(
+                topic, event_bytes, payload, idempotency_key=idempotency_key
+            )
         self._published += 1
         return event_id
 
@@ -374,30 +398,6 @@ class Broadcaster:
             dropped=fanout.dropped,
             disconnected=fanout.disconnected,
         )
-
-
-class SubscriptionResponse(ServerSentEvent):
-    """The :class:`~litestar_sse.ServerSentEvent` that :meth:`Broadcaster.subscribe` returns.
-
-    Streams a :class:`Subscription`. Under the ``disconnect`` policy, a subscriber that falls
-    too far behind while stuck in a send has its stream cut at once (like a send timeout),
-    so the connection is freed and the client reconnects with ``Last-Event-ID``.
-    """
-
-    def __init__(self, subscription: Subscription, **kwargs: Any) -> None:
-        super().__init__(subscription, **kwargs)
-        self.subscription = subscription
-
-    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        """Build the ASGI response, and let the subscription cut it when it is too slow."""
-        response = super().to_asgi_response(*args, **kwargs)
-        if isinstance(response, ASGIStreamingResponse):
-            self.subscription.on_overflow = functools.partial(_cut_slow_stream, response)
-        return response
-
-
-def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
-    response.stop("overflow")
 
 
 # Handler annotations naming Broadcaster resolve in every app the plugin serves, as those naming

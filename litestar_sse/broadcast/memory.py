@@ -21,9 +21,9 @@ from litestar_sse.broadcast.backend import (
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
-from litestar_sse.validation import check_count
+from litestar_sse.validation import check_count, check_seconds
 
-__all__ = ("ENTRY_OVERHEAD", "MemoryBackend")
+__all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
 
 _Entry = tuple[int, float, bytes]
 _first: Final = itemgetter(0)
@@ -31,6 +31,10 @@ _first: Final = itemgetter(0)
 ENTRY_OVERHEAD: Final = 160
 """Bytes counted for each kept event on top of its encoded bytes: what CPython spends on the
 entry (a tuple, its position and time, the bytes object's header, the deque's slot)."""
+
+
+MAX_IDEMPOTENCY_KEYS: Final = 100_000
+"""Most idempotency keys the in-memory backend remembers (the oldest are forgotten first)."""
 
 
 class _TopicLog:
@@ -84,7 +88,12 @@ class MemoryBackend(BroadcastBackend):
             :data:`ENTRY_OVERHEAD` (160) for its bookkeeping, so the figure is close to the
             memory the history takes. An event larger than that is delivered live but not
             kept.
-        clock: Monotonic clock, in seconds, for ``max_age`` (replaceable in tests).
+        idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
+            remembered (from the moment the event is stored; the newest
+            :data:`MAX_IDEMPOTENCY_KEYS` at most): a publish with the same key within it stores
+            nothing and returns the first event's id.
+        clock: Monotonic clock, in seconds, for ``max_age`` and ``idempotency_window``
+            (replaceable in tests).
 
     Attributes:
         epoch: The random epoch of this backend's ids.
@@ -96,8 +105,15 @@ class MemoryBackend(BroadcastBackend):
         retention: RetentionPolicy = Retention(),  # noqa: B008 - immutable
         max_topics_retained: int | None = 10_000,
         max_history_bytes: int | None = 64 * 2**20,
+        idempotency_window: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        window = check_seconds(idempotency_window, "idempotency_window")
+        if window is None:
+            raise TypeError("idempotency_window must be a positive number of seconds, got None")
+        self._idempotency_window = window
+        self._keys: dict[str, tuple[str, float]] = {}
+        """Idempotency key -> (event id, when it is forgotten), oldest first."""
         self.max_topics_retained = check_count(
             max_topics_retained, "max_topics_retained", minimum=1
         )
@@ -176,8 +192,23 @@ class MemoryBackend(BroadcastBackend):
             else:
                 self._forget(topic, log)
 
-    async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
-        """Number the event, keep it in the topic's history and deliver it locally."""
+    async def publish(
+        self,
+        topic: str,
+        event: bytes | None,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Number the event, keep it in the topic's history and deliver it locally.
+
+        With an ``idempotency_key`` seen within ``idempotency_window``, only return the id of
+        the event published with it.
+        """
+        if idempotency_key is not None:
+            known = self._known_key(idempotency_key)
+            if known is not None:
+                return known
         self._position = position = self._position + 1
         event_id = self._epoch_prefix + b"%d" % position
         chunk = self.sink.format.event(event_id, event, data)
@@ -199,7 +230,24 @@ class MemoryBackend(BroadcastBackend):
             self._sweep(now)
         self._enforce_limits()
         self.sink.deliver(topic, position, chunk)
-        return event_id.decode()
+        text = event_id.decode()
+        if idempotency_key is not None:
+            keys = self._keys
+            keys[idempotency_key] = (text, now + self._idempotency_window)
+            if len(keys) > MAX_IDEMPOTENCY_KEYS:
+                del keys[next(iter(keys))]
+        return text
+
+    def _known_key(self, key: str) -> str | None:
+        """The id of the event published with ``key``, if it is still remembered."""
+        keys, now = self._keys, self._clock()
+        while keys:  # forget the expired keys, oldest first (a constant window: in order)
+            oldest = next(iter(keys))
+            if keys[oldest][1] > now:
+                break
+            del keys[oldest]
+        found = keys.get(key)
+        return None if found is None else found[0]
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Replay from the hub's history; atomic with registration (no await inside)."""

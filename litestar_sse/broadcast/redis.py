@@ -44,7 +44,8 @@ from litestar_sse.broadcast.ids import (
     parse_redis_position,
     split_event_id,
 )
-from litestar_sse.broadcast.redis_reader import StreamReader, redis_command
+from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
+from litestar_sse.broadcast.redis_reader import StreamReader
 from litestar_sse.broadcast.redis_scripts import (
     BUMP_EPOCH,
     CHANGE_LOG_LENGTH,
@@ -52,6 +53,7 @@ from litestar_sse.broadcast.redis_scripts import (
     SNAPSHOT,
     RedisKeys,
 )
+from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -74,8 +76,17 @@ class RedisStreamBackend(BroadcastBackend):
         block_timeout: Seconds the reader's blocking read waits before it checks in again
             (at most half the client's ``socket_timeout``).
         read_count: Most entries read per stream and per read.
-        watch_timeout: Seconds a subscription waits for the reader to take a new topic on
-            before giving up with :class:`BackendUnavailableError`.
+        watch_timeout: Seconds a subscription's commands may take, and it may wait for the
+            reader to take a new topic on, before giving up with
+            :class:`BackendUnavailableError` (a ``503``).
+        publish_timeout: Seconds a publish may take, from waiting for a connection to
+            Redis' answer, whatever the client's ``socket_timeout`` (redis-py before 8 has
+            none). Past it, :class:`NotPublishedError` if the command was never sent,
+            :class:`PublishOutcomeUnknownError` if it was (Redis may still run it when it
+            resumes).
+        idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
+            remembered (in Redis, from the moment the event is stored): a publish with the
+            same key within it stores nothing and returns the first event's id.
 
     Publishes and subscriptions in flight at once never ask the client's connection pool
     for more than its ``max_connections`` less one (redis-py's default pool holds 100 and
@@ -94,6 +105,8 @@ class RedisStreamBackend(BroadcastBackend):
         block_timeout: float = 2.0,
         read_count: int = 1000,
         watch_timeout: float = 10.0,
+        publish_timeout: float = 2.0,
+        idempotency_window: float = 300.0,
     ) -> None:
         if isinstance(redis, str):
             self._url: str | None = redis
@@ -107,6 +120,16 @@ class RedisStreamBackend(BroadcastBackend):
             raise ValueError(f"prefix must be a str of printable characters, got {prefix!r}")
         if read_count < 1:
             raise ValueError(f"read_count must be >= 1, got {read_count!r}")
+        for name, value in (
+            ("block_timeout", block_timeout),
+            ("watch_timeout", watch_timeout),
+            ("publish_timeout", publish_timeout),
+            ("idempotency_window", idempotency_window),
+        ):
+            if check_seconds(value, name) is None:
+                raise TypeError(f"{name} must be a positive number of seconds, got None")
+        self._publish_timeout = publish_timeout
+        self._idempotency_ms = max(1, round(idempotency_window * 1000))
         self.keys = RedisKeys(prefix)
         self._retention = retention
         self._limits_of: dict[str, tuple[int, int]] = {}
@@ -176,17 +199,36 @@ class RedisStreamBackend(BroadcastBackend):
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def publish(self, topic: str, event: bytes | None, data: bytes) -> str:
-        """Add the event to the topic's stream; raises :class:`BackendUnavailableError`."""
+    async def publish(
+        self,
+        topic: str,
+        event: bytes | None,
+        data: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Add the event to the topic's stream, within ``publish_timeout``.
+
+        Raises:
+            NotPublishedError: the command never reached Redis.
+            PublishOutcomeUnknownError: it did, and no answer came.
+        """
         max_events, max_age = self._limits(topic)
-        args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH]
+        keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
+        keys.append(self.keys.log)
+        ttl = 0
+        if idempotency_key is not None:
+            keys.append(self.keys.idempotency(idempotency_key))
+            ttl = self._idempotency_ms
+        args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
         args += (b"d", data)
         if event is not None:
             args += (b"e", event)
-        keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        keys.append(self.keys.log)
-        async with redis_command(self.redis, self._slots, "Redis is unavailable: not published"):
-            epoch, stream_id = await self._scripts["publish"](keys=keys, args=args)
+        epoch, stream_id = await run_publish(
+            self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
+        )
+        if not epoch:  # a repeat: the id stored under the key
+            return str(stream_id.decode())
         return f"{epoch.decode()}-{stream_id.decode()}"
 
     # -- subscribing -------------------------------------------------------------------------
@@ -217,8 +259,7 @@ class RedisStreamBackend(BroadcastBackend):
         for topic in topics:
             keys.append(self.keys.topic(topic))
             args += (topic, self._limits(topic)[1])
-        async with redis_command(self.redis, self._slots):
-            reply = await self._scripts["snapshot"](keys=keys, args=args)
+        reply = await within(self.redis, self._watch_timeout, self._read_snapshot(keys, args))
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
         head_id = f"{epoch}-{head.decode()}"
         live_after = pack_redis_id(head)
@@ -240,6 +281,10 @@ class RedisStreamBackend(BroadcastBackend):
                 live_after=live_after,
             )
         return Snapshot(resumed_from=last_event_id, history=history, live_after=live_after)
+
+    async def _read_snapshot(self, keys: list[Any], args: list[Any]) -> Any:
+        async with redis_command(self.redis, self._slots):
+            return await self._scripts["snapshot"](keys=keys, args=args)
 
     def _history(self, epoch: bytes, ranges: list[Any]) -> list[bytes]:
         entries: list[tuple[int, bytes, dict[bytes, bytes]]] = []

@@ -25,14 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from litestar_sse.broadcast.backend import BackendUnavailableError
 from litestar_sse.broadcast.ids import format_redis_position, new_epoch, pack_redis_id
+from litestar_sse.broadcast.redis_calls import (
+    UNAVAILABLE,
+    drop_idle_connections,
+    redis_command,
+    within,
+)
 from litestar_sse.broadcast.redis_log import (
     Entry,
     LogEntry,
@@ -49,43 +52,12 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import EventSink
     from litestar_sse.broadcast.redis_scripts import RedisKeys
 
-__all__ = ("UNAVAILABLE", "StreamReader", "drop_idle_connections", "redis_command")
+__all__ = ("StreamReader",)
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
-UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
-"""The errors that mean "Redis cannot be reached right now"."""
-
 SCAN_BATCH: Final = 500
 """Most topic streams named in one ``XREAD`` when every followed stream must be read."""
-
-
-async def drop_idle_connections(client: Redis) -> None:
-    """Close the connections idle in ``client``'s pool, after a command found Redis away.
-
-    redis-py hands out a pooled connection without noticing that Redis closed it (with RESP3
-    it does not check at all), so every connection left idle across a Redis restart would
-    fail the first command sent on it: a publish or a subscription refused although Redis
-    is back. Closed now, each reconnects when it is next used. Best effort.
-    """
-    with contextlib.suppress(Exception):
-        await client.connection_pool.disconnect(inuse_connections=False)
-
-
-@contextlib.asynccontextmanager
-async def redis_command(
-    client: Redis,
-    slots: contextlib.AbstractAsyncContextManager[Any],
-    detail: str = "Redis is unavailable",
-) -> AsyncIterator[None]:
-    """Around a command of a publisher or subscriber: hold a pool slot, and if Redis cannot
-    be reached, close the idle connections and raise :class:`BackendUnavailableError`."""
-    try:
-        async with slots:
-            yield
-    except UNAVAILABLE as exc:
-        await drop_idle_connections(client)
-        raise BackendUnavailableError(detail=detail) from exc
 
 
 class StreamReader:
@@ -188,18 +160,18 @@ class StreamReader:
         self._install_waiters.append(future)
         if self._blocking and not self._woken:
             self._woken = True
-            client = self._client
-            async with (
-                redis_command(client, self._slots),
-                client.pipeline(transaction=False) as pipe,
-            ):
-                pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
-                pipe.expire(self._wake_key, 3600)
-                await pipe.execute()
+            await within(self._client, timeout, self._wake())
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError as exc:
             raise BackendUnavailableError(detail="The Redis reader did not respond") from exc
+
+    async def _wake(self) -> None:
+        client = self._client
+        async with redis_command(client, self._slots), client.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
+            pipe.expire(self._wake_key, 3600)
+            await pipe.execute()
 
     def unwatch(self, topic: str) -> None:
         """Stop reading ``topic``."""

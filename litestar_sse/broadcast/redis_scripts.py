@@ -13,6 +13,8 @@ Keys, for a ``prefix`` of ``litestar_sse:``:
 * ``litestar_sse:log`` — the change log: one entry per event, with the event's id and its
   topic (field ``t``), the newest :data:`CHANGE_LOG_LENGTH` kept; ``meta``'s ``lt`` is the id
   of the newest entry removed. Readers learn from it which topic streams to read.
+* ``litestar_sse:idem:<key>`` — the id of the event published with idempotency ``key``,
+  expiring after the backend's ``idempotency_window``.
 * ``litestar_sse:wake:<token>`` — one tiny stream per process, written to wake its reader
   when it must start reading a new topic (expires an hour after the last wake).
 
@@ -38,7 +40,7 @@ every stream it follows (a few MB in Redis at most: each entry holds an id and a
 class RedisKeys:
     """The names of the keys under one prefix."""
 
-    __slots__ = ("log", "meta", "newest", "prefix", "topic_prefix", "trimmed")
+    __slots__ = ("idempotency_prefix", "log", "meta", "newest", "prefix", "topic_prefix", "trimmed")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -46,11 +48,16 @@ class RedisKeys:
         self.trimmed = prefix + "trimmed"
         self.newest = prefix + "newest"
         self.log = prefix + "log"
+        self.idempotency_prefix = prefix + "idem:"
         self.topic_prefix = prefix + "topic:"
 
     def topic(self, topic: str) -> str:
         """The stream of ``topic``."""
         return self.topic_prefix + topic
+
+    def idempotency(self, key: str) -> str:
+        """Where the id of the event published with idempotency ``key`` is remembered."""
+        return self.idempotency_prefix + key
 
     def wake(self, token: str) -> str:
         """The stream one process' reader is woken through."""
@@ -93,9 +100,15 @@ end
 PUBLISH: Final = (
     _HELPERS
     + """
--- KEYS: meta, trimmed, stream, newest, log
+-- KEYS: meta, trimmed, stream, newest, log, idempotency key (when ARGV[6] > 0)
 -- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, log length,
---       fields...
+--       idempotency window ms (0: no key), fields...
+-- Returns {epoch, id}, or {'', full id of the event} when the idempotency key was used
+local idempotency_ms = tonumber(ARGV[6])
+if idempotency_ms > 0 then
+  local stored = redis.call('GET', KEYS[6])
+  if stored then return {'', stored} end
+end
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n', 'll')
 if clock[1] and clock[3] ~= clock[1] .. '-' .. clock[2] then
@@ -114,7 +127,10 @@ if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
   local expired = redis.call('HGET', KEYS[4], ARGV[4])
   if expired then redis.call('HSET', KEYS[2], ARGV[4], expired) end
 end
-redis.call('XADD', KEYS[3], id, unpack(ARGV, 6))
+redis.call('XADD', KEYS[3], id, unpack(ARGV, 7))
+if idempotency_ms > 0 then
+  redis.call('SET', KEYS[6], epoch .. '-' .. id, 'PX', idempotency_ms)
+end
 redis.call('XADD', KEYS[5], id, 't', ARGV[4])
 if redis.call('XLEN', KEYS[5]) > tonumber(ARGV[5]) then
   local oldest = redis.call('XRANGE', KEYS[5], '-', '+', 'COUNT', 1)[1][1]

@@ -1,8 +1,10 @@
-"""One rule for topic names, and for how many topics one subscription may follow.
+"""One rule for topic names (and idempotency keys), and for how many topics one subscription
+may follow.
 
 A topic is a ``str`` of 1 to :data:`MAX_TOPIC_BYTES` bytes in UTF-8, with no control
 character (``U+0000``-``U+001F``, ``U+007F``-``U+009F``: NUL, CR, LF, tab, ...) and no lone
-surrogate (a ``str`` that cannot be encoded as UTF-8). Every topic is checked here, when it is
+surrogate (a ``str`` that cannot be encoded as UTF-8); an idempotency key too. Every topic is
+checked here, when it is
 published to or subscribed to, before any backend sees it: a topic that would break a Redis
 key, a log line or the JSON of a gap event never gets that far, so one bad topic cannot
 disturb the other subscribers.
@@ -24,6 +26,7 @@ __all__ = (
     "MAX_TOPIC_BYTES",
     "InvalidTopicError",
     "TooManyTopicsError",
+    "check_idempotency_key",
     "check_topic",
     "topic_tuple",
 )
@@ -67,24 +70,35 @@ def check_topic(topic: object) -> str:
     Raises:
         InvalidTopicError: it is not (see the module's docstring for the rule).
     """
-    if type(topic) is not str:
-        if not isinstance(topic, str):
-            raise InvalidTopicError(detail=f"A topic must be a str, got {topic!r:.60}")
-        topic = str(topic)  # a str subclass: its own __eq__ / __hash__ could differ per call
-    if not topic:
-        raise InvalidTopicError(detail="A topic must not be empty")
-    bad = _FORBIDDEN.search(topic)
+    return _check_name(topic, "A topic", InvalidTopicError)
+
+
+def check_idempotency_key(key: object) -> str:
+    """``key`` if it is a valid idempotency key (the rule of topic names).
+
+    Raises:
+        ValidationException: it is not (a ``ValueError``; ``400`` if unhandled).
+    """
+    return _check_name(key, "An idempotency key", ValidationException)
+
+
+def _check_name(name: object, what: str, error: type[ValidationException]) -> str:
+    if type(name) is not str:
+        if not isinstance(name, str):
+            raise error(detail=f"{what} must be a str, got {name!r:.60}")
+        name = str(name)  # a str subclass: its own __eq__ / __hash__ could differ per call
+    if not name:
+        raise error(detail=f"{what} must not be empty")
+    bad = _FORBIDDEN.search(name)
     if bad is not None:
         kind = "a lone surrogate" if "\ud800" <= bad[0] <= "\udfff" else "a control character"
-        raise InvalidTopicError(
-            detail=f"A topic must not contain {kind} ({bad[0]!r}), got {_shown(topic)}"
+        raise error(detail=f"{what} must not contain {kind} ({bad[0]!r}), got {_shown(name)}")
+    if len(name) * 4 > MAX_TOPIC_BYTES and len(name.encode()) > MAX_TOPIC_BYTES:
+        raise error(
+            detail=f"{what} must be at most {MAX_TOPIC_BYTES} bytes in UTF-8, "
+            f"got {len(name.encode())}: {_shown(name)}"
         )
-    if len(topic) * 4 > MAX_TOPIC_BYTES and len(topic.encode()) > MAX_TOPIC_BYTES:
-        raise InvalidTopicError(
-            detail=f"A topic must be at most {MAX_TOPIC_BYTES} bytes in UTF-8, "
-            f"got {len(topic.encode())}: {_shown(topic)}"
-        )
-    return topic
+    return name
 
 
 def topic_tuple(topics: str | Iterable[str], max_topics: int | None) -> tuple[str, ...]:

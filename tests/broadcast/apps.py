@@ -1,6 +1,8 @@
 """The app of the multi-process tests: one Redis-backed broadcaster per uvicorn process.
 
-Configured from the environment: ``BROADCAST_REDIS_URL`` and ``BROADCAST_PREFIX``. Run as
+Configured from the environment: ``BROADCAST_REDIS_URL``, ``BROADCAST_PREFIX`` and
+``BROADCAST_PUBLISH_TIMEOUT`` (seconds). ``POST /publish/{topic}`` passes an
+``Idempotency-Key`` request header on to ``publish``. Run as
 ``uvicorn tests.broadcast.apps:app`` from the repository root.
 """
 
@@ -19,7 +21,9 @@ from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
 
 broadcaster = Broadcaster(
     RedisStreamBackend(
-        os.environ["BROADCAST_REDIS_URL"], prefix=os.environ.get("BROADCAST_PREFIX", "apps:")
+        os.environ["BROADCAST_REDIS_URL"],
+        prefix=os.environ.get("BROADCAST_PREFIX", "apps:"),
+        publish_timeout=float(os.environ.get("BROADCAST_PUBLISH_TIMEOUT", "2")),
     )
 )
 
@@ -38,7 +42,8 @@ async def events(request: Request[Any, Any, Any], topic: FromQuery[list[str]]) -
 @post("/publish/{topic:str}")
 async def publish(request: Request[Any, Any, Any], topic: str) -> dict[str, str]:
     data = (await request.body()).decode()
-    return {"id": await broadcaster.publish(topic, data)}
+    key = request.headers.get("idempotency-key")
+    return {"id": await broadcaster.publish(topic, data, idempotency_key=key)}
 
 
 @get("/stats")

@@ -590,6 +590,62 @@ def test_broadcast_redis_shares_rooms_between_processes(
         assert (event.event, event.id, event.data) == ("message", sent["id"], "hello from one")
 
 
+def test_broadcast_retry_route_stores_a_message_once_per_idempotency_key() -> None:
+    app = load("broadcast_retry").app
+    with TestClient(app) as client:
+        broadcaster = broadcaster_of(app)
+        subscription = client.blocking_portal.call(broadcaster.open_subscription, "room:lobby")
+        headers = {"Idempotency-Key": "msg-1"}
+        first = client.post("/rooms/lobby/messages", json={"text": "hi"}, headers=headers)
+        again = client.post("/rooms/lobby/messages", json={"text": "hi"}, headers=headers)
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json()
+        other = client.post("/rooms/lobby/messages", json={"text": "hi"}).json()["id"]
+        bad = client.post("/rooms/lobby/messages", json={}, headers={"Idempotency-Key": "a\x01"})
+        assert bad.status_code == 400
+        chunk = client.blocking_portal.call(subscription.__anext__).encode()
+        assert decode_stream(chunk) == [
+            DecodedEvent(data='{"text":"hi"}', event="message", id=first.json()["id"]),
+            DecodedEvent(data='{"text":"hi"}', event="message", id=other),
+        ]
+        subscription.close()
+
+
+@pytest.mark.anyio
+async def test_broadcast_retry_publishes_once_through_a_redis_stall(
+    redis_process: Any,
+) -> None:
+    import os
+    import signal
+
+    from litestar_sse import Broadcaster, RedisStreamBackend
+
+    module = load("broadcast_retry")
+    server = redis_process()
+    backend = RedisStreamBackend(server.url, prefix="retry:", publish_timeout=0.3)
+    async with Broadcaster(backend) as broadcaster:
+        subscription = await broadcaster.open_subscription("t")
+        await broadcaster.publish("t", "warm")  # an idle connection in the pool
+        assert b"data: warm" in (await subscription.__anext__()).encode()
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            publishing = asyncio.ensure_future(
+                module.publish_reliably(broadcaster, "t", "once", attempts=8)
+            )
+            await asyncio.sleep(1.0)  # a few attempts fail meanwhile
+            assert not publishing.done()
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        event_id = await publishing
+        marker = await broadcaster.publish("t", "after")
+        received = b""
+        while b"data: after" not in received:
+            received += (await asyncio.wait_for(subscription.__anext__(), 10)).encode()
+        assert [e.id for e in decode_stream(received) if e.data == "once"] == [event_id]
+        assert decode_stream(received)[-1].id == marker
+        subscription.close()
+
+
 # -- the plugin --------------------------------------------------------------------------------
 
 
