@@ -38,9 +38,9 @@ class SubscriptionResponse(ServerSentEvent):
         """Build the ASGI response, and let the subscription stop it when it is too slow."""
         response = super().to_asgi_response(*args, **kwargs)
         if isinstance(response, ASGIStreamingResponse):
-            self.subscription.on_overflow = functools.partial(_cut_slow_stream, response)
+            self.subscription.on_overflow = functools.partial(_stop_slow_stream, response)
         return response
 
 
-def _cut_slow_stream(response: ASGIStreamingResponse) -> None:
+def _stop_slow_stream(response: ASGIStreamingResponse) -> None:
     response.stop("overflow")
