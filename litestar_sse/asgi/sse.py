@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
+from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.state import StreamState
 from litestar_sse.asgi.stream import ASGIStreamingResponse
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
@@ -85,6 +86,7 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
     # -- pings ---------------------------------------------------------------------------------
 
     def _ping(self) -> None:
+        COUNTERS.pings_sent += 1
         self._state = _PINGING
         message: HTTPResponseBodyEvent = {
             "type": "http.response.body",

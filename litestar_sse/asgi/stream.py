@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from time import monotonic
@@ -28,7 +29,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
+from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
+from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
+from litestar_sse.asgi.sources import as_async_source, close_source, encode_chunk
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
 from litestar_sse.asgi.threaded_iterator import stream_batches
 from litestar_sse.asgi.timed import TimedStream
@@ -54,9 +58,6 @@ _PINGING: Final = StreamState.PINGING
 _STOPPING: Final = StreamState.STOPPING
 _FINISHING: Final = StreamState.FINISHING
 _DONE: Final = StreamState.DONE
-
-# Containers whose iteration cannot block: iterated inline, without a worker thread.
-_INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
 
 # Events after which the send loop gives the event loop a turn. Once a connection is lost,
 # uvicorn's send() returns at once without writing: a producer that never awaits would then
@@ -238,6 +239,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         get_context = getattr(host, "get_context", None)
         self._context = get_context() if get_context is not None else contextvars.copy_context()
         watcher = loop.create_task(self._watch_disconnect(receive))
+        COUNTERS.streams_started += 1
         if self._state is _NEW:
             self._state = _IDLE
         if self.ping_interval is not None or self.send_timeout is not None:
@@ -247,11 +249,16 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
             await self._run(send)
         finally:
             self._state = _DONE
+            COUNTERS.streams_ended += 1
+            if self.stop_reason is not None:
+                stops = COUNTERS.stops
+                stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
             self._context = None  # the request's context: not kept alive by the response
             watcher.cancel()
             self._timer_slot = None  # the wheel's pending entry is ignored from now on
             self._drop_ping()
-            await self._close_source()
+            source, self._source = self._source, None
+            await close_source(source, self.get_logger())
         if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
             await run_disconnect_handler(
                 self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
@@ -264,7 +271,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
             elif self._closing is not None:  # stopped before it started: no producer runs
                 await self._end_cleanly(send, self._closing)
         except asyncio.CancelledError as exc:
-            if self._state is not _STOPPING and not _cancel_requested(self._host):
+            if self._state is not _STOPPING and not cancel_requested(self._host):
                 # Nobody cancelled this task: the producer raised CancelledError itself. It is
                 # a producer error, and the body still ends properly (it was cut short).
                 try:
@@ -285,27 +292,17 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
 
     def _own_cancellation(self) -> bool:
         """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
-        if self._state is not _STOPPING:
-            return False
         host = self._host
-        assert host is not None
-        cancelling = getattr(host, "cancelling", None)
-        if cancelling is not None and cancelling() > 1:
-            return False  # cancelled by someone else too (the server, a task group)
-        uncancel = getattr(host, "uncancel", None)
-        if uncancel is not None:
-            uncancel()
-        return True
+        return self._state is _STOPPING and host is not None and take_back_cancel(host)
 
     async def _stream(self, send: Send) -> None:
-        source = self.iterator
-        encode = self.item_encoder or self._encode_chunk
+        encode = self.item_encoder or functools.partial(encode_chunk, encoding=self.encoding)
         timed = self._timer_slot is not None
-        if isinstance(source, _INLINE_ITERABLES):
-            source = _iterate_inline(source)
-        if isinstance(source, AsyncIterable):
-            self._source = iterator = aiter(source)
-            sends = 0
+        source: Any = self.iterator
+        iterator = as_async_source(source)
+        if iterator is not None:
+            self._source = iterator
+            sends = nbytes = 0  # added to the process's counters every _YIELD_EVERY events
             idle, writing = _IDLE, _WRITING  # locals: this loop runs once per event
             try:
                 async for item in iterator:
@@ -324,19 +321,31 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                     if timed and self._state is writing:
                         self._state = idle
                     sends += 1
+                    nbytes += len(body)
                     if sends == _YIELD_EVERY:
-                        sends = 0
+                        COUNTERS.events_sent += sends
+                        COUNTERS.bytes_sent += nbytes
+                        sends = nbytes = 0
                         await asyncio.sleep(0)  # let the disconnect watcher run (see above)
             except Exception as exc:
                 self._producer_failed(exc)
+            finally:
+                COUNTERS.events_sent += sends
+                COUNTERS.bytes_sent += nbytes
         elif not await stream_batches(
-            iter(source), encode, self._write, self._producer_failed, yield_every=_YIELD_EVERY
+            iter(source),
+            encode,
+            self._write,
+            self._producer_failed,
+            yield_every=_YIELD_EVERY,
         ):
             return
         await self._finish(send)
 
-    async def _write(self, body: bytes) -> bool:
-        """Write one chunk of the body, as the async loop above does inline; False: client gone."""
+    async def _write(self, body: bytes, events: int) -> bool:
+        """Write one chunk of ``events`` events, as the loop above does inline; False: gone."""
+        COUNTERS.events_sent += events
+        COUNTERS.bytes_sent += len(body)
         if self._state is not _IDLE:
             await self._wait_turn()
         self._state = _WRITING
@@ -383,27 +392,6 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                 await send({"type": "http.response.body", "body": closing, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _encode_chunk(self, chunk: Any) -> bytes:
-        if type(chunk) is bytes:
-            return chunk
-        if isinstance(chunk, str):
-            return chunk.encode(self.encoding)
-        if isinstance(chunk, (bytearray, memoryview)):
-            return bytes(chunk)
-        raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
-
-    async def _close_source(self) -> None:
-        # An async generator interrupted at a ``yield`` runs its ``finally`` here, in this task,
-        # where it may await. One interrupted at an ``await`` already ran it; aclose() is a no-op.
-        aclose = getattr(self._source, "aclose", None)
-        self._source = None
-        if aclose is None:
-            return
-        try:
-            await aclose()
-        except Exception:
-            self.get_logger().exception("Exception raised while closing the stream's producer")
-
     async def _watch_disconnect(self, receive: Receive) -> None:
         try:
             while (await receive())["type"] != "http.disconnect":
@@ -421,6 +409,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
 
     def _producer_failed(self, exc: Exception) -> None:
         # Called in the except block: the log carries the traceback.
+        COUNTERS.producer_errors += 1
         logger = self.get_logger()
         logger.exception(
             "Exception raised while producing a streaming response; the stream was ended"
@@ -430,15 +419,3 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                 self._tail = self.on_error(exc)
             except Exception:
                 logger.exception("Exception raised by the on_error handler")
-
-
-def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
-    cancelling = getattr(task, "cancelling", None)
-    return cancelling is None or cancelling() > 0  # Python 3.10 cannot tell: assume so
-
-
-async def _iterate_inline(items: Iterable[Any]) -> AsyncIterator[Any]:
-    # A container cannot block: it is iterated on the loop, by the same send loop as async
-    # producers, with no worker thread.
-    for item in items:
-        yield item

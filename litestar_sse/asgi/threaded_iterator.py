@@ -253,7 +253,7 @@ def _resolve(waiter: asyncio.Future[Any]) -> None:
 async def stream_batches(
     iterator: Iterator[Any],
     encode: Callable[[Any], bytes],
-    write: Callable[[bytes], Awaitable[bool]],
+    write: Callable[[bytes, int], Awaitable[bool]],
     on_error: Callable[[Exception], None],
     *,
     yield_every: int,
@@ -263,7 +263,8 @@ async def stream_batches(
     The worker thread takes one of the loop's slots (see :func:`set_sync_thread_limit`),
     waiting for one if none is free. Items that are already waiting go out together, so
     batching adds no latency. ``write``
-    returns False when the client is gone; this then returns False. An exception from the
+    (given the bytes and how many items they hold) returns False when the client is gone; this
+    then returns False. An exception from the
     iterator or ``encode`` is passed to ``on_error`` (called in the ``except`` block) after what
     was encoded before it is written, and ends the stream (True). Gives the event loop a turn
     every ``yield_every`` items, as a full buffer hands over the next batch without waiting.
@@ -285,7 +286,7 @@ async def stream_batches(
                 on_error(exc)
                 failed = True
             if chunks:
-                if not await write(b"".join(chunks)):
+                if not await write(b"".join(chunks), len(chunks)):
                     return False
                 sent += len(chunks)
                 if sent >= yield_every:

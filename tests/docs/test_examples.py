@@ -544,16 +544,35 @@ async def test_broadcast_options_slow_subscribers_skip_to_the_newest() -> None:
     assert broadcaster.stats().dropped == 100
 
 
-def test_broadcast_metrics_are_prometheus_text() -> None:
+def test_broadcast_metrics_are_served_by_litestars_prometheus_controller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.parser import text_string_to_metric_families
+
+    import litestar.plugins.prometheus.controller as controller
+    import litestar_sse.metrics
+
+    registry = CollectorRegistry()  # a registry of this test's own, not the process's
+    monkeypatch.setattr(controller, "REGISTRY", registry)
+    real_register = litestar_sse.metrics.register_metrics
+    monkeypatch.setattr(
+        litestar_sse.metrics,
+        "register_metrics",
+        lambda broadcasters: real_register(broadcasters, registry=registry),
+    )
     app = load("broadcast_metrics").app
     with TestClient(app) as client:
         client.blocking_portal.call(broadcaster_of(app).publish, "news", "x")
         response = client.get("/metrics")
-    assert response.headers["content-type"].startswith("text/plain")
-    lines = dict(line.split() for line in response.text.splitlines())
-    assert lines["sse_published_total"] == "1"
-    assert lines["sse_subscribers"] == "0"
-    assert set(lines) >= {"sse_delivered_total", "sse_dropped_total", "sse_received_total"}
+    samples = {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    assert samples[("litestar_sse_broadcast_published_total", ("main",))] == 1
+    assert samples[("litestar_sse_broadcast_subscribers", ("main",))] == 0
+    assert ("litestar_sse_streams_open", ()) in samples
 
 
 def test_broadcast_gc_freezes_while_the_app_runs(monkeypatch: pytest.MonkeyPatch) -> None:
