@@ -547,10 +547,10 @@ async def test_broadcast_options_slow_subscribers_skip_to_the_newest() -> None:
 def test_broadcast_metrics_are_served_by_litestars_prometheus_controller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import litestar.plugins.prometheus.controller as controller
     from prometheus_client import CollectorRegistry
     from prometheus_client.parser import text_string_to_metric_families
 
-    import litestar.plugins.prometheus.controller as controller
     import litestar_sse.metrics
 
     registry = CollectorRegistry()  # a registry of this test's own, not the process's
