@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = ("RedisStreamBackend",)
 
+_LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
+
 _first: Final = itemgetter(0)
 
 
@@ -154,7 +156,12 @@ class RedisStreamBackend(BroadcastBackend):
             retention = resolve_retention(self._retention, topic)
             max_events = -1 if retention.max_events is None else retention.max_events
             max_age = 0 if retention.max_age is None else max(1, round(retention.max_age * 1000))
-            limits = self._limits_of[topic] = (max_events, max_age)
+            limits = (max_events, max_age)
+            # One entry per topic, for a retention given per topic; topics may be any number
+            # (clients may choose them), so the cache forgets them all once it is full.
+            if len(self._limits_of) >= _LIMITS_CACHE_SIZE:
+                self._limits_of.clear()
+            self._limits_of[topic] = limits
         return limits
 
     # -- lifecycle ---------------------------------------------------------------------------

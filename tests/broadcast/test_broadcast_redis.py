@@ -239,6 +239,27 @@ async def test_stream_keys_are_trimmed_exactly(redis_server: RedisProcess) -> No
         assert trimmed.decode() == ids[14].split("-", 1)[1]
 
 
+async def test_retention_limits_are_not_remembered_for_every_topic_ever_published(
+    redis_server: RedisProcess,
+) -> None:
+    """(A cache of per-topic limits grew by one entry per topic: clients may choose topics.)"""
+    from litestar_sse.broadcast import redis as redis_module
+
+    prefix = unique_prefix()
+    backend = RedisStreamBackend(
+        redis_server.url,
+        prefix=prefix,
+        retention=lambda topic: Retention(max_events=5 if topic.startswith("a") else 10),
+    )
+    async with Broadcaster(backend) as broadcaster:
+        for index in range(redis_module._LIMITS_CACHE_SIZE + 100):
+            await broadcaster.publish(f"t{index}", index)
+        assert len(backend._limits_of) <= redis_module._LIMITS_CACHE_SIZE
+        ids = [await broadcaster.publish("a", index) for index in range(8)]
+        assert await backend.redis.xlen(f"{prefix}topic:a") == 5
+        assert ids
+
+
 @pytest.mark.parametrize("max_connections", [3, None], ids=["pool-of-3", "default-pool"])
 async def test_a_burst_beyond_the_connection_pool_waits_instead_of_failing(
     redis_server: RedisProcess, max_connections: int | None
