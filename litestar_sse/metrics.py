@@ -10,7 +10,8 @@ Metrics, all per process:
 * ``litestar_sse_streams_open``: streams whose body is being sent;
 * ``litestar_sse_streams_started_total``;
 * ``litestar_sse_streams_stopped_total{reason}``: streams stopped before their producer ended,
-  by reason: ``disconnect``, ``send_timeout``, ``overflow``, ``shutdown``, ``lifetime``;
+  by reason: ``disconnect``, ``send_timeout``, ``overflow``, ``shutdown``, ``lifetime``,
+  ``unauthorized``;
 * ``litestar_sse_events_sent_total``, ``litestar_sse_bytes_sent_total`` (events and bytes of
   events; a live stream adds its share every 256 events and when it ends);
 * ``litestar_sse_pings_sent_total``, ``litestar_sse_producer_errors_total``;
@@ -23,9 +24,10 @@ Metrics, all per process:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from litestar_sse.asgi.counters import COUNTERS, StreamCounters
+from litestar_sse.asgi.state import StopReason
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast import Broadcaster
@@ -71,7 +73,7 @@ class SSECollector:
             "Event streams stopped before their producer ended, by reason",
             labels=["reason"],
         )
-        for reason in ("disconnect", "send_timeout", "overflow", "shutdown", "lifetime"):
+        for reason in get_args(StopReason):
             stopped.add_metric([reason], c.stops.get(reason, 0))
         yield stopped
         yield from self._broadcast(self.broadcasters.items())

@@ -40,9 +40,12 @@ DisconnectReason = Literal["disconnect", "send_timeout", "overflow"]
 stopped reading and a send waited longer than ``send_timeout``, or (a broadcast subscriber)
 it fell further behind than its queue allows and was stopped, to resume from history."""
 
-StopReason = Literal["disconnect", "send_timeout", "overflow", "shutdown", "lifetime"]
+StopReason = Literal[
+    "disconnect", "send_timeout", "overflow", "shutdown", "lifetime", "unauthorized"
+]
 """Why a stream stops before its producer ended: a :data:`DisconnectReason`, or the server
-ending it (``"shutdown"``, ``"lifetime"``)."""
+ending it (``"shutdown"``, ``"lifetime"``, ``"unauthorized"``: its client's permission
+expired or was revoked)."""
 
 CLIENT_GONE: Final[frozenset[str]] = frozenset(("disconnect", "send_timeout", "overflow"))
 """The reasons that mean the client is gone: ``on_disconnect`` runs for these."""
