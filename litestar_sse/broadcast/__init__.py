@@ -24,7 +24,15 @@ from litestar_sse.broadcast.broadcaster import (
     OverflowPolicy,
 )
 from litestar_sse.broadcast.fanout import Subscription
+from litestar_sse.broadcast.history import (
+    BacklogEnd,
+    BroadcastMessage,
+    Gap,
+    HistoryItem,
+    MessageItem,
+)
 from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
@@ -37,11 +45,17 @@ __all__ = (
     "RESUMED_FROM_HEADER",
     "Authorize",
     "BackendUnavailableError",
+    "BacklogEnd",
     "BroadcastBackend",
+    "BroadcastMessage",
     "BroadcastStats",
     "Broadcaster",
+    "Gap",
+    "HistoryItem",
     "InvalidTopicError",
     "MemoryBackend",
+    "MessageItem",
+    "MessageSubscription",
     "NotPublishedError",
     "OverflowPolicy",
     "PublishOutcomeUnknownError",
@@ -52,6 +66,7 @@ __all__ = (
     "Subscription",
     "SubscriptionResponse",
     "TooManyTopicsError",
+    "Until",
 )
 
 

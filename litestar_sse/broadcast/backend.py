@@ -18,6 +18,7 @@ from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
+    from litestar_sse.broadcast.history import HistoryPage
 
 __all__ = (
     "BackendUnavailableError",
@@ -69,6 +70,10 @@ class Retention:
     Args:
         max_events: Most events kept per topic; ``None`` for no limit by count.
         max_age: Seconds an event is kept; ``None`` for no limit by age.
+        idle_ttl: Seconds a topic's history is kept after its last event, whatever the age
+            of its events: once nothing was published to it for that long, the topic is
+            dropped whole. For topics made per request or per job, which must not pile up,
+            and whose events must all stay while they are active. ``None``: never.
 
     A client that resumes from an id older than the kept history gets a gap event instead of
     a replay.
@@ -76,10 +81,12 @@ class Retention:
 
     max_events: int | None = 1000
     max_age: float | None = None
+    idle_ttl: float | None = None
 
     def __post_init__(self) -> None:
         check_count(self.max_events, "max_events", minimum=0)
         check_seconds(self.max_age, "max_age")
+        check_seconds(self.idle_ttl, "idle_ttl")
 
 
 RetentionPolicy: TypeAlias = Union[Retention, Callable[[str], Retention]]  # noqa: UP007
@@ -171,3 +178,29 @@ class BroadcastBackend(ABC):
     @abstractmethod
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Decide where a subscriber to ``topics`` resumes, and read its missed events."""
+
+    async def read_history(
+        self,
+        topics: Sequence[str],
+        after: str | None,
+        until: str | None,
+        limit: int,
+        *,
+        check_gaps: bool = True,
+    ) -> HistoryPage:
+        """Read at most ``limit`` events of ``topics`` after the id ``after`` (``None``: the
+        oldest kept) and up to the id ``until`` (included; ``None``: the newest), as values.
+
+        With ``check_gaps`` (and an ``after``), report the topics whose history no longer
+        reaches back to ``after`` (and an ``after`` of another epoch, or not ours); without,
+        read whatever is kept after it (the later pages of a read from the oldest).
+
+        Optional for third-party backends: without it, ``Broadcaster.history`` and typed
+        subscriptions raise ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read history as messages")
+
+    async def topic_of(self, event_id: str) -> str | None:
+        """The topic of the event ``event_id``, while the backend still knows it; else
+        ``None`` (optional for third-party backends, which then always answer ``None``)."""
+        return None

@@ -14,6 +14,7 @@ from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.reads import BroadcastReads
 from litestar_sse.broadcast.responses import (
     GAP_HEADER,
     RESUMED_FROM_HEADER,
@@ -85,7 +86,7 @@ class BroadcastStats:
     disconnected: int
 
 
-class Broadcaster:
+class Broadcaster(BroadcastReads):
     """Topics with history: publish events, subscribe with a ``ServerSentEvent`` response.
 
     Every event gets an id ``<epoch>-<position>`` that orders it among all events of all
@@ -121,6 +122,10 @@ class Broadcaster:
     ``str`` of at most 256 bytes in UTF-8, without control characters or lone surrogates.
     Others raise :class:`~litestar_sse.broadcast.InvalidTopicError` (a ``ValueError``, and a
     ``400`` if unhandled).
+
+    Server code can read the same events as values: :meth:`history`,
+    :meth:`subscribe_messages` (a backlog, a marker, then live events, ending after a chosen
+    event) and :meth:`topic_of` (the topic of an id).
 
     Use it as an async context manager, or call :meth:`start` and :meth:`close`; given to
     :class:`~litestar_sse.SSEConfig` (``broadcaster=``), the plugin does so from the app's

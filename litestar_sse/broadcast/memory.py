@@ -14,13 +14,13 @@ from operator import itemgetter
 from typing import Final
 
 from litestar_sse.broadcast.backend import (
-    BroadcastBackend,
     Retention,
     RetentionPolicy,
     Snapshot,
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
+from litestar_sse.broadcast.memory_reads import MemoryReads
 from litestar_sse.validation import check_count, check_seconds
 
 __all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
@@ -38,11 +38,12 @@ MAX_IDEMPOTENCY_KEYS: Final = 100_000
 
 
 class _TopicLog:
-    __slots__ = ("entries", "max_age", "size", "trimmed")
+    __slots__ = ("entries", "idle_ttl", "max_age", "size", "trimmed")
 
     def __init__(self, retention: Retention, trimmed: int) -> None:
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
         self.max_age = retention.max_age
+        self.idle_ttl = retention.idle_ttl
         self.trimmed = trimmed
         """Position of the newest event removed from the history (0: none)."""
         self.size = 0
@@ -57,16 +58,25 @@ class _TopicLog:
         return size
 
     def expire(self, now: float) -> int:
-        """Remove the entries older than ``max_age``; return the bytes they counted for."""
+        """Remove the entries older than ``max_age`` (every entry, once the newest is older
+        than ``idle_ttl``); return the bytes they counted for."""
+        idle = self._expire_idle(now) if self.idle_ttl is not None else 0
         if self.max_age is None:
-            return 0
-        entries, oldest, freed = self.entries, now - self.max_age, 0
+            return idle
+        entries, oldest, freed = self.entries, now - self.max_age, idle
         while entries and entries[0][1] <= oldest:
             freed += self.drop_oldest()
         return freed
 
+    def _expire_idle(self, now: float) -> int:
+        entries, freed = self.entries, 0
+        if entries and self.idle_ttl is not None and entries[-1][1] <= now - self.idle_ttl:
+            while entries:
+                freed += self.drop_oldest()
+        return freed
 
-class MemoryBackend(BroadcastBackend):
+
+class MemoryBackend(MemoryReads):
     """Keeps each topic's recent events in this process; the default backend.
 
     The history is bounded as a whole, whoever creates topics: at most
@@ -149,7 +159,7 @@ class MemoryBackend(BroadcastBackend):
             # A topic dropped earlier may have had events up to _forgotten: assume it did.
             retention = resolve_retention(self._retention, topic)
             log = _TopicLog(retention, self._forgotten)
-            if retention.max_age is not None:
+            if retention.max_age is not None or retention.idle_ttl is not None:
                 self._rotation.append(topic)
         logs[topic] = log
         return log

@@ -31,7 +31,6 @@ from redis.asyncio import Redis
 
 from litestar_sse.broadcast.backend import (
     BackendUnavailableError,
-    BroadcastBackend,
     Retention,
     RetentionPolicy,
     Snapshot,
@@ -46,6 +45,7 @@ from litestar_sse.broadcast.ids import (
 )
 from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
 from litestar_sse.broadcast.redis_reader import StreamReader
+from litestar_sse.broadcast.redis_reads import RedisReads
 from litestar_sse.broadcast.redis_scripts import (
     BUMP_EPOCH,
     CHANGE_LOG_LENGTH,
@@ -65,7 +65,7 @@ _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
 _first: Final = itemgetter(0)
 
 
-class RedisStreamBackend(BroadcastBackend):
+class RedisStreamBackend(RedisReads):
     """Events and history in Redis Streams, one stream per topic.
 
     Args:
@@ -134,7 +134,7 @@ class RedisStreamBackend(BroadcastBackend):
         self._idempotency_ms = max(1, round(idempotency_window * 1000))
         self.keys = RedisKeys(prefix)
         self._retention = retention
-        self._limits_of: dict[str, tuple[int, int]] = {}
+        self._limits_of: dict[str, tuple[int, int, int]] = {}
         self._block_timeout = block_timeout
         self._read_count = read_count
         self._watch_timeout = watch_timeout
@@ -149,14 +149,18 @@ class RedisStreamBackend(BroadcastBackend):
             raise RuntimeError("RedisStreamBackend is not started")
         return self._client
 
-    def _limits(self, topic: str) -> tuple[int, int]:
-        """``(max events or -1, max age in ms or 0)`` of ``topic``."""
+    def _limits(self, topic: str) -> tuple[int, int, int]:
+        """``(max events or -1, max age in ms or 0, ms the stream lives after an event or
+        0)`` of ``topic``."""
         limits = self._limits_of.get(topic)
         if limits is None:
             retention = resolve_retention(self._retention, topic)
             max_events = -1 if retention.max_events is None else retention.max_events
             max_age = 0 if retention.max_age is None else max(1, round(retention.max_age * 1000))
-            limits = (max_events, max_age)
+            lifetimes = [] if max_age == 0 else [max_age + 1000]
+            if retention.idle_ttl is not None:
+                lifetimes.append(max(1, round(retention.idle_ttl * 1000)))
+            limits = (max_events, max_age, min(lifetimes, default=0))
             # One entry per topic, for a retention given per topic; topics may be any number
             # (clients may choose them), so the cache forgets them all once it is full.
             if len(self._limits_of) >= _LIMITS_CACHE_SIZE:
@@ -220,7 +224,7 @@ class RedisStreamBackend(BroadcastBackend):
             NotPublishedError: the command never reached Redis.
             PublishOutcomeUnknownError: it did, and no answer came.
         """
-        max_events, max_age = self._limits(topic)
+        max_events, max_age, lifetime = self._limits(topic)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
         keys.append(self.keys.log)
         ttl = 0
@@ -228,7 +232,7 @@ class RedisStreamBackend(BroadcastBackend):
             keys.append(self.keys.idempotency(idempotency_key))
             ttl = self._idempotency_ms
         args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
-        args += (b"d", data)
+        args += (lifetime, b"d", data)
         if event is not None:
             args += (b"e", event)
         epoch, stream_id = await run_publish(

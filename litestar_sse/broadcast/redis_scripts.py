@@ -7,8 +7,9 @@ Keys, for a ``prefix`` of ``litestar_sse:``:
   written to it, ``lt``, the newest id removed from it, and ``lx``, the newest id of an event
   missing from it (published by a version without the log).
 * ``litestar_sse:trimmed`` — hash: topic -> id of the newest event removed from its history.
-* ``litestar_sse:newest`` — hash: topic -> id of its newest event (topics with a maximum age,
-  whose stream expires as a whole once all its events are too old).
+* ``litestar_sse:newest`` — hash: topic -> id of its newest event (topics with a maximum age
+  or an idle TTL, whose stream expires as a whole once all its events are too old, or once
+  none came for the TTL).
 * ``litestar_sse:topic:<topic>`` — one stream per topic.
 * ``litestar_sse:log`` — the change log: one entry per event, with the event's id and its
   topic (field ``t``), the newest :data:`CHANGE_LOG_LENGTH` kept; ``meta``'s ``lt`` is the id
@@ -102,7 +103,8 @@ PUBLISH: Final = (
     + """
 -- KEYS: meta, trimmed, stream, newest, log, idempotency key (when ARGV[6] > 0)
 -- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, log length,
---       idempotency window ms (0: no key), fields...
+--       idempotency window ms (0: no key), ms the stream lives after this event (0: for
+--       ever), fields...
 -- Returns {epoch, id}, or {'', full id of the event} when the idempotency key was used
 local idempotency_ms = tonumber(ARGV[6])
 if idempotency_ms > 0 then
@@ -122,12 +124,12 @@ if now > ms then ms, n = now, 0 else n = n + 1 end
 local ms_text, n_text = string.format('%d', ms), string.format('%d', n)
 local id = ms_text .. '-' .. n_text
 redis.call('HSET', KEYS[1], 'ms', ms_text, 'n', n_text, 'll', id)
-if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+if tonumber(ARGV[7]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
   -- the stream expired as a whole: all of it counts as trimmed
   local expired = redis.call('HGET', KEYS[4], ARGV[4])
   if expired then redis.call('HSET', KEYS[2], ARGV[4], expired) end
 end
-redis.call('XADD', KEYS[3], id, unpack(ARGV, 7))
+redis.call('XADD', KEYS[3], id, unpack(ARGV, 8))
 if idempotency_ms > 0 then
   redis.call('SET', KEYS[6], epoch .. '-' .. id, 'PX', idempotency_ms)
 end
@@ -149,12 +151,12 @@ if max_events >= 0 then
   end
 end
 if removed then redis.call('HSET', KEYS[2], ARGV[4], removed) end
-local max_age = tonumber(ARGV[3])
-if max_age > 0 then
-  -- Once no event is younger than max_age, the whole stream goes; the newest id is kept so
-  -- that a resume from before it is reported as a gap.
+local lifetime = tonumber(ARGV[7])
+if lifetime > 0 then
+  -- Once no event is younger than max_age, or none came for idle_ttl, the whole stream
+  -- goes; the newest id is kept so that a resume from before it is reported as a gap.
   redis.call('HSET', KEYS[4], ARGV[4], id)
-  redis.call('PEXPIRE', KEYS[3], max_age + 1000)
+  redis.call('PEXPIRE', KEYS[3], lifetime)
 end
 return {epoch, id}
 """

@@ -189,7 +189,7 @@ def publish_while_the_loop_is_blocked(
         epoch, stream_id = publish(
             keys=[f"{prefix}meta", f"{prefix}trimmed", f"{prefix}topic:{topic}",
                   f"{prefix}newest", f"{prefix}log"],
-            args=["ffffffff", 1000, 0, topic, log_length, 0, "d", data],
+            args=["ffffffff", 1000, 0, topic, log_length, 0, 0, "d", data],
         )  # fmt: skip
         ids.append(f"{epoch.decode()}-{stream_id.decode()}")
     assert sync.xlen(f"{prefix}log") <= log_length

@@ -1,0 +1,132 @@
+"""Reading the in-memory history as values: pages of events, and the topic of an id.
+
+The base of :class:`~litestar_sse.broadcast.MemoryBackend`, kept apart from the write path.
+Both reads look only at what the backend retains, so they cost no memory of their own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any, Final
+
+from litestar_sse.broadcast.backend import BroadcastBackend
+from litestar_sse.broadcast.history import (
+    BroadcastMessage,
+    HistoryPage,
+    event_position,
+    parse_event_block,
+    split_event_blocks,
+)
+from litestar_sse.broadcast.ids import parse_memory_position, split_event_id
+
+__all__ = ("MemoryReads",)
+
+_first: Final = itemgetter(0)
+
+
+class MemoryReads(BroadcastBackend):
+    """The reads of :class:`~litestar_sse.broadcast.MemoryBackend` (its base class)."""
+
+    # Set by MemoryBackend.__init__: its epoch, newest position, the topics' histories (the
+    # one published to least recently first), the newest position of the forgotten topics.
+    epoch: str
+    _position: int
+    _logs: dict[str, Any]
+    _forgotten: int
+    _size: int
+    _clock: Callable[[], float]
+
+    async def read_history(
+        self,
+        topics: Sequence[str],
+        after: str | None,
+        until: str | None,
+        limit: int,
+        *,
+        check_gaps: bool = True,
+    ) -> HistoryPage:
+        """Read the kept events of ``topics`` after ``after`` and up to ``until``, at most
+        ``limit`` of them, in position order (see ``BroadcastBackend.read_history``).
+
+        Raises:
+            ValueError: ``until`` is not an id of this backend's history.
+        """
+        head_position = self._position
+        upto = head_position
+        if until is not None:
+            parts = split_event_id(until)
+            bound = None if parts is None else parse_memory_position(parts[1])
+            if parts is None or parts[0] != self.epoch or bound is None:
+                raise ValueError(f"until must be an id of this history, got {until!r:.80}")
+            upto = min(bound, head_position)
+        last = 0
+        checked = check_gaps and after is not None
+        if after is not None:
+            parts = split_event_id(after)
+            if parts is None or (checked and parts[0] != self.epoch):
+                reason = "invalid" if parts is None else "epoch"
+                return HistoryPage(gap=reason, gap_topics=tuple(topics))
+            position = parse_memory_position(parts[1])
+            if position is None or position > head_position:
+                return HistoryPage(gap="invalid", gap_topics=tuple(topics))
+            last = position
+        now = self._clock()
+        found: list[tuple[int, str, bytes]] = []
+        gaps: list[str] = []
+        more = False
+        for topic in topics:
+            log = self._logs.get(topic)
+            if log is None:
+                if checked and self._forgotten > last:
+                    gaps.append(topic)  # it may have been one of the dropped topics
+                continue
+            self._size -= log.expire(now)
+            if checked and log.trimmed > last:
+                gaps.append(topic)
+                continue
+            entries = log.entries
+            start = bisect_right(entries, last, key=_first)
+            for taken, (position, _, chunk) in enumerate(itertools.islice(entries, start, None)):
+                if position > upto:
+                    break
+                if taken == limit:
+                    more = True  # the rest of this topic is newer than what this page takes
+                    break
+                found.append((position, topic, chunk))
+        found.sort(key=_first)
+        if len(found) > limit:
+            del found[limit:]
+            more = True
+        sep = self.sink.format.sep_bytes
+        messages = []
+        for position, topic, chunk in found:
+            event, _, data = parse_event_block(split_event_blocks(chunk, sep)[0], sep)
+            messages.append(BroadcastMessage(topic, f"{self.epoch}-{position}", event, data))
+        gap = "retention" if gaps else None
+        return HistoryPage(messages, more, gap, tuple(gaps))
+
+    async def topic_of(self, event_id: str) -> str | None:
+        """The topic of ``event_id`` while its event is kept in history; else ``None``.
+
+        Walks back from the topic published to most recently, and stops at the first whose
+        newest event is older than the id: for a recent id, a few topics at most.
+        """
+        parsed = event_position(event_id)
+        if parsed is None or parsed[0] != self.epoch:
+            return None
+        position = parsed[1]
+        logs = self._logs
+        for topic in reversed(logs):
+            entries = logs[topic].entries
+            if not entries:
+                continue
+            if entries[-1][0] < position:
+                return None  # every topic before this one was published to even earlier
+            if entries[0][0] <= position:
+                index = bisect_left(entries, position, key=_first)
+                if entries[index][0] == position:
+                    return topic
+        return None
