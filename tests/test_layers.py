@@ -50,3 +50,17 @@ def test_the_package_can_be_inspected_without_the_optional_redis() -> None:
     )
     out = fresh_interpreter(code)
     assert out == "ok"
+
+
+def test_the_package_works_without_the_optional_mcp_sdk() -> None:
+    # Nothing but litestar_sse.mcp imports the MCP SDK; that module says how to get it.
+    code = (
+        "import sys; sys.modules['mcp'] = None; import litestar_sse, asyncio; "
+        "from litestar_sse.broadcast import Broadcaster; "
+        "import litestar_sse.broadcast.reads, litestar_sse.broadcast.messages; "
+        "b = Broadcaster(); asyncio.run(b.publish('t', 'x')); "
+        "assert not [m for m in sys.modules if m.startswith('mcp') and sys.modules[m]]\n"
+        "try:\n    import litestar_sse.mcp\nexcept ImportError as exc:\n    print(exc)"
+    )
+    out = fresh_interpreter(code)
+    assert out == "litestar_sse.mcp needs the MCP python SDK: pip install 'litestar-sse[mcp]'"
