@@ -117,6 +117,7 @@ class MessageSubscription:
         until = self._until
         if until is not None and isinstance(item, BroadcastMessage) and until(item):
             self._finished = True
+            self._backlog = None  # what is left of the history is not read
             self.subscription.close()
 
     def _parse(self, chunk: bytes) -> None:
