@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import msgspec
+import msgspec.inspect as mi
 
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
@@ -36,6 +37,7 @@ __all__ = (
     "is_litestar_message",
     "is_message_type",
     "make_item_encoder",
+    "may_break_lines",
 )
 
 LITESTAR_MESSAGE_MODULE: Final = "litestar.response.sse"
@@ -230,6 +232,49 @@ def _encode_with_defaults(
     return prefix + _encode_payload(data, sep, json_encode) + sep
 
 
+_PLAIN_JSON: Final = (
+    mi.IntType, mi.FloatType, mi.StrType, mi.BoolType, mi.NoneType, mi.BytesType,
+    mi.ByteArrayType, mi.MemoryViewType, mi.DateTimeType, mi.DateType, mi.TimeType,
+    mi.TimeDeltaType, mi.UUIDType, mi.DecimalType, mi.EnumType, mi.LiteralType,
+)  # fmt: skip
+
+
+def may_break_lines(kind: type) -> bool:
+    """Whether the JSON msgspec makes of a ``kind`` object may hold a raw line break.
+
+    msgspec escapes line breaks inside strings, so only a ``msgspec.Raw``, a value typed
+    ``Any`` (which may be one) or a type that only an encoder hook knows can put one in. Told
+    from the type's annotations, once per type: a Struct or dataclass of plain fields is sent
+    without looking at its bytes, anything else is looked at. (A field holding a value of
+    another type than its annotation says is the app's bug, as for msgspec itself.)
+    """
+    try:
+        info = mi.type_info(kind)
+    except Exception:
+        return True
+    seen: set[int] = set()
+
+    def unsafe(node: Any) -> bool:
+        if isinstance(node, _PLAIN_JSON):
+            return False
+        if id(node) in seen:  # a recursive type: already being looked at
+            return False
+        seen.add(id(node))
+        if isinstance(node, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+            return unsafe(node.item_type)
+        if isinstance(node, mi.TupleType):
+            return any(unsafe(item) for item in node.item_types)
+        if isinstance(node, mi.DictType):
+            return unsafe(node.key_type) or unsafe(node.value_type)
+        if isinstance(node, mi.UnionType):
+            return any(unsafe(member) for member in node.types)
+        if isinstance(node, (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType)):
+            return any(unsafe(field.type) for field in node.fields)
+        return True  # Any, Raw, a custom type (an encoder hook), ...
+
+    return unsafe(info)
+
+
 @functools.lru_cache(maxsize=512)
 def make_item_encoder(
     *,
@@ -287,10 +332,9 @@ def make_item_encoder(
     def encode_item(item: Any) -> bytes:
         kind = type(item)
         if kind is int:
-            try:
-                return int_template % item  # type: ignore[no-any-return]
-            except ValueError:
-                return prefix + b"data: " + _decimal(item) + end  # raises, saying why
+            # Past sys.get_int_max_str_digits() this raises CPython's ValueError, which says
+            # what to do: a producer error, as for any item that cannot be sent.
+            return int_template % item  # type: ignore[no-any-return]
         if kind is str:
             if "\r" in item or "\n" in item:
                 return prefix + encode_data(item, sep_bytes) + sep_bytes
@@ -304,7 +348,10 @@ def make_item_encoder(
         if kind is RawEvent:
             return item.encode()  # type: ignore[no-any-return]
         # Any other type: classified once, then looked up (a typed stream yields one type).
-        if kind in json_types:
+        checked = json_types.get(kind)
+        if checked is False:  # JSON of this type cannot hold a raw line break: as it is
+            return data_prefix + encode_json(item) + end
+        if checked:
             return encode_json_data(item)
         if kind is bytearray or kind is memoryview:
             return prefix + encode_data(bytes(item), sep_bytes) + sep_bytes
@@ -315,8 +362,9 @@ def make_item_encoder(
         if is_litestar_message(kind):
             return encode_message(_from_litestar_message(item))
         if len(json_types) < _TYPE_CACHE_SIZE:
-            json_types.add(kind)
+            json_types[kind] = may_break_lines(kind)
         return encode_json_data(item)
 
-    json_types: set[type] = set()
+    # JSON types seen, and whether their JSON may hold a raw line break (then it is checked).
+    json_types: dict[type, bool] = {}
     return encode_item

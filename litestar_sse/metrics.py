@@ -13,7 +13,8 @@ Metrics, all per process:
   by reason: ``disconnect``, ``send_timeout``, ``overflow``, ``shutdown``, ``lifetime``,
   ``unauthorized``;
 * ``litestar_sse_events_sent_total``, ``litestar_sse_bytes_sent_total`` (events and bytes of
-  events; a live stream adds its share every 256 events and when it ends);
+  events; a live stream adds its events every 256 events and when it ends; bytes are counted
+  by streams started after :func:`register_metrics`, at the cost of one call per event);
 * ``litestar_sse_pings_sent_total``, ``litestar_sse_producer_errors_total``;
 * for each broadcaster given, labelled ``broadcaster`` (its name): ``..._subscribers``,
   ``..._topics``, ``..._published_total``, ``..._received_total``, ``..._delivered_total``,
@@ -134,4 +135,5 @@ def register_metrics(
         ) from exc
     collector = SSECollector(broadcasters)
     (REGISTRY if registry is None else registry).register(collector)
+    COUNTERS.count_bytes = True  # streams started from now on count their bytes
     return collector

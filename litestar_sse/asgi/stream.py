@@ -297,12 +297,14 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
 
     async def _stream(self, send: Send) -> None:
         encode = self.item_encoder or functools.partial(encode_chunk, encoding=self.encoding)
+        if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
+            encode = COUNTERS.counting(encode)
         timed = self._timer_slot is not None
         source: Any = self.iterator
         iterator = as_async_source(source)
         if iterator is not None:
             self._source = iterator
-            sends = nbytes = 0  # added to the process's counters every _YIELD_EVERY events
+            sends = 0  # added to the process's counters every _YIELD_EVERY events
             idle, writing = _IDLE, _WRITING  # locals: this loop runs once per event
             try:
                 async for item in iterator:
@@ -321,17 +323,14 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                     if timed and self._state is writing:
                         self._state = idle
                     sends += 1
-                    nbytes += len(body)
                     if sends == _YIELD_EVERY:
                         COUNTERS.events_sent += sends
-                        COUNTERS.bytes_sent += nbytes
-                        sends = nbytes = 0
+                        sends = 0
                         await asyncio.sleep(0)  # let the disconnect watcher run (see above)
             except Exception as exc:
                 self._producer_failed(exc)
             finally:
                 COUNTERS.events_sent += sends
-                COUNTERS.bytes_sent += nbytes
         elif not await stream_batches(
             iter(source),
             encode,
@@ -345,7 +344,6 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
     async def _write(self, body: bytes, events: int) -> bool:
         """Write one chunk of ``events`` events, as the loop above does inline; False: gone."""
         COUNTERS.events_sent += events
-        COUNTERS.bytes_sent += len(body)
         if self._state is not _IDLE:
             await self._wait_turn()
         self._state = _WRITING
