@@ -92,6 +92,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
     """
 
     __slots__ = (
+        "__weakref__",  # a broadcast subscription's authorization watch holds it weakly
         "_closing",
         "_context",
         "_host",

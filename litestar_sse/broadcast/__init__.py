@@ -8,6 +8,7 @@ Streams, ``pip install litestar-sse[redis]``) across processes and machines.
 
 from typing import TYPE_CHECKING, Any
 
+from litestar_sse.broadcast.authorization import Authorization, Authorize
 from litestar_sse.broadcast.backend import (
     BackendUnavailableError,
     BroadcastBackend,
@@ -18,7 +19,6 @@ from litestar_sse.broadcast.backend import (
     Snapshot,
 )
 from litestar_sse.broadcast.broadcaster import (
-    Authorize,
     Broadcaster,
     BroadcastStats,
     OverflowPolicy,
@@ -43,6 +43,7 @@ __all__ = (
     "GAP_HEADER",
     "MAX_TOPIC_BYTES",
     "RESUMED_FROM_HEADER",
+    "Authorization",
     "Authorize",
     "BackendUnavailableError",
     "BacklogEnd",

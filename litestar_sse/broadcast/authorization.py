@@ -117,7 +117,7 @@ class Watch:
         topics: Sequence[str],
         expires_at: float | None,
         every: float | None,
-        closing: bytes,
+        closing: dict[str, bytes],
     ) -> None:
         self._authorize = authorize
         self._connection = connection
@@ -147,12 +147,12 @@ class Watch:
             if stream is None:
                 return
             if self._expires is not None and time.time() >= self._expires:
-                stream.stop("unauthorized", closing=self._closing)
+                stream.stop("unauthorized", closing=self._closing["expired"])
                 return
             if self._every is not None and not await self._still_allowed():
                 stream = self._alive()
                 if stream is not None:
-                    stream.stop("unauthorized", closing=self._closing)
+                    stream.stop("unauthorized", closing=self._closing["revoked"])
                 return
 
     def _next_delay(self) -> float | None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Awaitable, Callable, Iterable
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, Union
-
-from litestar.exceptions import PermissionDeniedException
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
+from litestar_sse.broadcast.authorization import Authorize, Watch, authorize_topics
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
@@ -29,7 +28,7 @@ from litestar_sse.broadcast.topics import (
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
 from litestar_sse.plugin.last_event_id import read_last_event_id
 from litestar_sse.plugin.sse_plugin import add_signature_name
-from litestar_sse.validation import check_count
+from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -51,10 +50,6 @@ __all__ = (
 OverflowPolicy: TypeAlias = Literal["drop_oldest", "disconnect"]
 """What happens to a subscriber that falls more than ``max_queue`` events behind."""
 
-Authorize: TypeAlias = Callable[
-    ["ASGIConnection[Any, Any, Any, Any] | None", str], Union[bool, Awaitable[bool]]  # noqa: UP007
-]
-"""``authorize(connection, topic)``: may this connection subscribe to this topic?"""
 
 # Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
 # LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
@@ -104,9 +99,17 @@ class Broadcaster(BroadcastReads):
             the client reconnects with ``Last-Event-ID`` and resumes from history, losing
             nothing the history still holds. ``"drop_oldest"`` keeps the stream, skips to the
             newest ``max_queue`` events and sends a gap event (reason ``"overflow"``).
-        authorize: ``authorize(connection, topic) -> bool`` (or an awaitable of bool), asked
-            for every topic of every subscription; a ``False`` answers ``403`` before the
-            stream starts.
+        authorize: ``authorize(connection, topic)``, sync or async, asked for every topic of
+            every subscription: ``False`` answers ``403`` before the stream starts, ``True``
+            allows it, an :class:`~litestar_sse.broadcast.Authorization` allows it until its
+            ``expires_at`` (a token's expiry), when the stream ends cleanly with an
+            ``unauthorized_event``.
+        reauthorize_every: Seconds between two re-checks of an open subscription: every topic
+            is put to ``authorize`` again, and a refusal (a revoked credential) ends the
+            stream the same way. ``None`` (the default): asked once, when it opens.
+        unauthorized_event: The event type of the last event of a stream whose authorization
+            expired (``{"reason": "expired"}``) or was refused on a re-check
+            (``{"reason": "revoked"}``); the client renews its credentials and reconnects.
         type_encoders: JSON encoders for published data, as in Litestar's responses. By
             default the app's ``type_encoders`` when the broadcaster is given to
             :class:`~litestar_sse.SSEConfig` (of the first app it is registered with).
@@ -143,6 +146,8 @@ class Broadcaster(BroadcastReads):
         sep: str | None = None,
         gap_event: str = "gap",
         max_topics: int | None = DEFAULT_MAX_TOPICS,
+        reauthorize_every: float | None = None,
+        unauthorized_event: str = "unauthorized",
     ) -> None:
         if check_count(max_queue, "max_queue", minimum=1) is None:
             raise TypeError("max_queue must be an int >= 1, got None")
@@ -150,8 +155,15 @@ class Broadcaster(BroadcastReads):
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
-        self.format = EventFormat(DEFAULT_SEPARATOR if sep is None else sep, gap_event)
+        self.format = EventFormat(
+            DEFAULT_SEPARATOR if sep is None else sep, gap_event, unauthorized_event
+        )
         self.authorize = authorize
+        self.reauthorize_every = check_seconds(reauthorize_every, "reauthorize_every")
+        if reauthorize_every is not None and authorize is None:
+            raise ValueError("reauthorize_every needs an authorize callable")
+        # The expiry of each subscription opened and not yet given its response.
+        self._expiries: weakref.WeakKeyDictionary[Subscription, float] = weakref.WeakKeyDictionary()
         self._encode_data = make_data_encoder(type_encoders)
         # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
         self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}
@@ -238,7 +250,9 @@ class Broadcaster(BroadcastReads):
         if self._published or self._starting is not None:
             return
         if sep is not None and self._app_may_set["sep"]:
-            self.format = self._fanout.format = EventFormat(sep, self.format.gap_event)
+            self.format = self._fanout.format = EventFormat(
+                sep, self.format.gap_event, self.format.unauthorized_event
+            )
         if type_encoders and self._app_may_set["type_encoders"]:
             self._encode_data = make_data_encoder(type_encoders)
         self._app_may_set = {"sep": False, "type_encoders": False}
@@ -319,15 +333,9 @@ class Broadcaster(BroadcastReads):
             BackendUnavailableError: the backend cannot be reached (``503``).
         """
         names = topic_tuple(topics, self.max_topics)
+        expires = None
         if self.authorize is not None:
-            for topic in names:
-                allowed = self.authorize(connection, topic)
-                if inspect.isawaitable(allowed):
-                    allowed = await allowed
-                if not allowed:
-                    raise PermissionDeniedException(
-                        detail=f"Not allowed to subscribe to topic {topic!r}"
-                    )
+            expires = await authorize_topics(self.authorize, connection, names)
         if last_event_id is None and connection is not None:
             sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
             if sent and last_event_id is None:
@@ -344,6 +352,8 @@ class Broadcaster(BroadcastReads):
         except BaseException:
             subscription.close()
             raise
+        if expires is not None:
+            self._expiries[subscription] = expires
         return subscription
 
     async def subscribe(
@@ -384,8 +394,20 @@ class Broadcaster(BroadcastReads):
         if extra:
             headers.update(extra)
         response_kwargs.setdefault("sep", self.format.sep)
+        watch = None
+        if self.authorize is not None:
+            watch = Watch(
+                authorize=self.authorize,
+                connection=connection,
+                topics=subscription.topics,
+                expires_at=self._expiries.pop(subscription, None),
+                every=self.reauthorize_every,
+                closing=self.format.unauthorized(),
+            )
         try:
-            return SubscriptionResponse(subscription, headers=headers, **response_kwargs)
+            return SubscriptionResponse(
+                subscription, headers=headers, watch=watch, **response_kwargs
+            )
         except BaseException:
             subscription.close()
             raise

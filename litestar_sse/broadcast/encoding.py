@@ -30,15 +30,27 @@ class EventFormat:
     Args:
         sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``.
         gap_event: Event type of gap events.
+        unauthorized_event: Event type of the last event of a stream whose authorization
+            ended.
     """
 
-    __slots__ = ("_json", "gap_event", "sep", "sep_bytes")
+    __slots__ = ("_json", "gap_event", "sep", "sep_bytes", "unauthorized_event")
 
-    def __init__(self, sep: str, gap_event: str) -> None:
+    def __init__(self, sep: str, gap_event: str, unauthorized_event: str = "unauthorized") -> None:
         self.sep = check_separator(sep)
         self.sep_bytes = sep.encode()
         self.gap_event = check_event_type(gap_event, "gap_event")
+        self.unauthorized_event = check_event_type(unauthorized_event, "unauthorized_event")
         self._json = msgspec.json.Encoder()
+
+    def unauthorized(self) -> dict[str, bytes]:
+        """The last event of a stream whose authorization ended, by reason."""
+        sep = self.sep_bytes
+        head = b"event: " + to_utf8(self.unauthorized_event) + sep
+        return {
+            reason: head + b"data: " + self._json.encode({"reason": reason}) + sep + sep
+            for reason in ("expired", "revoked")
+        }
 
     def event(self, event_id: bytes, event: bytes | None, data: bytes) -> bytes:
         """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line."""

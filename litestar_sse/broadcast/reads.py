@@ -7,12 +7,12 @@ anything of it is read or named.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import PermissionDeniedException
 
+from litestar_sse.broadcast.authorization import authorize_topics
 from litestar_sse.broadcast.history import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.topics import topic_tuple
@@ -60,10 +60,11 @@ class BroadcastReads:
     async def _allowed(self, connection: Any, topic: str) -> bool:
         if self.authorize is None:
             return True
-        allowed = self.authorize(connection, topic)
-        if inspect.isawaitable(allowed):
-            allowed = await allowed
-        return bool(allowed)
+        try:
+            await authorize_topics(self.authorize, connection, (topic,))
+        except PermissionDeniedException:  # refused, or its authorization already expired
+            return False
+        return True
 
     async def topic_of(
         self, event_id: str, *, connection: ASGIConnection[Any, Any, Any, Any] | None = None

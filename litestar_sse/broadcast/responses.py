@@ -11,6 +11,7 @@ from litestar_sse.response import ServerSentEvent
 if TYPE_CHECKING:
     from litestar.response.base import ASGIResponse
 
+    from litestar_sse.broadcast.authorization import Watch
     from litestar_sse.broadcast.fanout import Subscription
 
 __all__ = ("GAP_HEADER", "RESUMED_FROM_HEADER", "SubscriptionResponse")
@@ -30,15 +31,20 @@ class SubscriptionResponse(ServerSentEvent):
     so the connection is freed and the client reconnects with ``Last-Event-ID``.
     """
 
-    def __init__(self, subscription: Subscription, **kwargs: Any) -> None:
+    def __init__(
+        self, subscription: Subscription, *, watch: Watch | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(subscription, **kwargs)
         self.subscription = subscription
+        self.watch = watch
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         """Build the ASGI response, and let the subscription stop it when it is too slow."""
         response = super().to_asgi_response(*args, **kwargs)
         if isinstance(response, ASGIStreamingResponse):
             self.subscription.on_overflow = functools.partial(_stop_slow_stream, response)
+            if self.watch is not None and self.watch.needed:
+                self.watch.start(response)  # ends it when its authorization does
         return response
 
 
