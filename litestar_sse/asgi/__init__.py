@@ -8,7 +8,8 @@
 * :mod:`~litestar_sse.asgi.disconnect`: the ``on_disconnect`` callback;
 * :mod:`~litestar_sse.asgi.timer_wheel`: one event-loop timer for every stream's pings and
   send timeout;
-* :mod:`~litestar_sse.asgi.threaded_iterator`: one worker thread per blocking iterator.
+* :mod:`~litestar_sse.asgi.threaded_iterator`: one worker thread per blocking iterator;
+* :mod:`~litestar_sse.asgi.slices`: large bodies sent in slices of at most 64 KiB.
 """
 
 from litestar_sse.asgi.disconnect import DisconnectHandler

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from time import monotonic
@@ -32,6 +33,7 @@ from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGISt
 from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
+from litestar_sse.asgi.slices import MAX_SEND_BYTES, SlicedWrites
 from litestar_sse.asgi.sources import as_async_source, close_source, encode_chunk
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
 from litestar_sse.asgi.threaded_iterator import stream_batches
@@ -67,7 +69,7 @@ _DONE: Final = StreamState.DONE
 _YIELD_EVERY: Final = 256
 
 
-class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
+class ASGIStreamingResponse(TimedStream, SlicedWrites, _LitestarASGIStreamingResponse):
     """A streaming response with disconnect handling, a send timeout and prompt cleanup.
 
     Accepts every keyword argument of :class:`litestar.response.streaming.ASGIStreamingResponse`
@@ -76,7 +78,9 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
     Args:
         iterator: A sync or async iterable of chunks. Lists, tuples and ranges are iterated
             inline; any other sync iterator runs in one worker thread for the whole stream,
-            so a blocking iterator never blocks the event loop.
+            so a blocking iterator never blocks the event loop. A chunk larger than 64 KiB
+            is sent in slices (see :mod:`~litestar_sse.asgi.slices`). If the body is never
+            sent (a ``HEAD`` request, a refused stream), the iterator is closed at once.
         item_encoder: Turns each item into bytes. Defaults to passing ``bytes`` through and
             encoding ``str`` with ``encoding``.
         send_timeout: Seconds a single send may take before the client is considered gone
@@ -96,8 +100,11 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         "_closing",
         "_context",
         "_host",
+        "_iterated",
         "_last_write",
         "_loop",
+        "_partial",
+        "_partial_sent",
         "_pass_reason",
         "_send",
         "_source",
@@ -167,6 +174,9 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         self._context: contextvars.Context | None = None
         self._source: AsyncIterator[Any] | None = None
         self._last_write = 0.0
+        self._iterated = False  # the producer was handed to the send loop
+        self._partial: bytes | None = None  # a body sent in slices, while it is
+        self._partial_sent = 0
         # The slot of this stream's pending check on the loop's timer wheel, None when none.
         self._timer_slot: int | None = None
 
@@ -176,7 +186,27 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
             # Litestar passes is_head_response only for file responses; without this a HEAD on
             # an endless stream would run it forever while the server discards the body.
             self.is_head_response = True
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._iterated:
+                await self._discard_producer()
+
+    async def _discard_producer(self) -> None:
+        """Close the producer of a body that was never sent (``HEAD``, a refused stream, a
+        stop before the start, a client gone before the headers): its resources (a broadcast
+        subscription, a generator's ``finally``) are released now, not by the garbage
+        collector. A producer that never started runs no code."""
+        self._iterated = True
+        producer = self.iterator
+        close = getattr(producer, "aclose", None)
+        try:
+            if close is not None:
+                await close()
+            elif inspect.isgenerator(producer):
+                producer.close()
+        except Exception:
+            self.get_logger().exception("Exception raised while closing an unsent producer")
 
     @property
     def state(self) -> StreamState:
@@ -297,6 +327,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         return self._state is _STOPPING and host is not None and take_back_cancel(host)
 
     async def _stream(self, send: Send) -> None:
+        self._iterated = True
         encode = self.item_encoder or functools.partial(encode_chunk, encoding=self.encoding)
         if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
             encode = COUNTERS.counting(encode)
@@ -317,7 +348,12 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
                         self._state = writing
                         self._last_write = monotonic()
                     try:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                        if len(body) <= MAX_SEND_BYTES:
+                            await send(
+                                {"type": "http.response.body", "body": body, "more_body": True}
+                            )
+                        else:
+                            await self._send_slices(send, body, timed)
                     except OSError:
                         self.stop("disconnect")
                         return
@@ -350,7 +386,10 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         self._state = _WRITING
         self._last_write = monotonic()
         try:
-            await self._send({"type": "http.response.body", "body": body, "more_body": True})
+            if len(body) <= MAX_SEND_BYTES:
+                await self._send({"type": "http.response.body", "body": body, "more_body": True})
+            else:
+                await self._send_slices(self._send, body, True)
         except OSError:
             self.stop("disconnect")
             return False
@@ -387,6 +426,7 @@ class ASGIStreamingResponse(TimedStream, _LitestarASGIStreamingResponse):
         await self._wait_for_ping()
         self._last_write = monotonic()
         with contextlib.suppress(OSError):
+            await self._send_rest(send)  # never half an event before the closing
             if closing:
                 await send({"type": "http.response.body", "body": closing, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

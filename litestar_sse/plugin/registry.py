@@ -182,7 +182,10 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         self.flush_headers = flush_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the stream, or a 503 with ``Retry-After`` if the app has too many open."""
+        """Send the stream, or a 503 with ``Retry-After`` if the app has too many open.
+
+        A refused stream's producer is closed at once, without running.
+        """
         registry = self.registry
         if not registry.admit(self.client):
             busy = ASGIResponse(
@@ -191,7 +194,10 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
                 media_type="text/plain",
                 headers={"retry-after": str(registry.retry_after), "cache-control": "no-store"},
             )
-            await busy(scope, receive, send)
+            try:
+                await busy(scope, receive, send)
+            finally:
+                await self._discard_producer()  # e.g. a broadcast subscription: unsubscribed now
             return
         try:
             await super().__call__(scope, receive, send)

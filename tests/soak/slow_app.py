@@ -1,9 +1,10 @@
 """The app of the slow-client soak test (``tests.soak.slow_app:app``).
 
 ``/ticks`` is what healthy clients read: an event every ``TICK`` seconds carrying its sequence
-number and the server time it was produced. ``/flood/{key}`` sends big events as fast as the
-client takes them; ``/burst/{key}`` sends one event bigger than every buffer on the way and
-then waits for ever, so that the next write is a ping. ``/state`` reports what happened,
+number and the server time it was produced. ``/flood/{key}`` sends big events (each in one
+send) as fast as the client takes them; ``/burst/{key}`` sends one event bigger than every
+buffer on the way and then waits for ever: the write that waits is one of the event's 64 KiB
+slices, or a ping if the server took the whole event. ``/state`` reports what happened,
 including when each slow stream's last ASGI ``send`` began and ended (a server may take
 several writes into its own buffers before one has to wait).
 """
@@ -23,7 +24,7 @@ from litestar_sse import ServerSentEvent
 TICK = 0.05
 PING_INTERVAL = 0.5
 SEND_TIMEOUT = 2.0
-FLOOD_EVENT = "f" * (64 * 1024)
+FLOOD_EVENT = "f" * (60 * 1024)  # one send: under the 64 KiB slice
 BURST_EVENT = "b" * (8 * 1024 * 1024)
 
 STATE: dict[str, dict[str, Any]] = {}
@@ -101,6 +102,8 @@ async def burst(request: Request[Any, Any, Any]) -> ServerSentEvent:
             yield BURST_EVENT
             # The server took the whole event (it sits in its buffers): from here on the only
             # writes are pings, and the first one has to wait for a client that never reads.
+            # (A server that applies backpressure per send, as uvicorn does, never gets here:
+            # one of the event's slices waits.)
             record["last_send_done"] = time.time()
             record["waiting"] = True
             await asyncio.Event().wait()

@@ -1,7 +1,8 @@
 """Slow clients (connected, but no longer reading) under a real uvicorn, then granian.
 
-Each one is cut after ``send_timeout``, whether the write that waits is an event or a ping,
-and the healthy clients served by the same process meanwhile get every event, on time.
+Each one is cut after ``send_timeout``, whether the write that waits is an event, a slice of
+a large one, or a ping, and the healthy clients served by the same process meanwhile get every
+event, on time.
 """
 
 from __future__ import annotations
@@ -106,27 +107,30 @@ async def test_slow_clients_are_cut_and_healthy_ones_are_unaffected(
             sock.close()
 
     # Every slow client was cut once, send_timeout after the write that had to wait began:
-    # for /flood an event, for /burst a ping (uvicorn makes the first ping after the big
-    # event wait; granian takes a few more into its own buffers first).
+    # for /flood an event; for /burst a 64 KiB slice of its 8 MiB event (uvicorn: it holds
+    # one slice per stuck client) or, on a server that took the whole event into its own
+    # buffers (granian), a ping after it.
     waited: dict[str, list[float]] = {}
     since_data: dict[str, list[float]] = {}
     for kind, kind_keys in keys.items():
         for key in kind_keys:
             entry = records[key]
             assert entry["on_disconnect"] == 1, (kind, entry)
-            assert entry["last_send_done"] is not None, (kind, entry)
             assert entry["send_started"] > entry["send_done"], (kind, entry)  # still waiting
             waited.setdefault(kind, []).append(entry["finally"] - entry["send_started"])
-            since_data.setdefault(kind, []).append(entry["finally"] - entry["last_send_done"])
+            if entry["last_send_done"] is not None:
+                since_data.setdefault(kind, []).append(entry["finally"] - entry["last_send_done"])
     timeout, ping = slow_app.SEND_TIMEOUT, slow_app.PING_INTERVAL
     # A ping's send timeout counts from when the ping was due (so that pings never drift); on
     # a busy loop it starts a little late and gets that much less (70 ms seen under load).
     early = {"flood": 0.05, "burst": ping / 2}
     for kind, delays in waited.items():
         assert all(timeout - early[kind] <= d < timeout + 1 for d in delays), (kind, delays)
-    assert all(records[key]["waiting"] for key in keys["burst"])
-    assert all(records[key]["send_bytes"] < 100 for key in keys["burst"])  # a ping
-    assert all(records[key]["send_bytes"] >= 64 * 1024 for key in keys["flood"])  # an event
+    for key in keys["burst"]:  # a ping after the whole event, or a slice of it
+        entry = records[key]
+        assert entry["send_bytes"] < 100 if entry["waiting"] else entry["send_bytes"] <= 65536
+    assert all(records[key]["last_send_done"] is not None for key in keys["flood"])
+    assert all(records[key]["send_bytes"] >= 60 * 1024 for key in keys["flood"])  # an event
 
     # The healthy clients got every event, in order, and nothing waited behind the slow ones.
     worst = 0.0
@@ -146,6 +150,9 @@ async def test_slow_clients_are_cut_and_healthy_ones_are_unaffected(
         "ping_interval_s": ping,
         "cut_after_the_waiting_write_began_s": summary(waited),
         "cut_after_the_last_event_s": summary(since_data),
+        "burst_waiting_on": sorted(
+            {"ping" if records[key]["waiting"] else "slice" for key in keys["burst"]}
+        ),
         "healthy_events": sum(len(c.seqs) for c in healthy),
         "healthy_lateness_s": {
             "median": statistics.median(x for c in healthy for x in c.lateness),
