@@ -33,6 +33,7 @@ from litestar_sse.broadcast.history import (
 )
 from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.broadcast.messages import MessageSubscription, Until
+from litestar_sse.broadcast.replay import Replay, ReplayPage
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
@@ -61,6 +62,8 @@ __all__ = (
     "OverflowPolicy",
     "PublishOutcomeUnknownError",
     "RedisStreamBackend",
+    "Replay",
+    "ReplayPage",
     "Retention",
     "RetentionPolicy",
     "Snapshot",

@@ -19,6 +19,7 @@ from litestar_sse.validation import check_count, check_seconds
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
     from litestar_sse.broadcast.history import HistoryPage
+    from litestar_sse.broadcast.replay import Replay
 
 __all__ = (
     "BackendUnavailableError",
@@ -110,11 +111,14 @@ class Snapshot:
     Attributes:
         resumed_from: The id after which the subscriber's stream starts (the client's own id
             on an exact resume, else the newest id at the time of subscribing).
-        history: The encoded events to replay, in order.
+        history: Encoded events to replay, in order, already in memory. The backends of this
+            package leave it empty and give a ``replay`` instead.
         gap: Why events were missed (``"invalid"``, ``"epoch"``, ``"retention"``), or ``None``.
         gap_topics: The topics whose missed events cannot be replayed.
-        live_after: Live events at or below this position are already covered by ``history``
+        live_after: Live events at or below this position are already covered by the replay
             (or by the gap) and must be skipped; ``None`` when there cannot be any.
+        replay: The missed events (after ``history``), read page by page once the stream
+            runs (see :mod:`~litestar_sse.broadcast.replay`); ``None`` when there are none.
     """
 
     resumed_from: str
@@ -122,6 +126,7 @@ class Snapshot:
     gap: str | None = None
     gap_topics: tuple[str, ...] = ()
     live_after: int | None = None
+    replay: Replay | None = None
 
 
 class EventSink(Protocol):
@@ -177,7 +182,12 @@ class BroadcastBackend(ABC):
 
     @abstractmethod
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
-        """Decide where a subscriber to ``topics`` resumes, and read its missed events."""
+        """Decide where a subscriber to ``topics`` resumes, and how to read its missed events.
+
+        Called when the handler subscribes, before the app admits the stream: it should cost
+        a few operations per topic, and leave reading the events to the
+        :attr:`Snapshot.replay`, which runs once the stream does.
+        """
 
     async def read_history(
         self,

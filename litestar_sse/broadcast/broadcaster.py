@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.authorization import Authorize, Watch, authorize_topics
+from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut, Subscription
 from litestar_sse.broadcast.memory import MemoryBackend
@@ -48,7 +49,8 @@ __all__ = (
 )
 
 OverflowPolicy: TypeAlias = Literal["drop_oldest", "disconnect"]
-"""What happens to a subscriber that falls more than ``max_queue`` events behind."""
+"""What happens to a subscriber that falls more than ``max_queue`` events or
+``max_queue_bytes`` bytes behind."""
 
 
 # Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
@@ -94,11 +96,14 @@ class Broadcaster(BroadcastReads):
     Args:
         backend: Where events and their history live: :class:`MemoryBackend` (default, one
             process) or :class:`RedisStreamBackend` (many processes and machines).
-        max_queue: Events a subscriber may fall behind before it counts as slow.
+        max_queue: Events of one topic a subscriber may fall behind before it counts as slow.
+        max_queue_bytes: Bytes a subscriber may have queued and in flight (events it has not
+            written yet) before it counts as slow, default 1 MiB; a single event larger than
+            that is still delivered. ``None`` for no limit in bytes.
         overflow: The fate of a slow subscriber. ``"disconnect"`` (default) ends its stream;
             the client reconnects with ``Last-Event-ID`` and resumes from history, losing
             nothing the history still holds. ``"drop_oldest"`` keeps the stream, skips to the
-            newest ``max_queue`` events and sends a gap event (reason ``"overflow"``).
+            newest events within both limits and sends a gap event (reason ``"overflow"``).
         authorize: ``authorize(connection, topic)``, sync or async, asked for every topic of
             every subscription: ``False`` answers ``403`` before the stream starts, ``True``
             allows it, an :class:`~litestar_sse.broadcast.Authorization` allows it until its
@@ -140,6 +145,7 @@ class Broadcaster(BroadcastReads):
         backend: BroadcastBackend | None = None,
         *,
         max_queue: int = 1000,
+        max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
         overflow: OverflowPolicy = "disconnect",
         authorize: Authorize | None = None,
         type_encoders: TypeEncodersMap | None = None,
@@ -151,6 +157,7 @@ class Broadcaster(BroadcastReads):
     ) -> None:
         if check_count(max_queue, "max_queue", minimum=1) is None:
             raise TypeError("max_queue must be an int >= 1, got None")
+        max_queue_bytes = check_count(max_queue_bytes, "max_queue_bytes", minimum=1)
         self.max_topics = check_count(max_topics, "max_topics", minimum=1)
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
@@ -172,6 +179,7 @@ class Broadcaster(BroadcastReads):
             max_queue=max_queue,
             drop_oldest=overflow == "drop_oldest",
             on_idle=self.backend.unwatch,
+            max_queue_bytes=max_queue_bytes,
         )
         self.backend.bind(self._fanout)
         self._published = 0

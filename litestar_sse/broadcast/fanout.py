@@ -2,29 +2,34 @@
 
 This is the hot path of a broadcast. Publishing appends one reference to the topic's ring and
 wakes only the subscribers that are idle (waiting for an event); a subscriber that is busy
-sending is not touched at all. When a subscriber comes back for more, everything between its
-cursor and the head of the ring goes out joined into one chunk, so a burst costs one ASGI
-send per subscriber, not one per event. Publishing never awaits a subscriber.
+sending is not touched at all. When a subscriber comes back for more, the events waiting for
+it go out joined, up to 64 KiB, in one send (a burst costs one ASGI send per subscriber, not
+one per event); a larger event goes alone, as the ``bytes`` object all subscribers share.
+Publishing never awaits a subscriber. A subscriber of several topics is told which of them
+have news (see :mod:`~litestar_sse.broadcast.feeds`), so an event costs the same whether it
+follows two topics or thousands.
 
-A subscriber of several topics is told which of its topics have news (see
-:mod:`~litestar_sse.broadcast.feeds`), so an event costs the same whether it follows two
-topics or thousands.
-
-A subscriber whose cursor falls more than ``max_queue`` events behind is *slow*: with
-``drop_oldest`` it skips to the newest ``max_queue`` events and gets a gap event; with
-``disconnect`` its stream ends and the client resumes from history with ``Last-Event-ID``.
+A subscriber is *slow* when what it has not written yet (what its topics hold for it, and the
+chunk it is writing, counted up to 64 KiB) is more than ``max_queue`` events of one topic or
+``max_queue_bytes`` bytes, and not a single event (see
+:mod:`~litestar_sse.broadcast.taking`): with ``drop_oldest`` it skips to the newest events
+within both and gets a gap event; with ``disconnect`` its stream ends and the client resumes
+from history with ``Last-Event-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import weakref
-from collections.abc import Callable
-from operator import itemgetter
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from litestar_sse.broadcast.backend import BackendUnavailableError
+from litestar_sse.broadcast.backlog import JOIN_BYTES, REPLAY_PAGE_BYTES, Backlog
 from litestar_sse.broadcast.feeds import Inbox, TopicFeed
+from litestar_sse.broadcast.taking import drop_to_limits, over_limit, take_batch
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
@@ -33,10 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ("FanOut", "Subscription")
 
-_BACKLOG_BATCH: Final = 512
-"""Replayed events sent per ASGI send."""
-
-_first: Final = itemgetter(0)
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
 
@@ -45,9 +46,11 @@ class FanOut:
 
     Args:
         format: How gap events are written.
-        max_queue: Events a subscriber may lag behind before it counts as slow.
+        max_queue: Events of one topic a subscriber may lag behind before it counts as slow.
         drop_oldest: Slow subscribers skip events (``True``) or are disconnected.
         on_idle: Called with a topic when its last local subscriber leaves.
+        max_queue_bytes: Bytes a subscriber may have queued and in flight before it counts
+            as slow (``None``: no limit in bytes).
     """
 
     __slots__ = (
@@ -58,7 +61,9 @@ class FanOut:
         "dropped",
         "feeds",
         "format",
+        "join_bytes",
         "max_queue",
+        "max_queue_bytes",
         "on_idle",
         "received",
     )
@@ -70,9 +75,13 @@ class FanOut:
         max_queue: int,
         drop_oldest: bool,
         on_idle: Callable[[str], None],
+        max_queue_bytes: int | None = None,
     ) -> None:
         self.format = format
         self.max_queue = max_queue
+        self.max_queue_bytes = sys.maxsize if max_queue_bytes is None else max_queue_bytes
+        self.join_bytes = min(JOIN_BYTES, self.max_queue_bytes)
+        """Most bytes of events joined into one chunk."""
         self.drop_oldest = drop_oldest
         self.on_idle = on_idle
         self.feeds: dict[str, TopicFeed] = {}
@@ -95,7 +104,12 @@ class FanOut:
         for topic in topics:
             feed = self.feeds.get(topic)
             if feed is None:
-                feed = TopicFeed(topic, self.max_queue, disconnect_slow=not self.drop_oldest)
+                feed = TopicFeed(
+                    topic,
+                    self.max_queue,
+                    disconnect_slow=not self.drop_oldest,
+                    keep_bytes=self.max_queue_bytes,
+                )
                 self.feeds[topic] = feed
             feed.count += 1
             feeds.append(feed)
@@ -135,17 +149,20 @@ class FanOut:
 class Subscription:
     """One subscriber: an async iterator of :class:`~litestar_sse.RawEvent` chunks.
 
-    Each chunk holds every event that was waiting, joined. Iterate it as the content of a
-    :class:`~litestar_sse.ServerSentEvent`, or directly. The iteration ends when the
-    broadcaster closes, when the backend lost its history (after a final gap event), or when
-    the subscriber was too slow under the ``disconnect`` policy. :meth:`close` (or ``aclose``,
-    or leaving ``async with``) unsubscribes; so does dropping the last reference to it.
+    Each chunk holds the events that were waiting, joined up to 64 KiB, or one larger event.
+    Iterate it as the content of a :class:`~litestar_sse.ServerSentEvent`, or directly. A
+    resuming subscription first sends the events its client missed, read a page at a time.
+    The iteration ends when the broadcaster closes, when the backend lost its history (after
+    a final gap event) or could not be reached for the replay, or when the subscriber was
+    too slow under the ``disconnect`` policy. :meth:`close` (or ``aclose``, or leaving
+    ``async with``) unsubscribes; so does dropping the last reference to it.
 
     Attributes:
         topics: The topics subscribed to.
         resumed_from: The id after which this subscription's events start.
         gap: Why the subscriber missed events before it started (``"invalid"``, ``"epoch"``,
-            ``"retention"``), or ``None`` when it resumed exactly (or did not resume).
+            ``"retention"``), or ``None`` when it resumed exactly (or did not resume). It
+            becomes ``"retention"`` if the history loses events while they are replayed.
         gap_topics: The topics whose missed events could not be replayed.
     """
 
@@ -161,6 +178,8 @@ class Subscription:
         "_finalizer",
         "_future",
         "_inbox",
+        "_sending",
+        "_sending_events",
         "_slot",
         "gap",
         "gap_topics",
@@ -178,7 +197,10 @@ class Subscription:
         self._slot = {feed: index for index, feed in enumerate(feeds)} if len(feeds) > 1 else None
         self._future: asyncio.Future[None] | None = None
         self._after: int | None = None
-        self._backlog: list[bytes] = []
+        self._backlog: Backlog | None = None
+        self._sending = 0
+        """Bytes of the chunk handed out last, until the stream comes back for more."""
+        self._sending_events = 0
         self._closed = False
         self._final: bytes | None = None
         self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
@@ -192,25 +214,17 @@ class Subscription:
         stream while it is stuck in a send)."""
 
     def prime(self, snapshot: Snapshot) -> None:
-        """Queue the replay (and gap event) of ``snapshot`` ahead of live events."""
+        """Send the replay (and gap event) of ``snapshot`` ahead of live events.
+
+        The replay is read when the subscription is iterated, a page at a time.
+        """
         self.resumed_from = snapshot.resumed_from
         self.gap = snapshot.gap
         self.gap_topics = snapshot.gap_topics
         self._after = snapshot.live_after
-        backlog = list(snapshot.history)
-        self._fanout.delivered += len(backlog)
-        if snapshot.gap is not None:
-            # After the replay and with the newest id, so the client's Last-Event-ID never
-            # moves backwards and a later reconnect does not report the same gap again.
-            backlog.append(
-                self._fanout.format.gap(
-                    snapshot.gap,
-                    event_id=snapshot.resumed_from,
-                    topics=list(snapshot.gap_topics),
-                )
-            )
-        backlog.reverse()  # popped from the end
-        self._backlog = backlog
+        if snapshot.history or snapshot.replay is not None or snapshot.gap is not None:
+            page_bytes = min(REPLAY_PAGE_BYTES, self._fanout.max_queue_bytes)
+            self._backlog = Backlog(snapshot, self._fanout.format, page_bytes)
 
     # -- iteration ---------------------------------------------------------------------------
 
@@ -218,8 +232,11 @@ class Subscription:
         return self
 
     async def __anext__(self) -> RawEvent:
-        if self._backlog:
-            return RawEvent(self._take_backlog())
+        self._sending = self._sending_events = 0  # the stream wrote the previous chunk
+        if self._backlog is not None:
+            body = await self._take_backlog()
+            if body is not None:
+                return RawEvent(body)
         while True:
             body = self._collect()
             if body is not None:
@@ -239,46 +256,67 @@ class Subscription:
                 inbox.future = future  # registered with every topic already
             await future
 
-    def _take_backlog(self) -> bytes:
+    async def _take_backlog(self) -> bytes | None:
         backlog = self._backlog
-        if len(backlog) <= _BACKLOG_BATCH:
-            self._backlog = []
-            return b"".join(reversed(backlog))
-        batch = backlog[-_BACKLOG_BATCH:]
-        del backlog[-_BACKLOG_BATCH:]
-        return b"".join(reversed(batch))
+        assert backlog is not None
+        try:
+            taken = await backlog.take(self._fanout.join_bytes)
+        except BackendUnavailableError as exc:
+            # The client resumes from the last event it got once the backend is back.
+            logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
+            self._backlog = None
+            self._end(None)
+            return None
+        if taken is None:
+            self._backlog = None
+            return None
+        body, count = taken
+        if count == 0:  # the gap event, possibly of events lost during the replay
+            self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
+        self._fanout.delivered += count
+        return self._handing(body, count)
+
+    def _handing(self, body: bytes, count: int) -> bytes:
+        """Note ``body`` (``count`` events) as in flight until the stream asks again."""
+        self._sending = len(body)
+        self._sending_events = count
+        return body
 
     def _collect(self) -> bytes | None:
-        """Take everything queued for this subscriber, as one chunk (or ``None``)."""
+        """Take the next chunk queued for this subscriber (or ``None``)."""
         if len(self._feeds) != 1:
             return self._collect_many()
         feed = self._feeds[0]
-        chunks = feed.chunks
-        base = feed.base
-        head = base + len(chunks)
         cursor = self._cursors[0]
+        head = feed.head
         if cursor >= head:
             return None
         fanout = self._fanout
         lag = head - cursor
-        dropped = 0
-        if lag > fanout.max_queue:
-            if not fanout.drop_oldest:
-                self._overflow(lag)
-                return None
-            dropped = lag - fanout.max_queue
-            fanout.dropped += dropped
-        self._cursors[0] = head
-        start = head - lag + dropped - base
+        start = cursor - feed.base
+        starts, total = feed.starts, feed.total  # inlined: this runs once per send
+        if lag > 1 and (
+            lag > fanout.max_queue or start < 0 or total - starts[start] > fanout.max_queue_bytes
+        ):
+            return self._slow([(feed, cursor)])
+        chunks = feed.chunks
         if self._after is not None:
             start = self._skip_replayed(feed, start, self._after)
             if start == len(chunks):
+                self._cursors[0] = head
                 return None
-        count = len(chunks) - start
+        join_bytes = fanout.join_bytes
+        end = (
+            len(chunks)
+            if total - starts[start] <= join_bytes
+            else feed.batch_end(start, join_bytes)
+        )
+        self._cursors[0] = feed.base + end
+        count = end - start
         fanout.delivered += count
-        body = chunks[start] if count == 1 else b"".join(chunks[start:])
-        if dropped:
-            return fanout.format.gap("overflow", dropped=dropped) + body
+        body = chunks[start] if count == 1 else b"".join(chunks[start:end])
+        self._sending = len(body)
+        self._sending_events = count
         return body
 
     def _collect_many(self) -> bytes | None:
@@ -286,54 +324,54 @@ class Subscription:
         inbox = self._inbox
         assert inbox is not None
         assert self._slot is not None
-        ready = inbox.ready
-        if not ready:
+        if not inbox.ready:
             return None
-        inbox.ready = {}
         fanout = self._fanout
         cursors, slot = self._cursors, self._slot
-        limit = fanout.max_queue
-        if not fanout.drop_oldest:
-            for feed in ready:
-                if feed.head - cursors[slot[feed]] > limit:
-                    self._overflow(sum(f.head - cursors[slot[f]] for f in ready))
-                    return None
+        ready = [feed for feed in inbox.ready if feed.head > cursors[slot[feed]]]
+        pending = self._pending(ready)
+        if over_limit(pending, fanout.max_queue, fanout.max_queue_bytes):
+            return self._slow(pending)
         found: list[tuple[TopicFeed, int]] = []
-        dropped = 0
+        after = self._after  # for every topic: the first past the seam clears it
         for feed in ready:
-            index = slot[feed]
-            head = feed.head
-            lag = head - cursors[index]
-            cursors[index] = head
-            feed.inboxes[inbox] = None  # up to date with it again
-            if lag <= 0:
-                continue
-            skip = lag - limit if lag > limit else 0
-            dropped += skip
-            found.append((feed, head - lag + skip - feed.base))
-        if not found:
+            start = cursors[slot[feed]] - feed.base
+            if after is not None:
+                start = self._skip_replayed(feed, start, after)
+                cursors[slot[feed]] = feed.base + start
+            if start < len(feed.chunks):
+                found.append((feed, start))
+        body, count = None, 0
+        if found:
+            body, count, ends = take_batch(found, fanout.join_bytes)
+            for (feed, _), end in zip(found, ends, strict=True):
+                cursors[slot[feed]] = feed.base + end
+        for feed in list(inbox.ready):
+            if cursors[slot[feed]] >= feed.head:
+                # up to date with it again: it notes its next event in the inbox
+                del inbox.ready[feed]
+                feed.inboxes[inbox] = None
+        if body is None:
             return None
+        fanout.delivered += count
+        return self._handing(body, count)
+
+    def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
+        """Each of ``feeds`` with this subscriber's cursor in it."""
+        slot, cursors = self._slot, self._cursors
+        return [(feed, cursors[0 if slot is None else slot[feed]]) for feed in feeds]
+
+    def _slow(self, pending: list[tuple[TopicFeed, int]]) -> bytes | None:
+        """Past a limit: disconnect, or skip to the newest events and hand out a gap event."""
+        fanout = self._fanout
+        if not fanout.drop_oldest:
+            self._overflow(sum(feed.head - cursor for feed, cursor in pending))
+            return None
+        cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
+        for (feed, _), cursor in zip(pending, cursors, strict=True):
+            self._cursors[0 if self._slot is None else self._slot[feed]] = cursor
         fanout.dropped += dropped
-        if self._after is not None:
-            after = self._after
-            found = [(feed, self._skip_replayed(feed, start, after)) for feed, start in found]
-            found = [(feed, start) for feed, start in found if start < len(feed.chunks)]
-            if not found:
-                return None
-        if len(found) == 1:
-            feed, start = found[0]
-            chunks = feed.chunks[start:]
-        else:
-            pairs: list[tuple[int, bytes]] = []
-            for feed, start in found:
-                pairs.extend(zip(feed.positions[start:], feed.chunks[start:], strict=True))
-            pairs.sort(key=_first)
-            chunks = [chunk for _, chunk in pairs]
-        fanout.delivered += len(chunks)
-        body = b"".join(chunks)
-        if dropped:
-            return fanout.format.gap("overflow", dropped=dropped) + body
-        return body
+        return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
 
     def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
         # Live events that the replay (or the gap) already covered: the seam between history
@@ -351,8 +389,17 @@ class Subscription:
     def _check_lag(self, feed: TopicFeed, head: int) -> None:
         if self._closed:
             return
-        cursor = self._cursors[0 if self._slot is None else self._slot[feed]]
-        if head - cursor > self._fanout.max_queue:
+        # The topics with news (and this one); the others are up to date.
+        pending = self._pending({**self._inbox.ready, feed: None} if self._inbox else [feed])
+        fanout = self._fanout
+        if over_limit(
+            pending,
+            fanout.max_queue,
+            fanout.max_queue_bytes,
+            events=self._sending_events,
+            # a larger event is shared: the server holds one slice of it at a time
+            size=min(self._sending, fanout.join_bytes),
+        ):
             self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
 
     def _overflow(self, lag: int) -> None:
@@ -360,6 +407,7 @@ class Subscription:
         fanout.disconnected += 1
         fanout.dropped += lag
         self._cursors = [feed.head for feed in self._feeds]
+        self._backlog = None
         self._end(None)
         logger.info("Broadcast subscriber %d events behind: disconnected", lag)
         if self.on_overflow is not None:
@@ -387,7 +435,7 @@ class Subscription:
 
     def close(self) -> None:
         """Unsubscribe now; anything not yet taken is discarded."""
-        self._backlog = []
+        self._backlog = None
         self._cursors = [feed.head for feed in self._feeds]
         self._end(None)
 

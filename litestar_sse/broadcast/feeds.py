@@ -7,12 +7,18 @@ the inbox (once: the topic then forgets the inbox until the subscriber took its 
 wakes it. Taking events then looks at the noted topics only, so an event costs the same
 whether a subscriber follows two topics or thousands, and a publish to a topic touches only
 that topic's subscribers.
+
+A topic keeps its recent events as references to the one ``bytes`` object each event was
+encoded into, shared by every subscriber, and the byte offset at which each starts, so what a
+subscriber has not taken is known in bytes as well as in events, in constant time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
+from bisect import bisect_left, bisect_right
 from typing import Protocol
 
 __all__ = ("Inbox", "Subscriber", "TopicFeed")
@@ -44,30 +50,43 @@ class Inbox:
 class TopicFeed:
     """The recent events of one topic that has local subscribers.
 
-    ``chunks[i]`` is the event at absolute index ``base + i``; at least ``keep`` events stay
-    behind the head, so a subscriber lagging by up to ``keep`` events can still read them.
+    ``chunks[i]`` is the event at absolute index ``base + i`` and starts at byte ``starts[i]``
+    of everything the topic delivered (``total`` bytes so far). At least ``keep`` events, and
+    the events within ``keep_bytes`` of the head (the newest one whatever its size), stay
+    behind the head, so a subscriber lagging by up to that much can still read them.
     """
 
     __slots__ = (
+        "_trim_bytes",
         "base",
         "chunks",
         "count",
         "disconnect_slow",
         "inboxes",
         "keep",
+        "keep_bytes",
         "name",
         "positions",
+        "starts",
         "subscriptions",
+        "total",
         "waiters",
     )
 
-    def __init__(self, name: str, keep: int, *, disconnect_slow: bool) -> None:
+    def __init__(
+        self, name: str, keep: int, *, disconnect_slow: bool, keep_bytes: int = sys.maxsize
+    ) -> None:
         self.name = name
         self.keep = keep
+        self.keep_bytes = keep_bytes
+        self._trim_bytes = 2 * keep_bytes
         self.disconnect_slow = disconnect_slow
         self.base = 0
         self.chunks: list[bytes] = []
         self.positions: list[int] = []
+        self.starts: list[int] = []
+        self.total = 0
+        """Bytes of every event appended so far."""
         self.count = 0
         """Open subscriptions of this topic."""
         self.subscriptions: weakref.WeakSet[Subscriber] = weakref.WeakSet()
@@ -81,12 +100,43 @@ class TopicFeed:
         """Absolute index one past the newest event."""
         return self.base + len(self.chunks)
 
+    def bytes_from(self, index: int) -> int:
+        """Bytes of the events from absolute ``index`` (or the oldest kept) to the head."""
+        offset = index - self.base
+        starts = self.starts
+        if offset >= len(starts):
+            return 0
+        return self.total - starts[offset if offset > 0 else 0]
+
+    def newest_within(self, max_events: int, max_bytes: int) -> int:
+        """Absolute index of the oldest event to keep so that at most ``max_events`` events
+        and ``max_bytes`` bytes remain up to the head (the newest event always remains)."""
+        starts = self.starts
+        count = len(starts)
+        first = count - max_events if count > max_events else 0
+        if count and self.total - starts[first] > max_bytes:
+            first = min(bisect_left(starts, self.total - max_bytes, first), count - 1)
+        return self.base + first
+
+    def batch_end(self, start: int, budget: int) -> int:
+        """End (exclusive, relative) of the events from relative index ``start`` whose bytes
+        together stay within ``budget``; at least one event."""
+        starts = self.starts
+        limit = starts[start] + budget
+        if self.total <= limit:
+            return len(starts)
+        # starts[j] <= limit: the events start..j-1 fit
+        return max(start + 1, bisect_right(starts, limit, start + 1) - 1)
+
     def append(self, position: int, chunk: bytes) -> None:
         """Add an event and wake the idle subscribers."""
         chunks = self.chunks
         chunks.append(chunk)
         self.positions.append(position)
-        if len(chunks) >= 2 * self.keep + 16:
+        starts = self.starts
+        starts.append(self.total)
+        self.total += len(chunk)
+        if len(chunks) >= 2 * self.keep + 16 or self.total - starts[0] > self._trim_bytes:
             self._trim()
         waiters = self.waiters
         if waiters:
@@ -106,14 +156,17 @@ class TopicFeed:
                     future.set_result(None)
 
     def _trim(self) -> None:
-        # Once per ``keep + 16`` events: the only time the subscriber list is walked. A
-        # subscriber stuck in a send never asks for more, so under the ``disconnect`` policy
-        # it is found here, at most about ``keep`` events after it fell too far behind.
+        # Once per ``keep + 16`` events or ``keep_bytes`` bytes: the only time the subscriber
+        # list is walked. A subscriber stuck in a send never asks for more, so under the
+        # ``disconnect`` policy it is found here, at most about ``keep`` events (or
+        # ``keep_bytes`` bytes) after it fell too far behind.
         head = self.head
         if self.disconnect_slow:
             for subscription in list(self.subscriptions):
                 subscription._check_lag(self, head)
-        drop = len(self.chunks) - self.keep
-        del self.chunks[:drop]
-        del self.positions[:drop]
-        self.base += drop
+        drop = self.newest_within(self.keep, self.keep_bytes) - self.base
+        if drop > 0:
+            del self.chunks[:drop]
+            del self.positions[:drop]
+            del self.starts[:drop]
+            self.base += drop
