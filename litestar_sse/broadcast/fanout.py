@@ -23,13 +23,13 @@ import asyncio
 import logging
 import sys
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.broadcast.backend import BackendUnavailableError
 from litestar_sse.broadcast.backlog import JOIN_BYTES, REPLAY_PAGE_BYTES, Backlog
 from litestar_sse.broadcast.feeds import Inbox, TopicFeed
-from litestar_sse.broadcast.taking import drop_to_limits, over_limit, take_batch
+from litestar_sse.broadcast.taking import TakingLimits
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
@@ -133,7 +133,8 @@ class FanOut:
                 self.on_idle(feed.name)
 
     def end_all(self, final: bytes | None = None) -> None:
-        """End every subscription once it has sent what it holds (and ``final``)."""
+        """End every subscription once it has sent what it holds (and ``final``); a replay
+        still being read stops where it is."""
         for subscription in list(self._subscriptions):
             subscription._end(final)
 
@@ -146,7 +147,7 @@ class FanOut:
         return {name: feed.count for name, feed in self.feeds.items()}
 
 
-class Subscription:
+class Subscription(TakingLimits):
     """One subscriber: an async iterator of :class:`~litestar_sse.RawEvent` chunks.
 
     Each chunk holds the events that were waiting, joined up to 64 KiB, or one larger event.
@@ -178,8 +179,6 @@ class Subscription:
         "_finalizer",
         "_future",
         "_inbox",
-        "_sending",
-        "_sending_events",
         "_slot",
         "gap",
         "gap_topics",
@@ -187,6 +186,8 @@ class Subscription:
         "resumed_from",
         "topics",
     )
+
+    _fanout: FanOut
 
     def __init__(self, fanout: FanOut, feeds: tuple[TopicFeed, ...]) -> None:
         self._fanout = fanout
@@ -198,9 +199,7 @@ class Subscription:
         self._future: asyncio.Future[None] | None = None
         self._after: int | None = None
         self._backlog: Backlog | None = None
-        self._sending = 0
-        """Bytes of the chunk handed out last, until the stream comes back for more."""
-        self._sending_events = 0
+        self._sending = self._sending_events = 0
         self._closed = False
         self._final: bytes | None = None
         self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
@@ -264,7 +263,6 @@ class Subscription:
         except BackendUnavailableError as exc:
             # The client resumes from the last event it got once the backend is back.
             logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
-            self._backlog = None
             self._end(None)
             return None
         if taken is None:
@@ -275,12 +273,6 @@ class Subscription:
             self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
         self._fanout.delivered += count
         return self._handing(body, count)
-
-    def _handing(self, body: bytes, count: int) -> bytes:
-        """Note ``body`` (``count`` events) as in flight until the stream asks again."""
-        self._sending = len(body)
-        self._sending_events = count
-        return body
 
     def _collect(self) -> bytes | None:
         """Take the next chunk queued for this subscriber (or ``None``)."""
@@ -319,60 +311,6 @@ class Subscription:
         self._sending_events = count
         return body
 
-    def _collect_many(self) -> bytes | None:
-        # Only the topics that noted news in the inbox: every other one is up to date.
-        inbox = self._inbox
-        assert inbox is not None
-        assert self._slot is not None
-        if not inbox.ready:
-            return None
-        fanout = self._fanout
-        cursors, slot = self._cursors, self._slot
-        ready = [feed for feed in inbox.ready if feed.head > cursors[slot[feed]]]
-        pending = self._pending(ready)
-        if over_limit(pending, fanout.max_queue, fanout.max_queue_bytes):
-            return self._slow(pending)
-        found: list[tuple[TopicFeed, int]] = []
-        after = self._after  # for every topic: the first past the seam clears it
-        for feed in ready:
-            start = cursors[slot[feed]] - feed.base
-            if after is not None:
-                start = self._skip_replayed(feed, start, after)
-                cursors[slot[feed]] = feed.base + start
-            if start < len(feed.chunks):
-                found.append((feed, start))
-        body, count = None, 0
-        if found:
-            body, count, ends = take_batch(found, fanout.join_bytes)
-            for (feed, _), end in zip(found, ends, strict=True):
-                cursors[slot[feed]] = feed.base + end
-        for feed in list(inbox.ready):
-            if cursors[slot[feed]] >= feed.head:
-                # up to date with it again: it notes its next event in the inbox
-                del inbox.ready[feed]
-                feed.inboxes[inbox] = None
-        if body is None:
-            return None
-        fanout.delivered += count
-        return self._handing(body, count)
-
-    def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
-        """Each of ``feeds`` with this subscriber's cursor in it."""
-        slot, cursors = self._slot, self._cursors
-        return [(feed, cursors[0 if slot is None else slot[feed]]) for feed in feeds]
-
-    def _slow(self, pending: list[tuple[TopicFeed, int]]) -> bytes | None:
-        """Past a limit: disconnect, or skip to the newest events and hand out a gap event."""
-        fanout = self._fanout
-        if not fanout.drop_oldest:
-            self._overflow(sum(feed.head - cursor for feed, cursor in pending))
-            return None
-        cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
-        for (feed, _), cursor in zip(pending, cursors, strict=True):
-            self._cursors[0 if self._slot is None else self._slot[feed]] = cursor
-        fanout.dropped += dropped
-        return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
-
     def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
         # Live events that the replay (or the gap) already covered: the seam between history
         # and live. Positions only grow, so the first one past the seam ends the check.
@@ -385,22 +323,6 @@ class Subscription:
         return start
 
     # -- ending ------------------------------------------------------------------------------
-
-    def _check_lag(self, feed: TopicFeed, head: int) -> None:
-        if self._closed:
-            return
-        # The topics with news (and this one); the others are up to date.
-        pending = self._pending({**self._inbox.ready, feed: None} if self._inbox else [feed])
-        fanout = self._fanout
-        if over_limit(
-            pending,
-            fanout.max_queue,
-            fanout.max_queue_bytes,
-            events=self._sending_events,
-            # a larger event is shared: the server holds one slice of it at a time
-            size=min(self._sending, fanout.join_bytes),
-        ):
-            self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
 
     def _overflow(self, lag: int) -> None:
         fanout = self._fanout
@@ -421,6 +343,11 @@ class Subscription:
             return
         self._closed = True
         self._final = final
+        if self._backlog is not None:
+            # A replay cut short: no live event after it either, or the client's Last-Event-ID
+            # would skip what was not replayed. It resumes from the last event it got.
+            self._backlog = None
+            self._cursors = [feed.head for feed in self._feeds]
         for feed in self._feeds:
             feed.waiters.pop(self, None)
         self._finalizer()

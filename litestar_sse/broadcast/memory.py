@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Final
 
 from litestar_sse.broadcast.backend import (
@@ -21,12 +20,12 @@ from litestar_sse.broadcast.backend import (
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
 from litestar_sse.broadcast.memory_reads import MemoryReads
+from litestar_sse.broadcast.memory_replay import MemoryReplay
 from litestar_sse.validation import check_count, check_seconds
 
 __all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
 
 _Entry = tuple[int, float, bytes]
-_first: Final = itemgetter(0)
 
 ENTRY_OVERHEAD: Final = 160
 """Bytes counted for each kept event on top of its encoded bytes: what CPython spends on the
@@ -260,7 +259,11 @@ class MemoryBackend(MemoryReads):
         return None if found is None else found[0]
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
-        """Replay from the hub's history; atomic with registration (no await inside)."""
+        """Decide where the subscriber resumes, a few operations per topic; the missed events
+        are read from the history page by page (:class:`~.memory_replay.MemoryReplay`).
+
+        Atomic with the registration of the subscriber (no await inside).
+        """
         head = f"{self.epoch}-{self._position}"
         if last_event_id is None:
             return Snapshot(resumed_from=head)
@@ -273,7 +276,7 @@ class MemoryBackend(MemoryReads):
         if last is None or last > self._position:
             return Snapshot(resumed_from=head, gap="invalid", gap_topics=tuple(topics))
         now = self._clock()
-        missed: list[_Entry] = []
+        missed: list[str] = []
         gaps: list[str] = []
         for topic in topics:
             log = self._logs.get(topic)
@@ -284,15 +287,11 @@ class MemoryBackend(MemoryReads):
             self._size -= log.expire(now)
             if log.trimmed > last:
                 gaps.append(topic)
-                continue
-            for entry in reversed(log.entries):
-                if entry[0] <= last:
-                    break
-                missed.append(entry)
-        missed.sort(key=_first)
-        history = [chunk for _, _, chunk in missed]
+            elif log.entries and log.entries[-1][0] > last:
+                missed.append(topic)
+        replay = MemoryReplay(self._logs, missed, last, self._position, head) if missed else None
         if gaps:
             return Snapshot(
-                resumed_from=head, history=history, gap="retention", gap_topics=tuple(gaps)
+                resumed_from=head, gap="retention", gap_topics=tuple(gaps), replay=replay
             )
-        return Snapshot(resumed_from=last_event_id, history=history)
+        return Snapshot(resumed_from=last_event_id, replay=replay)

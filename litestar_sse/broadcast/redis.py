@@ -24,8 +24,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Sequence
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -46,10 +45,12 @@ from litestar_sse.broadcast.ids import (
 from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
 from litestar_sse.broadcast.redis_reader import StreamReader
 from litestar_sse.broadcast.redis_reads import RedisReads
+from litestar_sse.broadcast.redis_replay import RedisReplay
 from litestar_sse.broadcast.redis_scripts import (
     BUMP_EPOCH,
     CHANGE_LOG_LENGTH,
     PUBLISH,
+    REPLAY_PAGE,
     SNAPSHOT,
     RedisKeys,
 )
@@ -62,7 +63,6 @@ __all__ = ("RedisStreamBackend",)
 
 _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
 
-_first: Final = itemgetter(0)
 
 
 class RedisStreamBackend(RedisReads):
@@ -181,6 +181,7 @@ class RedisStreamBackend(RedisReads):
         self._scripts = {
             "publish": client.register_script(PUBLISH),
             "snapshot": client.register_script(SNAPSHOT),
+            "replay_page": client.register_script(REPLAY_PAGE),
         }
         self._slots = _pool_slots(client)
         block_timeout = self._block_timeout
@@ -256,7 +257,9 @@ class RedisStreamBackend(RedisReads):
             self._reader.unwatch(topic)
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
-        """Read the epoch, the newest id and the missed events in one script."""
+        """Read the epoch, the newest id and which topics have missed events, in one script
+        of a few commands per topic; the events are read page by page by the
+        :class:`~.redis_replay.RedisReplay` once the stream runs."""
         last_epoch, last_id, invalid = "", "0-0", False
         if last_event_id is not None:
             parts = split_event_id(last_event_id)
@@ -282,34 +285,46 @@ class RedisStreamBackend(RedisReads):
                 resumed_from=head_id, gap=reason, gap_topics=tuple(topics), live_after=live_after
             )
         gaps = tuple(topics[index - 1] for index in reply[3])
-        history = self._history(epoch.encode(), reply[4])
+        missed = [topics[index - 1] for index in reply[4]]
+        replay = None
+        if missed:
+            prefix = epoch.encode() + b"-"
+            event = self.sink.format.event
+
+            def encode(stream_id: bytes, fields: dict[bytes, bytes]) -> bytes:
+                return event(prefix + stream_id, fields.get(b"e"), fields.get(b"d", b""))
+
+            replay = RedisReplay(
+                self._read_page,
+                (self.keys.trimmed, self.keys.newest),
+                [(topic, self.keys.topic(topic)) for topic in missed],
+                last_id,
+                head,
+                encode,
+                self._read_count,
+                head_id,
+            )
         if gaps:
             return Snapshot(
                 resumed_from=head_id,
-                history=history,
                 gap="retention",
                 gap_topics=gaps,
                 live_after=live_after,
+                replay=replay,
             )
-        return Snapshot(resumed_from=last_event_id, history=history, live_after=live_after)
+        return Snapshot(resumed_from=last_event_id, live_after=live_after, replay=replay)
 
     async def _read_snapshot(self, keys: list[Any], args: list[Any]) -> Any:
         async with redis_command(self.redis, self._slots):
             return await self._scripts["snapshot"](keys=keys, args=args)
 
-    def _history(self, epoch: bytes, ranges: list[Any]) -> list[bytes]:
-        entries: list[tuple[int, bytes, dict[bytes, bytes]]] = []
-        for items in ranges:
-            for stream_id, flat in items:
-                fields = dict(zip(flat[::2], flat[1::2], strict=True))
-                entries.append((pack_redis_id(stream_id), stream_id, fields))
-        entries.sort(key=_first)
-        event = self.sink.format.event
-        prefix = epoch + b"-"
-        return [
-            event(prefix + stream_id, fields.get(b"e"), fields.get(b"d", b""))
-            for _, stream_id, fields in entries
-        ]
+    async def _read_page(self, keys: list[Any], args: list[Any]) -> list[Any]:
+        """One page of a replay, within ``watch_timeout``."""
+        return list(await within(self.redis, self._watch_timeout, self._page_script(keys, args)))
+
+    async def _page_script(self, keys: list[Any], args: list[Any]) -> Any:
+        async with redis_command(self.redis, self._slots):
+            return await self._scripts["replay_page"](keys=keys, args=args)
 
 
 def _pool_slots(client: Redis) -> contextlib.AbstractAsyncContextManager[Any]:

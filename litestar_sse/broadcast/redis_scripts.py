@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ("BUMP_EPOCH", "CHANGE_LOG_LENGTH", "PUBLISH", "SNAPSHOT", "RedisKeys")
+__all__ = ("BUMP_EPOCH", "CHANGE_LOG_LENGTH", "PUBLISH", "REPLAY_PAGE", "SNAPSHOT", "RedisKeys")
 
 CHANGE_LOG_LENGTH: Final = 100_000
 """Entries kept in the change log: how far behind a reader may fall before it must read
@@ -168,7 +168,9 @@ SNAPSHOT: Final = (
 -- KEYS: meta, trimmed, newest, stream of each topic
 -- ARGV: candidate epoch, epoch of the last id ('' when none), last id, then per topic:
 --       topic, max age ms (0: none)
--- Returns {epoch, head, status, gapped topic indexes (1-based), entries of the other topics}
+-- Returns {epoch, head, status, gapped topic indexes, indexes of topics with missed events}
+-- (1-based). The events themselves are read page by page with REPLAY_PAGE: this script
+-- costs a few commands per topic, whatever the client missed.
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
 local head = (clock[1] or '0') .. '-' .. (clock[2] or '0')
@@ -176,7 +178,7 @@ if ARGV[2] ~= epoch then return {epoch, head, 'epoch'} end
 local last = ARGV[3]
 if newer(last, head) then return {epoch, head, 'future'} end
 local now = math.max(now_ms(), tonumber(clock[1] or '0'))
-local gaps, ranges = {}, {}
+local gaps, missed = {}, {}
 for i = 4, #KEYS do
   local topic = ARGV[2 * i - 4]
   local removed = expire(KEYS[i], tonumber(ARGV[2 * i - 3]), now)
@@ -188,11 +190,47 @@ for i = 4, #KEYS do
   end
   if trimmed and newer(trimmed, last) then
     gaps[#gaps + 1] = i - 3
-  else
-    ranges[#ranges + 1] = redis.call('XRANGE', KEYS[i], '(' .. last, head)
+  elseif #redis.call('XRANGE', KEYS[i], '(' .. last, head, 'COUNT', 1) > 0 then
+    missed[#missed + 1] = i - 3
   end
 end
-return {epoch, head, 'ok', gaps, ranges}
+return {epoch, head, 'ok', gaps, missed}
+"""
+)
+
+REPLAY_PAGE: Final = (
+    _HELPERS
+    + """
+-- KEYS: trimmed, newest, stream of each topic
+-- ARGV: head id, bytes per topic, then per topic: topic, cursor (the last id replayed), count
+-- Returns per topic: 0 when events after the cursor left the history (a gap), else
+-- {more, entries}: up to count entries after the cursor and at or before the head, no more
+-- than the bytes per topic (at least one), and more = 1 when the stream may hold others
+local head, budget = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #KEYS do
+  local topic, cursor, count = ARGV[3 * i - 6], ARGV[3 * i - 5], tonumber(ARGV[3 * i - 4])
+  local trimmed = redis.call('HGET', KEYS[1], topic)
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    trimmed = redis.call('HGET', KEYS[2], topic) or trimmed
+  end
+  if trimmed and newer(trimmed, cursor) then
+    out[#out + 1] = 0
+  else
+    local entries = redis.call('XRANGE', KEYS[i], '(' .. cursor, head, 'COUNT', count)
+    local kept, size = {}, 0
+    for _, entry in ipairs(entries) do
+      local bytes = #entry[1]
+      for _, value in ipairs(entry[2]) do bytes = bytes + #value end
+      if #kept > 0 and size + bytes > budget then break end
+      kept[#kept + 1] = entry
+      size = size + bytes
+    end
+    local more = (#kept < #entries or #entries == count) and 1 or 0
+    out[#out + 1] = {more, kept}
+  end
+end
+return out
 """
 )
 

@@ -1,9 +1,9 @@
 """What a subscriber takes from its topics: the limits that make it slow, and its batches.
 
-Pure functions over the topics' rings (:class:`~.feeds.TopicFeed`) and a subscriber's
-cursors, used by :class:`~.fanout.Subscription`. They never copy an event: a batch is made of
-references to the shared ``bytes`` objects, joined within a budget (one event alone, if it
-is larger, goes out as the shared object itself).
+Functions over the topics' rings (:class:`~.feeds.TopicFeed`) and a subscriber's cursors,
+and :class:`TakingLimits`, the part of :class:`~.fanout.Subscription` that applies them.
+They never copy an event: a batch is made of references to the shared ``bytes`` objects,
+joined within a budget (one event alone, if it is larger, goes out as the shared object).
 """
 
 from __future__ import annotations
@@ -11,12 +11,125 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.feeds import TopicFeed
+    from litestar_sse.broadcast.encoding import EventFormat
+    from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 
-__all__ = ("drop_to_limits", "over_limit", "take_batch")
+__all__ = ("Limits", "TakingLimits", "drop_to_limits", "over_limit", "take_batch")
+
+
+class Limits(Protocol):
+    """The limits and counters of the fan-out a subscriber belongs to."""
+
+    format: EventFormat
+    max_queue: int
+    max_queue_bytes: int
+    join_bytes: int
+    drop_oldest: bool
+    dropped: int
+    delivered: int
+
+
+class TakingLimits:
+    """How a subscriber of several topics takes its events, what it has in flight, and its
+    fate past a limit: the part of :class:`~.fanout.Subscription` that applies the
+    functions below (the subscription holds the other attributes)."""
+
+    __slots__ = ("_sending", "_sending_events")
+
+    _sending: int
+    """Bytes of the chunk handed out last, until the stream comes back for more."""
+    _sending_events: int
+
+    if TYPE_CHECKING:
+        _fanout: Limits
+        _cursors: list[int]
+        _feeds: tuple[TopicFeed, ...]
+        _slot: dict[TopicFeed, int] | None
+        _inbox: Inbox | None
+        _after: int | None
+        _closed: bool
+
+        def _overflow(self, lag: int) -> None: ...
+        def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int: ...
+
+    def _collect_many(self) -> bytes | None:
+        # Only the topics that noted news in the inbox: every other one is up to date.
+        inbox = self._inbox
+        assert inbox is not None
+        assert self._slot is not None
+        if not inbox.ready:
+            return None
+        fanout = self._fanout
+        cursors, slot = self._cursors, self._slot
+        ready = [feed for feed in inbox.ready if feed.head > cursors[slot[feed]]]
+        pending = self._pending(ready)
+        if over_limit(pending, fanout.max_queue, fanout.max_queue_bytes):
+            return self._slow(pending)
+        found: list[tuple[TopicFeed, int]] = []
+        after = self._after  # for every topic: the first past the seam clears it
+        for feed in ready:
+            start = cursors[slot[feed]] - feed.base
+            if after is not None:
+                start = self._skip_replayed(feed, start, after)
+                cursors[slot[feed]] = feed.base + start
+            if start < len(feed.chunks):
+                found.append((feed, start))
+        body, count = None, 0
+        if found:
+            body, count, ends = take_batch(found, fanout.join_bytes)
+            for (feed, _), end in zip(found, ends, strict=True):
+                cursors[slot[feed]] = feed.base + end
+        for feed in list(inbox.ready):
+            if cursors[slot[feed]] >= feed.head:
+                # up to date with it again: it notes its next event in the inbox
+                del inbox.ready[feed]
+                feed.inboxes[inbox] = None
+        if body is None:
+            return None
+        fanout.delivered += count
+        return self._handing(body, count)
+
+    def _check_lag(self, feed: TopicFeed, head: int) -> None:
+        if self._closed:
+            return
+        # The topics with news (and this one); the others are up to date.
+        pending = self._pending({**self._inbox.ready, feed: None} if self._inbox else [feed])
+        fanout = self._fanout
+        if over_limit(
+            pending,
+            fanout.max_queue,
+            fanout.max_queue_bytes,
+            events=self._sending_events,
+            # a larger event is shared: the server holds one slice of it at a time
+            size=min(self._sending, fanout.join_bytes),
+        ):
+            self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
+
+    def _handing(self, body: bytes, count: int) -> bytes:
+        """Note ``body`` (``count`` events) as in flight until the stream asks again."""
+        self._sending = len(body)
+        self._sending_events = count
+        return body
+
+    def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
+        """Each of ``feeds`` with this subscriber's cursor in it."""
+        slot, cursors = self._slot, self._cursors
+        return [(feed, cursors[0 if slot is None else slot[feed]]) for feed in feeds]
+
+    def _slow(self, pending: list[tuple[TopicFeed, int]]) -> bytes | None:
+        """Past a limit: disconnect, or skip to the newest events and hand out a gap event."""
+        fanout = self._fanout
+        if not fanout.drop_oldest:
+            self._overflow(sum(feed.head - cursor for feed, cursor in pending))
+            return None
+        cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
+        for (feed, _), cursor in zip(pending, cursors, strict=True):
+            self._cursors[0 if self._slot is None else self._slot[feed]] = cursor
+        fanout.dropped += dropped
+        return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
 
 
 def over_limit(

@@ -69,3 +69,39 @@ async def test_a_head_subscription_is_unsubscribed_at_once(make_backend: Backend
                 await head.wait_for(lambda h=head: h.task_done)  # type: ignore[misc]
                 assert head.status == 200
         assert broadcaster.stats().subscribers == {}
+
+
+async def test_a_refused_resume_has_not_read_its_replay(make_backend: BackendFactory) -> None:
+    from litestar_sse.broadcast import RedisStreamBackend
+
+    topics = [f"t{index}" for index in range(20)]
+    backend = make_backend()
+    async with Broadcaster(backend) as broadcaster:
+        start = await broadcaster.publish("t0", "before")
+        for index in range(100):  # 4 MB to replay
+            for topic in topics:
+                await broadcaster.publish(topic, f"{index}:" + "m" * 2000)
+        app = make_app(broadcaster)
+        query = "&".join(f"topic={topic}" for topic in topics)
+        resume = {"Last-Event-ID": start}
+        redis = backend.redis if isinstance(backend, RedisStreamBackend) else None
+        async with ASGIStream(app, "/events", query="topic=other") as admitted:
+            assert admitted.status == 200
+            delivered = broadcaster.stats().delivered
+            sent = await redis_output(redis)
+            async with ASGIStream(app, "/events", query=query, headers=resume) as refused:
+                await refused.wait_for(lambda: refused.task_done)
+                assert refused.status == 503
+            assert broadcaster.stats().delivered == delivered  # nothing was replayed
+            # Redis answered a few bytes per topic, not the 4 MB of missed events
+            assert await redis_output(redis) - sent < 64 * 1024
+        async with ASGIStream(app, "/events", query=query, headers=resume) as admitted:
+            events = await admitted.wait_events(2000, timeout=30)  # now it replays
+            assert len(events) == 2000
+
+
+async def redis_output(client: Any) -> int:
+    """Bytes Redis has sent to its clients so far (0 without Redis)."""
+    if client is None:
+        return 0
+    return int((await client.info("stats"))["total_net_output_bytes"])
