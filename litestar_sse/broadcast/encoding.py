@@ -53,12 +53,19 @@ class EventFormat:
         }
 
     def event(self, event_id: bytes, event: bytes | None, data: bytes) -> bytes:
-        """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line."""
+        """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line.
+
+        The data is copied once (a large event is not copied again per line added around it).
+        """
         sep = self.sep_bytes
-        body = b"id: " + event_id + sep + encode_data(data, sep) + sep
-        if event is None:
-            return body
-        return b"event: " + event + sep + body
+        parts = [b"id: ", event_id, sep]
+        if event is not None:
+            parts[:0] = (b"event: ", event, sep)
+        if 13 in data or 10 in data:  # CR, LF: several data lines
+            parts += (encode_data(data, sep), sep)
+        else:
+            parts += (b"data: ", data, sep, sep)
+        return b"".join(parts)
 
     def gap(self, reason: str, *, event_id: str | None = None, **details: Any) -> bytes:
         """A gap event: ``data`` is a JSON object with ``reason`` and ``details``.
