@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from redis.asyncio import Redis
 
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 __all__ = ("RedisStreamBackend",)
 
 _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
-
 
 
 class RedisStreamBackend(RedisReads):
