@@ -69,6 +69,8 @@ class EventStream:
         self._text = bytearray()
         self._chunk_left = 0
         self._chunk_crlf = False
+        self._fields: dict[str, str] = {}  # the event being built
+        self._data: list[str] = []
 
     async def open(self, timeout: float = 20.0) -> None:
         """Connect, send the request and read the head (and the body of a non-200)."""
@@ -157,40 +159,40 @@ class EventStream:
         self._dispatch()
 
     def _dispatch(self) -> None:
+        # Line by line, as a client decodes: a comment line is a ping as soon as it is read
+        # (no blank line follows a ping), a blank line dispatches the event being built.
         text = self._text
         while True:
-            end = text.find(END_OF_HEAD)
+            end = text.find(b"\r\n")
             if end < 0:
                 return
-            block = bytes(text[:end]).decode()
-            del text[: end + 4]
-            fields: dict[str, str] = {}
-            data: list[str] = []
-            comment = False
-            for line in block.split("\r\n"):
-                if line.startswith(":"):
-                    comment = True
-                    continue
+            line = bytes(text[:end]).decode()
+            del text[: end + 2]
+            if line.startswith(":"):
+                self.pings.append(time.monotonic())
+            elif line:
                 name, _, value = line.partition(":")
                 value = value.removeprefix(" ")
                 if name == "data":
-                    data.append(value)
+                    self._data.append(value)
                 else:
-                    fields[name] = value
-            if not data and not fields:
-                if comment:
-                    self.pings.append(time.monotonic())
-                continue
-            retry = fields.get("retry")
-            event = Event(
-                id=fields.get("id"),
-                event=fields.get("event", "message"),
-                data="\n".join(data),
-                retry=int(retry) if retry is not None else None,
-            )
-            self.events.append(event)
-            if self.on_event is not None:
-                self.on_event(event)
+                    self._fields[name] = value
+            elif self._data or self._fields:
+                self._emit()
+
+    def _emit(self) -> None:
+        fields, data = self._fields, self._data
+        self._fields, self._data = {}, []
+        retry = fields.get("retry")
+        event = Event(
+            id=fields.get("id"),
+            event=fields.get("event", "message"),
+            data="\n".join(data),
+            retry=int(retry) if retry is not None else None,
+        )
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
 
 async def _follow(url: str) -> None:
