@@ -12,11 +12,16 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_retry, check_separator
+from litestar_sse.codec.encoder import DEFAULT_SEPARATOR
 from litestar_sse.error_events import ErrorEvent
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin.registry import ManagedSSEResponse, StreamRegistry
-from litestar_sse.response import STREAM_HOST_KEY, stream_host
+from litestar_sse.response import (
+    STREAM_DEFAULT_FIELDS,
+    STREAM_HOST_KEY,
+    check_stream_defaults,
+    stream_host,
+)
 from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
@@ -41,6 +46,12 @@ class AppService(Protocol):
     def join_app(self, app_config: AppConfig, config: SSEConfig) -> None:
         """Add the service to the app being created, with the app's SSE settings."""
         ...
+
+
+def client_address(request: Request[Any, Any, Any]) -> Hashable:
+    """The client's address as the server reports it (``None`` when it reports none)."""
+    client = request.scope.get("client")
+    return client[0] if client else None
 
 
 @dataclass
@@ -129,9 +140,7 @@ class SSEConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     max_connections: int | None = None
     max_connections_per_client: int | None = None
-    client_key: Callable[[Request[Any, Any, Any]], Hashable] = field(
-        default_factory=lambda: client_address
-    )
+    client_key: Callable[[Request[Any, Any, Any]], Hashable] = client_address
     retry_after: int = 5
     max_lifetime: float | None = 3600.0
     lifetime_event: ServerSentEventMessage | RawEvent | None = None
@@ -145,13 +154,10 @@ class SSEConfig:
     error_event: ErrorEvent | None = None
 
     def __post_init__(self) -> None:
-        self.ping_interval = check_seconds(self.ping_interval, "ping_interval")
-        if not isinstance(self.ping_message, str):
-            raise TypeError(f"ping_message must be a str, got {type(self.ping_message).__name__}")
-        if self.retry is not None:
-            check_retry(self.retry)
-        check_separator(self.sep)
-        self.send_timeout = check_seconds(self.send_timeout, "send_timeout")
+        stream = check_stream_defaults(
+            {name: getattr(self, name) for name in STREAM_DEFAULT_FIELDS}
+        )
+        self.ping_interval, self.send_timeout = stream["ping_interval"], stream["send_timeout"]
         for name, value in self.headers.items():
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
@@ -177,8 +183,6 @@ class SSEConfig:
         if self.last_event_id_query_param is not None and not self.last_event_id_query_param:
             raise ValueError("last_event_id_query_param must be a non-empty str or None")
         check_count(self.max_last_event_id_length, "max_last_event_id_length", minimum=1)
-        if self.error_event is not None and not callable(self.error_event):
-            raise TypeError(f"error_event must be callable, got {type(self.error_event).__name__}")
         service = self.broadcaster
         if service is not None and (
             isinstance(service, type) or not callable(getattr(service, "join_app", None))
@@ -234,12 +238,6 @@ class AppSSE:
         merged = {name: value for name, value in self.headers.items() if name not in own}
         merged.update(headers)
         return merged
-
-
-def client_address(request: Request[Any, Any, Any]) -> Hashable:
-    """The client's address as the server reports it (``None`` when it reports none)."""
-    client = request.scope.get("client")
-    return client[0] if client else None
 
 
 def _encode(event: ServerSentEventMessage | RawEvent | None) -> bytes:

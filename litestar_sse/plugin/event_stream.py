@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, get_args, get_origin, overload
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.types import Empty, EmptyType
 
-from litestar_sse.codec.encoder import check_retry, check_separator
-from litestar_sse.validation import check_seconds
+from litestar_sse.response import STREAM_DEFAULT_FIELDS, check_stream_defaults
 
 if TYPE_CHECKING:
     from litestar.handlers.http_handlers import HTTPRouteHandler
@@ -42,9 +41,7 @@ __all__ = (
 
 EVENT_STREAM: Final = "text/event-stream"
 
-ROUTE_SETTINGS: Final = frozenset(
-    ("ping_interval", "ping_message", "retry", "send_timeout", "sep", "error_event")
-)
+ROUTE_SETTINGS: Final = STREAM_DEFAULT_FIELDS
 """The :class:`~litestar_sse.SSEConfig` values a route may set for its stream."""
 
 _STREAM_ORIGINS: Final = frozenset(
@@ -169,22 +166,9 @@ def route_settings(values: Mapping[str, Any], *, skip_empty: bool = False) -> di
             f"Unknown stream setting(s) {sorted(map(str, unknown))}; allowed: "
             f"{sorted(ROUTE_SETTINGS)}"
         )
-    settings = {k: v for k, v in values.items() if not (skip_empty and v is Empty)}
-    for name in ("ping_interval", "send_timeout"):
-        if name in settings:
-            settings[name] = check_seconds(settings[name], name)
-    if settings.get("retry") is not None:
-        check_retry(settings["retry"], "retry")
-    if "sep" in settings:
-        check_separator(settings["sep"])
-    if "ping_message" in settings and not isinstance(settings["ping_message"], str):
-        raise TypeError(
-            f"ping_message must be a str, got {type(settings['ping_message']).__name__}"
-        )
-    handler = settings.get("error_event")
-    if handler is not None and not callable(handler):
-        raise TypeError(f"error_event must be callable, got {type(handler).__name__}")
-    return settings
+    return check_stream_defaults(
+        {k: v for k, v in values.items() if not (skip_empty and v is Empty)}
+    )
 
 
 class RouteDefaults:

@@ -6,11 +6,19 @@
   streams defaults and a home.
 """
 
-from litestar_sse.response.host import STREAM_HOST_KEY, StreamDefaults, StreamHost, stream_host
+from litestar_sse.response.host import (
+    STREAM_DEFAULT_FIELDS,
+    STREAM_HOST_KEY,
+    StreamDefaults,
+    StreamHost,
+    check_stream_defaults,
+    stream_host,
+)
 from litestar_sse.response.sse import ServerSentEvent
 from litestar_sse.response.stream import Stream, StreamContent, StreamContentError
 
 __all__ = (
+    "STREAM_DEFAULT_FIELDS",
     "STREAM_HOST_KEY",
     "ServerSentEvent",
     "Stream",
@@ -18,5 +26,6 @@ __all__ = (
     "StreamContentError",
     "StreamDefaults",
     "StreamHost",
+    "check_stream_defaults",
     "stream_host",
 )

@@ -9,15 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from litestar_sse.codec.encoder import check_retry, check_separator
+from litestar_sse.validation import check_seconds
+
 if TYPE_CHECKING:
     from litestar.connection import Request
 
     from litestar_sse.asgi import ASGIStreamingSSEResponse
     from litestar_sse.error_events import ErrorEvent
 
-__all__ = ("STREAM_HOST_KEY", "StreamDefaults", "StreamHost", "stream_host")
+__all__ = (
+    "STREAM_DEFAULT_FIELDS",
+    "STREAM_HOST_KEY",
+    "StreamDefaults",
+    "StreamHost",
+    "check_stream_defaults",
+    "stream_host",
+)
 
 STREAM_HOST_KEY: Final = "_litestar_sse"
+
+STREAM_DEFAULT_FIELDS: Final = frozenset(
+    ("ping_interval", "ping_message", "retry", "send_timeout", "sep", "error_event")
+)
+"""The fields of :class:`StreamDefaults`: what an app (and a route) may set for its streams."""
 """Key of the app's :class:`StreamHost` in ``app.state``."""
 
 
@@ -64,3 +79,23 @@ def stream_host(request: Request[Any, Any, Any]) -> StreamHost | None:
         return None
     host: StreamHost | None = state.get(STREAM_HOST_KEY)
     return host
+
+
+def check_stream_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the :class:`StreamDefaults` values given (any subset), one rule per field, for
+    the app's :class:`~litestar_sse.SSEConfig` and a route's settings alike; return them
+    with durations normalised (``None`` is off, ``0``, ``inf`` and ``NaN`` are refused)."""
+    checked = dict(values)
+    for name in ("ping_interval", "send_timeout"):
+        if name in checked:
+            checked[name] = check_seconds(checked[name], name)
+    if "ping_message" in checked and not isinstance(checked["ping_message"], str):
+        raise TypeError(f"ping_message must be a str, got {type(checked['ping_message']).__name__}")
+    if checked.get("retry") is not None:
+        check_retry(checked["retry"], "retry")
+    if "sep" in checked:
+        check_separator(checked["sep"])
+    handler = checked.get("error_event")
+    if handler is not None and not callable(handler):
+        raise TypeError(f"error_event must be callable, got {type(handler).__name__}")
+    return checked
