@@ -410,7 +410,7 @@ class Broadcaster(BroadcastReads):
                 topics=subscription.topics,
                 expires_at=self._expiries.pop(subscription, None),
                 every=self.reauthorize_every,
-                closing=self.format.unauthorized(),
+                closing=self.format.unauthorized,
             )
         try:
             return SubscriptionResponse(

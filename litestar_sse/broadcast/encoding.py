@@ -34,7 +34,7 @@ class EventFormat:
             ended.
     """
 
-    __slots__ = ("_json", "gap_event", "sep", "sep_bytes", "unauthorized_event")
+    __slots__ = ("_json", "gap_event", "sep", "sep_bytes", "unauthorized", "unauthorized_event")
 
     def __init__(self, sep: str, gap_event: str, unauthorized_event: str = "unauthorized") -> None:
         self.sep = check_separator(sep)
@@ -42,15 +42,12 @@ class EventFormat:
         self.gap_event = check_event_type(gap_event, "gap_event")
         self.unauthorized_event = check_event_type(unauthorized_event, "unauthorized_event")
         self._json = msgspec.json.Encoder()
-
-    def unauthorized(self) -> dict[str, bytes]:
-        """The last event of a stream whose authorization ended, by reason."""
-        sep = self.sep_bytes
-        head = b"event: " + to_utf8(self.unauthorized_event) + sep
-        return {
-            reason: head + b"data: " + self._json.encode({"reason": reason}) + sep + sep
+        head = b"event: " + to_utf8(self.unauthorized_event) + self.sep_bytes
+        self.unauthorized: dict[str, bytes] = {
+            reason: head + b"data: " + self._json.encode({"reason": reason}) + self.sep_bytes * 2
             for reason in ("expired", "revoked")
         }
+        """The last event of a stream whose authorization ended, by reason (encoded once)."""
 
     def event(self, event_id: bytes, event: bytes | None, data: bytes) -> bytes:
         """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line.
