@@ -4,6 +4,8 @@
   (pure functions, no event loop);
 * :mod:`~litestar_sse.asgi.stream`: ``ASGIStreamingResponse``, the send loop with disconnects
   and the send timeout;
+* :mod:`~litestar_sse.asgi.stopping`: ``stop()``, the one way a stream stops early, and how
+  each stop ends the body;
 * :mod:`~litestar_sse.asgi.sse`: ``ASGIStreamingSSEResponse``, the same with idle pings;
 * :mod:`~litestar_sse.asgi.disconnect`: the ``on_disconnect`` callback;
 * :mod:`~litestar_sse.asgi.timer_wheel`: one event-loop timer for every stream's pings and

@@ -7,11 +7,12 @@ the same send loop as async producers; any other sync iterator goes to a worker 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final
 
-__all__ = ("as_async_source", "close_source", "encode_chunk")
+__all__ = ("as_async_source", "close_source", "discard_producer", "encode_chunk")
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -55,3 +56,20 @@ async def close_source(source: AsyncIterator[Any] | None, logger: logging.Logger
         await aclose()
     except Exception:
         logger.exception("Exception raised while closing the stream's producer")
+
+
+async def discard_producer(producer: object, logger: logging.Logger) -> None:
+    """Close the producer of a body that is never sent, and log (not raise) what it raises.
+
+    For a ``HEAD`` request, a refused stream, a stop before the start or a client gone before
+    the headers: the producer's resources (a broadcast subscription, a generator's ``finally``)
+    are released now, not by the garbage collector. A producer that never started runs no code.
+    """
+    close = getattr(producer, "aclose", None)
+    try:
+        if close is not None:
+            await close()
+        elif inspect.isgenerator(producer):
+            producer.close()
+    except Exception:
+        logger.exception("Exception raised while closing an unsent producer")

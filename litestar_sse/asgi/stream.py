@@ -11,18 +11,15 @@ extra task per event. Each stream has:
 
 The stream's whole state is one :class:`~litestar_sse.asgi.state.StreamState` plus the
 :data:`~litestar_sse.asgi.state.StopReason` once it stops. Every way of stopping goes through
-:meth:`ASGIStreamingResponse.stop`. Stopping is plain asyncio cancellation of the sending task,
-which is edge-triggered: a producer's ``finally`` block may ``await`` to clean up without
-shielding.
+:meth:`~litestar_sse.asgi.stopping.StoppingStream.stop`, which also ends the body (the
+module :mod:`~litestar_sse.asgi.stopping`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
-import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from time import monotonic
@@ -30,12 +27,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
-from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
 from litestar_sse.asgi.slices import MAX_SEND_BYTES, SlicedWrites
-from litestar_sse.asgi.sources import as_async_source, close_source, encode_chunk
+from litestar_sse.asgi.sources import (
+    as_async_source,
+    close_source,
+    discard_producer,
+    encode_chunk,
+)
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
+from litestar_sse.asgi.stopping import StoppingStream
 from litestar_sse.asgi.threaded_iterator import stream_batches
 from litestar_sse.asgi.timed import TimedStream
 from litestar_sse.compat import build_asgi_response
@@ -57,8 +59,6 @@ _NEW: Final = StreamState.NEW
 _IDLE: Final = StreamState.IDLE
 _WRITING: Final = StreamState.WRITING
 _PINGING: Final = StreamState.PINGING
-_STOPPING: Final = StreamState.STOPPING
-_FINISHING: Final = StreamState.FINISHING
 _DONE: Final = StreamState.DONE
 
 # Events after which the send loop gives the event loop a turn. Once a connection is lost,
@@ -69,7 +69,9 @@ _DONE: Final = StreamState.DONE
 _YIELD_EVERY: Final = 256
 
 
-class ASGIStreamingResponse(TimedStream, SlicedWrites, _LitestarASGIStreamingResponse):
+class ASGIStreamingResponse(
+    StoppingStream, TimedStream, SlicedWrites, _LitestarASGIStreamingResponse
+):
     """A streaming response with disconnect handling, a send timeout and prompt cleanup.
 
     Accepts every keyword argument of :class:`litestar.response.streaming.ASGIStreamingResponse`
@@ -193,63 +195,9 @@ class ASGIStreamingResponse(TimedStream, SlicedWrites, _LitestarASGIStreamingRes
                 await self._discard_producer()
 
     async def _discard_producer(self) -> None:
-        """Close the producer of a body that was never sent (``HEAD``, a refused stream, a
-        stop before the start, a client gone before the headers): its resources (a broadcast
-        subscription, a generator's ``finally``) are released now, not by the garbage
-        collector. A producer that never started runs no code."""
+        """Close the producer of a body that was never sent (see :func:`discard_producer`)."""
         self._iterated = True
-        producer = self.iterator
-        close = getattr(producer, "aclose", None)
-        try:
-            if close is not None:
-                await close()
-            elif inspect.isgenerator(producer):
-                producer.close()
-        except Exception:
-            self.get_logger().exception("Exception raised while closing an unsent producer")
-
-    @property
-    def state(self) -> StreamState:
-        """Where the stream is in its life."""
-        return self._state
-
-    # -- stopping ------------------------------------------------------------------------------
-
-    def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None:
-        """Stop the stream now and close its producer. The one way every stream stops early.
-
-        Without ``closing``, nothing more is sent. With ``closing`` (bytes, possibly empty) the
-        stream ends cleanly: the write in flight completes, then ``closing`` and the end of the
-        body are sent; a client-gone reason (``"disconnect"``, ``"send_timeout"``,
-        ``"overflow"``) cannot end cleanly and refuses a ``closing``. For those reasons
-        ``on_disconnect`` then runs with the reason.
-
-        Safe to call from any callback on the event loop, and more than once: a clean stop
-        never overrides another stop, a stop without ``closing`` overrides a clean one still
-        in progress (its write is stuck, or its grace period is over), and nothing changes once
-        the stream ended. Called before the stream started, it ends the stream as soon as it
-        starts, without running the producer; called from the stream's own task (its
-        producer), it stops the stream at its next write.
-        """
-        if closing is not None and reason in CLIENT_GONE:
-            raise ValueError(f"a stream stopped for {reason!r} cannot end cleanly: no closing")
-        state = self._state
-        if state is _DONE:
-            return
-        if self.stop_reason is not None:
-            if closing is not None or self._closing is None:
-                return  # stopping already, at least as hard
-        elif state is _FINISHING and closing is not None:
-            return  # the body is already ending cleanly
-        self.stop_reason = reason
-        self._closing = closing
-        self._state = _STOPPING
-        host = self._host
-        # The host's cancellation is pending while STOPPING; from FINISHING it is cancelled
-        # anew. From NEW, send_body sees STOPPING when it starts; from the host itself (a send
-        # that raised OSError) the send loop returns on its own.
-        if host is not None and state is not _STOPPING and host is not asyncio.current_task():
-            host.cancel()
+        await discard_producer(self.iterator, self.get_logger())
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -294,37 +242,6 @@ class ASGIStreamingResponse(TimedStream, SlicedWrites, _LitestarASGIStreamingRes
             await run_disconnect_handler(
                 self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
             )
-
-    async def _run(self, send: Send) -> None:
-        try:
-            if self._state is not _STOPPING:
-                await self._stream(send)
-            elif self._closing is not None:  # stopped before it started: no producer runs
-                await self._end_cleanly(send, self._closing)
-        except asyncio.CancelledError as exc:
-            if self._state is not _STOPPING and not cancel_requested(self._host):
-                # Nobody cancelled this task: the producer raised CancelledError itself. It is
-                # a producer error, and the body still ends properly (it was cut short).
-                try:
-                    raise RuntimeError("the producer raised CancelledError by itself") from exc
-                except RuntimeError as error:
-                    self._producer_failed(error)
-                await self._finish(send)
-                return
-            if not self._own_cancellation():
-                raise
-            if self._closing is None:
-                return
-            try:
-                await self._end_cleanly(send, self._closing)
-            except asyncio.CancelledError:
-                if not self._own_cancellation():  # else: a hard stop during the clean end
-                    raise
-
-    def _own_cancellation(self) -> bool:
-        """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
-        host = self._host
-        return self._state is _STOPPING and host is not None and take_back_cancel(host)
 
     async def _stream(self, send: Send) -> None:
         self._iterated = True
@@ -396,40 +313,6 @@ class ASGIStreamingResponse(TimedStream, SlicedWrites, _LitestarASGIStreamingRes
         if self._state is _WRITING:
             self._state = _IDLE
         return True
-
-    async def _wait_turn(self) -> None:
-        """Wait until an event may be written: after the ping in flight; never once stopping."""
-        while self._state is _PINGING:
-            await self._wait_for_ping()
-        if self._state is _STOPPING:
-            # The producer swallowed our cancellation (or ended right after it): stop as the
-            # reason says (a clean stop still sends its closing and the end of body).
-            raise asyncio.CancelledError
-
-    async def _finish(self, send: Send) -> None:
-        if self._state is not _IDLE:
-            await self._wait_turn()
-        # From here on the watcher ignores the server's post-response ``http.disconnect``; the
-        # send timeout still covers the last send.
-        self._state = _FINISHING
-        self._last_write = monotonic()
-        with contextlib.suppress(OSError):
-            if self._tail:
-                await send({"type": "http.response.body", "body": self._tail, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _end_cleanly(self, send: Send, closing: bytes) -> None:
-        # Shutdown or maximum lifetime: the client gets whole events and a clean end of body,
-        # then reconnects (with Last-Event-ID) elsewhere or later. FINISHING first, so that a
-        # ping still in flight is covered by the send timeout while this waits for it.
-        self._state = _FINISHING
-        await self._wait_for_ping()
-        self._last_write = monotonic()
-        with contextlib.suppress(OSError):
-            await self._send_rest(send)  # never half an event before the closing
-            if closing:
-                await send({"type": "http.response.body", "body": closing, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _watch_disconnect(self, receive: Receive) -> None:
         try:
