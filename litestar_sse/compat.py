@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import litestar
+from litestar.exceptions.responses._debug_response import create_debug_response
 from litestar.response.base import ASGIResponse
 from litestar.types import Empty
 
@@ -31,19 +32,31 @@ if TYPE_CHECKING:
     from litestar.handlers.http_handlers import HTTPRouteHandler
     from litestar.response import Response
     from litestar.testing import AsyncTestClient, TestClient
+    from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
 __all__ = (
+    "ANSWERS_EVERY_EXCEPTION",
     "LITESTAR_3",
+    "add_route_exception_handler",
     "async_client_portal",
     "build_asgi_response",
     "client_portal",
     "client_scope",
+    "create_debug_response",
+    "route_exception_handlers",
     "set_handler_response",
     "split_to_asgi_args",
 )
 
 LITESTAR_3: Final = litestar.__version__.major >= 3
 """Whether the installed Litestar is 3.x."""
+
+ANSWERS_EVERY_EXCEPTION: Final = not LITESTAR_3
+"""Whether Litestar answers an exception no handler takes, HTTP or not, with its own response.
+
+Litestar 2 answers any exception with a ``500`` response; Litestar 3 answers HTTP exceptions and,
+in debug mode, any exception, and otherwise lets the others reach the server.
+"""
 
 
 def build_asgi_response(
@@ -169,3 +182,25 @@ def client_scope(client: TestClient[Any] | AsyncTestClient[Any], request: Any) -
         transport = TestClientTransport(client)
     scope: dict[str, Any] = transport.parse_request(request)
     return scope
+
+
+def route_exception_handlers(handler: HTTPRouteHandler) -> ExceptionHandlersMap:
+    """The exception handlers a registered route handler uses: its own and its layers'.
+
+    Litestar 2 merges the layers on each request (``resolve_exception_handlers``); Litestar 3
+    merged them into the handler's ``exception_handlers`` at registration.
+    """
+    if LITESTAR_3:
+        return dict(handler.exception_handlers or {})
+    return handler.resolve_exception_handlers()
+
+
+def add_route_exception_handler(
+    handler: HTTPRouteHandler, key: int | type[Exception], exception_handler: ExceptionHandler[Any]
+) -> None:
+    """Give one registered route handler one more exception handler, on this app's copy only.
+
+    A new dict is assigned: Litestar 2's per-app copy of a handler shares its dicts with the
+    handler the app was given.
+    """
+    handler.exception_handlers = {**(handler.exception_handlers or {}), key: exception_handler}

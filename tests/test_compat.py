@@ -39,7 +39,7 @@ from litestar_sse.compat import (
     split_to_asgi_args,
 )
 from litestar_sse.testing import async_sse_stream, sse_stream
-from tests.sse_wire import Ev, Recorder, both, http_scope
+from tests.sse_wire import WITHOUT_APP_LOGGING, Ev, Recorder, both, http_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -275,3 +275,44 @@ def test_a_stream_is_read_to_its_end_after_the_client_exited() -> None:
         assert sent_all.wait(5)
         client.__exit__(None, None, None)
         assert [event.data for event in stream] == ["b", "c"]
+
+
+def test_litestars_default_answer_for_an_unhandled_exception_is_what_compat_says() -> None:
+    # ANSWERS_EVERY_EXCEPTION: Litestar 2 builds a 500 response for any exception no handler
+    # takes; Litestar 3 (outside debug mode) lets the ones that are not HTTP ones through.
+    from litestar_sse.compat import ANSWERS_EVERY_EXCEPTION
+
+    @get("/")
+    async def boom() -> None:
+        raise ValueError("boom")
+
+    app = Litestar([boom], **WITHOUT_APP_LOGGING)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500
+    assert ("application/json" in response.headers.get("content-type", "")) is (
+        ANSWERS_EVERY_EXCEPTION
+    )
+
+
+def test_route_exception_handlers_are_the_merged_layers_and_added_to_the_apps_copy() -> None:
+    from litestar_sse.compat import add_route_exception_handler, route_exception_handlers
+
+    def app_level(_: Any, exc: Exception) -> Any:
+        raise AssertionError
+
+    def route_level(_: Any, exc: Exception) -> Any:
+        raise AssertionError
+
+    @get("/", exception_handlers={KeyError: route_level})
+    async def handler() -> None:
+        return None
+
+    app = Litestar([handler], exception_handlers={LookupError: app_level})
+    registered = app.route_handler_method_map["/"]["GET"]
+    resolved = route_exception_handlers(registered)
+    assert resolved[KeyError] is route_level
+    assert resolved[LookupError] is app_level
+    add_route_exception_handler(registered, ValueError, route_level)
+    assert route_exception_handlers(registered)[ValueError] is route_level
+    assert ValueError not in (handler.exception_handlers or {})  # the decorated original

@@ -14,7 +14,12 @@ from litestar.routes import HTTPRoute
 from litestar_sse.compat import set_handler_response
 from litestar_sse.message import RawEvent, ServerSentEventMessage
 from litestar_sse.plugin.config import STATE_KEY, AppSSE, SSEConfig
-from litestar_sse.plugin.event_stream import EVENT_STREAM, stream_item_type_of
+from litestar_sse.plugin.error_responses import label_error_responses
+from litestar_sse.plugin.event_stream import (
+    EVENT_STREAM,
+    is_event_stream_media_type,
+    stream_item_type_of,
+)
 from litestar_sse.plugin.handlers import GeneratorSSEResponse, make_generator_response_class
 from litestar_sse.plugin.last_event_id import provide_last_event_id
 from litestar_sse.plugin.lifecycle import ShutdownTrigger
@@ -193,3 +198,5 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
             # Litestar describes a success response as "Stream Response" for its own Stream
             # class only (an exact-type lookup); ours is described the same way.
             handler.response_description = "Stream Response"
+        if is_event_stream_media_type(handler.media_type):
+            label_error_responses(handler)  # a 4xx/5xx body is JSON: said so, not event-stream
