@@ -254,7 +254,8 @@ class ASGIStreamingResponse(
         if iterator is not None:
             self._source = iterator
             sends = 0  # added to the process's counters every _YIELD_EVERY events
-            idle, writing = _IDLE, _WRITING  # locals: this loop runs once per event
+            # Locals: read once per event.
+            idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
             try:
                 async for item in iterator:
                     body = encode(item)
@@ -265,7 +266,7 @@ class ASGIStreamingResponse(
                         self._state = writing
                         self._last_write = monotonic()
                     try:
-                        if len(body) <= MAX_SEND_BYTES:
+                        if len(body) <= most:
                             await send(
                                 {"type": "http.response.body", "body": body, "more_body": True}
                             )
@@ -277,7 +278,7 @@ class ASGIStreamingResponse(
                     if timed and self._state is writing:
                         self._state = idle
                     sends += 1
-                    if sends == _YIELD_EVERY:
+                    if sends == every:
                         COUNTERS.events_sent += sends
                         sends = 0
                         await asyncio.sleep(0)  # let the disconnect watcher run (see above)
