@@ -1,33 +1,25 @@
-"""``Broadcaster``: publish to topics, subscribe with a ``ServerSentEvent`` response."""
+"""``Broadcaster``: its settings, its lifecycle, publishing, and its stats.
+
+Subscribing is in its base :class:`~.subscribing.BroadcastSubscribing`, reading history as
+values in :class:`~.reads.BroadcastReads`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
-from litestar_sse.broadcast.authorization import Authorize, Watch, authorize_topics
+from litestar_sse.broadcast.authorization import Authorize
 from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
-from litestar_sse.broadcast.fanout import FanOut, Subscription
+from litestar_sse.broadcast.fanout import FanOut
 from litestar_sse.broadcast.memory import MemoryBackend
-from litestar_sse.broadcast.reads import BroadcastReads
-from litestar_sse.broadcast.responses import (
-    GAP_HEADER,
-    RESUMED_FROM_HEADER,
-    SubscriptionResponse,
-)
-from litestar_sse.broadcast.topics import (
-    DEFAULT_MAX_TOPICS,
-    check_idempotency_key,
-    check_topic,
-    topic_tuple,
-)
+from litestar_sse.broadcast.stats import BroadcastStats, read_stats
+from litestar_sse.broadcast.subscribing import BroadcastSubscribing
+from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_idempotency_key, check_topic
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
-from litestar_sse.plugin.last_event_id import read_last_event_id
 from litestar_sse.plugin.sse_plugin import add_signature_name
 from litestar_sse.validation import check_count, check_seconds
 
@@ -35,7 +27,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from litestar.config.app import AppConfig
-    from litestar.connection import ASGIConnection
     from litestar.types import TypeEncodersMap
 
     from litestar_sse.broadcast.backend import BroadcastBackend
@@ -53,37 +44,7 @@ OverflowPolicy: TypeAlias = Literal["drop_oldest", "disconnect"]
 ``max_queue_bytes`` bytes behind."""
 
 
-# Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
-# LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
-_UNUSABLE_ID: Final = "\x00"
-
-
-@dataclass(frozen=True)
-class BroadcastStats:
-    """Counters of one broadcaster, in this process, since it was created.
-
-    Attributes:
-        subscribers: Open subscriptions per topic.
-        published: Events published through this broadcaster (a repeat that its
-            ``idempotency_key`` kept from being stored again counts too).
-        received: Events that reached the local fan-out (from this process or, with Redis,
-            from any process).
-        delivered: Events handed to subscribers' streams (replayed ones included); an event
-            sent to 100 subscribers counts 100.
-        dropped: Events slow subscribers skipped (``drop_oldest``) or lost when they were
-            disconnected (``disconnect``; their clients may resume them from history).
-        disconnected: Subscribers disconnected for being too slow.
-    """
-
-    subscribers: dict[str, int]
-    published: int
-    received: int
-    delivered: int
-    dropped: int
-    disconnected: int
-
-
-class Broadcaster(BroadcastReads):
+class Broadcaster(BroadcastSubscribing):
     """Topics with history: publish events, subscribe with a ``ServerSentEvent`` response.
 
     Every event gets an id ``<epoch>-<position>`` that orders it among all events of all
@@ -169,8 +130,7 @@ class Broadcaster(BroadcastReads):
         self.reauthorize_every = check_seconds(reauthorize_every, "reauthorize_every")
         if reauthorize_every is not None and authorize is None:
             raise ValueError("reauthorize_every needs an authorize callable")
-        # The expiry of each subscription opened and not yet given its response.
-        self._expiries: weakref.WeakKeyDictionary[Subscription, float] = weakref.WeakKeyDictionary()
+        self._expiries = weakref.WeakKeyDictionary()
         self._encode_data = make_data_encoder(type_encoders)
         # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
         self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}
@@ -315,124 +275,11 @@ class Broadcaster(BroadcastReads):
         self._published += 1
         return event_id
 
-    # -- subscribing -------------------------------------------------------------------------
-
-    async def open_subscription(
-        self,
-        topics: str | Iterable[str],
-        *,
-        last_event_id: str | None = None,
-        connection: ASGIConnection[Any, Any, Any, Any] | None = None,
-    ) -> Subscription:
-        """Subscribe to ``topics`` and return the :class:`Subscription` (an async iterator).
-
-        Args:
-            topics: One topic or several.
-            last_event_id: Resume after this id. Without it, and with a ``connection``, the
-                ``Last-Event-ID`` header (or the ``lastEventId`` query parameter) is used; one
-                that cannot be an event id (too long, not UTF-8, with NUL, CR or LF) counts as
-                an id that is not ours: a gap with reason ``"invalid"``.
-            connection: The request, for ``authorize`` and ``Last-Event-ID``.
-
-        Raises:
-            InvalidTopicError: an invalid topic, or none (``400``).
-            TooManyTopicsError: more topics than ``max_topics`` (``400``).
-            PermissionDeniedException: ``authorize`` refused a topic (``403``).
-            BackendUnavailableError: the backend cannot be reached (``503``).
-        """
-        names = topic_tuple(topics, self.max_topics)
-        expires = None
-        if self.authorize is not None:
-            expires = await authorize_topics(self.authorize, connection, names)
-        if last_event_id is None and connection is not None:
-            sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
-            if sent and last_event_id is None:
-                last_event_id = _UNUSABLE_ID
-        elif last_event_id == "":
-            last_event_id = None
-        await self._ready()
-        # Registered before the history is read: events published meanwhile are queued, and
-        # the seam between replay and live is cut by position (Snapshot.live_after).
-        subscription = self._fanout.open(names)
-        try:
-            await self.backend.watch(names)
-            subscription.prime(await self.backend.snapshot(names, last_event_id))
-        except BaseException:
-            subscription.close()
-            raise
-        if expires is not None:
-            self._expiries[subscription] = expires
-        return subscription
-
-    async def subscribe(
-        self,
-        topics: str | Iterable[str],
-        *,
-        last_event_id: str | None = None,
-        connection: ASGIConnection[Any, Any, Any, Any] | None = None,
-        **response_kwargs: Any,
-    ) -> SubscriptionResponse:
-        """Subscribe to ``topics``; return the response that streams their events.
-
-        Return it from a handler. A client resuming with ``Last-Event-ID`` first gets the
-        events it missed, then live ones. The response carries ``SSE-Resumed-From`` (the id
-        after which its events start) and, when events were missed for good, ``SSE-Gap``
-        (the reason: ``invalid``, ``epoch`` or ``retention``) together with a gap event.
-
-        Args:
-            topics: One topic or several.
-            last_event_id: Resume after this id; by default read from ``connection``.
-            connection: The request, for ``authorize`` and ``Last-Event-ID``.
-            response_kwargs: Passed to :class:`~litestar_sse.ServerSentEvent`
-                (``ping_interval``, ``send_timeout``, ``headers``, ``on_disconnect``, ...).
-
-        Raises:
-            InvalidTopicError: an invalid topic, or none (``400``).
-            TooManyTopicsError: more topics than ``max_topics`` (``400``).
-            PermissionDeniedException: ``authorize`` refused a topic (``403``).
-            BackendUnavailableError: the backend cannot be reached (``503``).
-        """
-        subscription = await self.open_subscription(
-            topics, last_event_id=last_event_id, connection=connection
-        )
-        headers = {RESUMED_FROM_HEADER: subscription.resumed_from}
-        if subscription.gap is not None:
-            headers[GAP_HEADER] = subscription.gap
-        extra = response_kwargs.pop("headers", None)
-        if extra:
-            headers.update(extra)
-        response_kwargs.setdefault("sep", self.format.sep)
-        watch = None
-        if self.authorize is not None:
-            watch = Watch(
-                authorize=self.authorize,
-                connection=connection,
-                topics=subscription.topics,
-                expires_at=self._expiries.pop(subscription, None),
-                every=self.reauthorize_every,
-                closing=self.format.unauthorized,
-            )
-        try:
-            return SubscriptionResponse(
-                subscription, headers=headers, watch=watch, **response_kwargs
-            )
-        except BaseException:
-            subscription.close()
-            raise
-
     # -- metrics -----------------------------------------------------------------------------
 
     def stats(self) -> BroadcastStats:
         """A snapshot of the counters."""
-        fanout = self._fanout
-        return BroadcastStats(
-            subscribers=fanout.subscriber_counts(),
-            published=self._published,
-            received=fanout.received,
-            delivered=fanout.delivered,
-            dropped=fanout.dropped,
-            disconnected=fanout.disconnected,
-        )
+        return read_stats(self._fanout, self._published)
 
 
 # Handler annotations naming Broadcaster resolve in every app the plugin serves, as those naming
