@@ -96,7 +96,8 @@ async def authorize_topics(
 class Watch:
     """Ends one stream when its authorization expires or a re-check refuses it.
 
-    Holds the stream weakly: a stream that ended is not kept alive, and the watch then stops.
+    Started with the stream (a stream that never starts has no watch), and ended with the
+    stream's task; it holds the stream weakly.
     """
 
     __slots__ = (
@@ -133,9 +134,18 @@ class Watch:
         return self._expires is not None or self._every is not None
 
     def start(self, stream: ASGIStreamingResponse) -> None:
-        """Watch ``stream`` (call it on the stream's event loop, before the stream starts)."""
+        """Watch ``stream``; call it from the stream's own task, when the stream starts.
+
+        The watch ends with that task at the latest: it does not sleep until its next check
+        holding the request of a stream that is over.
+        """
         self._stream = weakref.ref(stream)
-        asyncio.get_running_loop().create_task(self._run())
+        watch = asyncio.get_running_loop().create_task(
+            self._run(), name="litestar_sse.broadcast.watch"
+        )
+        host = asyncio.current_task()
+        if host is not None:
+            host.add_done_callback(lambda _: watch.cancel())
 
     async def _run(self) -> None:
         while True:

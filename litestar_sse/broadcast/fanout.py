@@ -183,6 +183,7 @@ class Subscription(TakingLimits):
         "gap",
         "gap_topics",
         "on_overflow",
+        "on_start",
         "resumed_from",
         "topics",
     )
@@ -211,6 +212,9 @@ class Subscription(TakingLimits):
         self.on_overflow: Callable[[], None] | None = None
         """Called when the ``disconnect`` policy drops this subscriber (e.g. to cut its
         stream while it is stuck in a send)."""
+        self.on_start: Callable[[], None] | None = None
+        """Called once, when the subscription is first iterated (``aiter``): when its stream
+        starts, which a stream refused or stopped before it starts never does."""
 
     def prime(self, snapshot: Snapshot) -> None:
         """Send the replay (and gap event) of ``snapshot`` ahead of live events.
@@ -228,6 +232,13 @@ class Subscription(TakingLimits):
     # -- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> Subscription:
+        on_start = self.on_start
+        if on_start is not None:
+            self.on_start = None
+            try:
+                on_start()
+            except Exception:
+                logger.exception("on_start of a broadcast subscription failed")
         return self
 
     async def __anext__(self) -> RawEvent:

@@ -39,12 +39,15 @@ class SubscriptionResponse(ServerSentEvent):
         self.watch = watch
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        """Build the ASGI response, and let the subscription stop it when it is too slow."""
+        """Build the ASGI response; let the subscription stop it when it is too slow, and
+        watch its authorization once it starts."""
         response = super().to_asgi_response(*args, **kwargs)
         if isinstance(response, ASGIStreamingResponse):
             self.subscription.on_overflow = functools.partial(_stop_slow_stream, response)
             if self.watch is not None and self.watch.needed:
-                self.watch.start(response)  # ends it when its authorization does
+                # Watched from when the stream starts (ended when its authorization is): a
+                # stream refused (503, HEAD) or stopped before it starts never has a watch.
+                self.subscription.on_start = functools.partial(self.watch.start, response)
         return response
 
 

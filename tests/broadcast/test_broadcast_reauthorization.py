@@ -6,17 +6,20 @@ stream and its events for ever.)
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import gc
 import json
 import time
+import weakref
 from typing import Any
 
 import pytest
-from conftest import ASGIStream, BackendFactory
-from litestar import Litestar, Request, get
+from conftest import ASGIStream, BackendFactory, until
+from litestar import Litestar, Request, get, route
 from litestar.params import FromQuery
 
-from litestar_sse import ServerSentEvent
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.broadcast import Authorization, Broadcaster
 
@@ -87,6 +90,117 @@ async def test_a_revoked_credential_ends_the_stream_at_the_next_recheck(
             await broadcaster.publish("t", "two")
             await bob.wait_events(2)  # bob keeps his stream
             assert not bob.task_done
+
+
+class _Mark:
+    pass
+
+
+def watch_tasks(broadcaster: Broadcaster) -> int:
+    """The watches running in this event loop for the streams of ``broadcaster``."""
+    count = 0
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        if getattr(coro, "__qualname__", "") == "Watch._run" and frame is not None:
+            count += frame.f_locals["self"]._authorize is broadcaster.authorize
+    return count
+
+
+def watched_app(
+    max_connections: int, recheck: bool
+) -> tuple[Litestar, Broadcaster, list[weakref.ref[Any]]]:
+    """An app whose ``authorize`` allows for an hour, or a minute between re-checks; and a
+    weak reference to a mark in the scope of each request it authorized (a ``Request`` has
+    no weak references), to tell when a request is freed."""
+    requests: list[weakref.ref[Any]] = []
+
+    def authorize(connection: Any, topic: str) -> bool | Authorization:
+        connection.scope["test_mark"] = mark = _Mark()
+        requests.append(weakref.ref(mark))
+        return True if recheck else Authorization(expires_at=time.time() + 3600)
+
+    broadcaster = Broadcaster(authorize=authorize, reauthorize_every=60.0 if recheck else None)
+
+    @route("/events", http_method=["GET", "HEAD"])
+    async def events(request: Request[Any, Any, Any], topic: FromQuery[str]) -> ServerSentEvent:
+        return await broadcaster.subscribe(topic, connection=request)
+
+    # No pings, no send timeout: the timer wheel holds a stream that ended (and through
+    # its send, the request) until its next check was due.
+    config = SSEConfig(
+        max_connections=max_connections,
+        broadcaster=broadcaster,
+        ping_interval=None,
+        send_timeout=None,
+    )
+    plugin = SSEPlugin(config)
+    return Litestar([events], plugins=[plugin]), broadcaster, requests
+
+
+async def request_done(app: Litestar, method: str = "GET") -> int:
+    """The status of a request to the app, once it is answered; nothing of it is kept."""
+    stream = ASGIStream(app, "/events", query="topic=t", method=method)
+    async with stream:
+        await stream.wait_for(lambda: stream.task_done)
+    return stream.status
+
+
+@pytest.mark.parametrize("recheck", [False, True], ids=["expiry", "reauthorize_every"])
+async def test_a_stream_that_never_starts_never_has_a_watch(recheck: bool) -> None:
+    # A watch started with the response slept until its first check (an hour, a minute
+    # here), holding the request of a stream refused with a 503, or of a HEAD.
+    app, broadcaster, requests = watched_app(1, recheck)
+    async with broadcaster, ASGIStream(app, "/events", query="topic=t") as admitted:
+        await until(lambda: watch_tasks(broadcaster) == 1)  # once the stream runs
+        assert admitted.status == 200
+        assert await request_done(app) == 503
+        assert await request_done(app, "HEAD") == 503
+        assert watch_tasks(broadcaster) == 1
+        gc.collect()
+        assert [ref() is None for ref in requests] == [False, True, True]
+    app, broadcaster, requests = watched_app(10, recheck)
+    async with broadcaster:
+        assert await request_done(app, "HEAD") == 200  # admitted: nothing runs
+        assert watch_tasks(broadcaster) == 0
+        gc.collect()
+        assert requests[0]() is None
+
+
+@pytest.mark.parametrize("recheck", [False, True], ids=["expiry", "reauthorize_every"])
+async def test_a_watch_ends_with_its_stream(recheck: bool) -> None:
+    # It slept until its next check, holding the request of a stream long over.
+    app, broadcaster, requests = watched_app(10, recheck)
+    async with broadcaster:
+        async with ASGIStream(app, "/events", query="topic=t") as stream:
+            await until(lambda: watch_tasks(broadcaster) == 1)
+            assert stream.status == 200
+        await until(lambda: watch_tasks(broadcaster) == 0)
+        del stream  # it holds the scope
+        gc.collect()
+        assert requests[0]() is None
+
+
+async def test_on_start_runs_once_when_a_subscription_is_first_iterated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    def on_start() -> None:
+        calls.append("start")
+        raise RuntimeError("boom")
+
+    async with Broadcaster() as broadcaster:
+        subscription = await broadcaster.open_subscription("t")
+        subscription.on_start = on_start
+        await broadcaster.publish("t", "x")
+        assert calls == []  # not when it is built, nor handed over
+        assert aiter(subscription) is subscription  # logged, not raised
+        assert aiter(subscription) is subscription
+        assert calls == ["start"]
+        assert (await anext(subscription)).encode().endswith(b"data: x\r\n\r\n")
+        subscription.close()
+    assert "on_start of a broadcast subscription failed" in caplog.text
 
 
 async def test_an_authorization_already_expired_is_a_403(make_backend: BackendFactory) -> None:
