@@ -16,10 +16,27 @@ Metrics, all per process:
   events; a live stream adds its events every 256 events and when it ends; bytes are counted
   by streams started after :func:`register_metrics`, at the cost of one call per event);
 * ``litestar_sse_pings_sent_total``, ``litestar_sse_producer_errors_total``;
-* for each broadcaster given, labelled ``broadcaster`` (its name): ``..._subscribers``,
-  ``..._topics``, ``..._published_total``, ``..._received_total``, ``..._delivered_total``,
-  ``..._dropped_total``, ``..._slow_disconnected_total``, all prefixed
-  ``litestar_sse_broadcast``.
+* for each broadcaster given, labelled ``broadcaster`` (its name), all prefixed
+  ``litestar_sse_broadcast`` (see :class:`~litestar_sse.broadcast.BroadcastStats` for the
+  details of each):
+
+  * ``..._subscribers``, ``..._topics``: open subscriptions, topics with local subscribers;
+  * ``..._queue_bytes``: bytes queued for all subscribers now (events not written yet, and
+    the chunk being written, as ``max_queue_bytes`` counts them; a shared event counts once
+    per subscriber); ``..._queue_bytes_max``: the same for the subscriber with the most;
+  * ``..._published_total``, ``..._received_total``, ``..._delivered_total``,
+    ``..._dropped_total``, ``..._slow_disconnected_total``;
+  * ``..._resumes_total``: subscriptions resumed from a ``Last-Event-ID`` whose stream
+    started; ``..._replayed_total``: events replayed to them (in ``delivered`` too);
+  * ``..._gaps_total{reason}``: gap events sent, by reason: ``invalid``, ``epoch``,
+    ``retention``, ``overflow``;
+  * ``..._backend_errors_total{error}``: calls that found the backend (Redis) unavailable,
+    by what failed: ``not_published``, ``outcome_unknown`` (publishes), ``subscribe``,
+    ``replay``, ``read``, ``reader`` (failed rounds of the Redis reader);
+    ``..._backend_reconnects_total``: outages the Redis reader recovered from.
+
+The gauges of queued bytes walk the subscribers of each broadcaster on every scrape (a few
+operations per subscriber); every other value is a counter read as it is.
 """
 
 from __future__ import annotations
@@ -85,12 +102,13 @@ class SSECollector:
 
         prefix = "litestar_sse_broadcast"
         gauges = {
-            "subscribers": GaugeMetricFamily(
-                f"{prefix}_subscribers", "Open subscriptions", labels=["broadcaster"]
-            ),
-            "topics": GaugeMetricFamily(
-                f"{prefix}_topics", "Topics with local subscribers", labels=["broadcaster"]
-            ),
+            name: GaugeMetricFamily(f"{prefix}_{name}", text, labels=["broadcaster"])
+            for name, text in (
+                ("subscribers", "Open subscriptions"),
+                ("topics", "Topics with local subscribers"),
+                ("queue_bytes", "Bytes queued for subscribers, not written yet"),
+                ("queue_bytes_max", "Bytes queued for the subscriber with the most"),
+            )
         }
         counters = {
             name: CounterMetricFamily(f"{prefix}_{name}", text, labels=["broadcaster"])
@@ -100,22 +118,47 @@ class SSECollector:
                 ("delivered", "Events handed to subscribers' streams (one per subscriber)"),
                 ("dropped", "Events slow subscribers skipped or lost when disconnected"),
                 ("slow_disconnected", "Subscribers disconnected for being too slow"),
+                ("resumes", "Subscriptions resumed from a Last-Event-ID whose stream started"),
+                ("replayed", "Events replayed to resuming subscribers"),
+                ("backend_reconnects", "Outages of the backend its reader recovered from"),
             )
         }
+        gaps = CounterMetricFamily(
+            f"{prefix}_gaps", "Gap events sent, by reason", labels=["broadcaster", "reason"]
+        )
+        errors = CounterMetricFamily(
+            f"{prefix}_backend_errors",
+            "Calls that found the backend unavailable, by what failed",
+            labels=["broadcaster", "error"],
+        )
         for label, broadcaster in broadcasters:
             stats = broadcaster.stats()
-            gauges["subscribers"].add_metric([label], sum(stats.subscribers.values()))
-            gauges["topics"].add_metric([label], len(stats.subscribers))
+            for name, value in (
+                ("subscribers", sum(stats.subscribers.values())),
+                ("topics", len(stats.subscribers)),
+                ("queue_bytes", stats.queue_bytes),
+                ("queue_bytes_max", stats.queue_bytes_max),
+            ):
+                gauges[name].add_metric([label], value)
             for name, value in (
                 ("published", stats.published),
                 ("received", stats.received),
                 ("delivered", stats.delivered),
                 ("dropped", stats.dropped),
                 ("slow_disconnected", stats.disconnected),
+                ("resumes", stats.resumes),
+                ("replayed", stats.replayed),
+                ("backend_reconnects", stats.backend_reconnects),
             ):
                 counters[name].add_metric([label], value)
+            for reason, count in stats.gaps.items():
+                gaps.add_metric([label, reason], count)
+            for error, count in stats.backend_errors.items():
+                errors.add_metric([label, error], count)
         yield from gauges.values()
         yield from counters.values()
+        yield gaps
+        yield errors
 
 
 def register_metrics(

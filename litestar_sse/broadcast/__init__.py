@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_sse.broadcast.authorization import Authorization, Authorize
 from litestar_sse.broadcast.backend import (
+    BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
     NotPublishedError,
@@ -46,6 +47,7 @@ __all__ = (
     "RESUMED_FROM_HEADER",
     "Authorization",
     "Authorize",
+    "BackendStats",
     "BackendUnavailableError",
     "BacklogEnd",
     "BroadcastBackend",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeAlias, Union
+from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, Union
 
 from litestar.exceptions import ServiceUnavailableException
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.replay import Replay
 
 __all__ = (
+    "BACKEND_ERRORS",
+    "BackendStats",
     "BackendUnavailableError",
     "BroadcastBackend",
     "EventSink",
@@ -62,6 +64,34 @@ class PublishOutcomeUnknownError(BackendUnavailableError):
     Unhandled in a route: ``503`` with ``{"detail": "Redis did not answer: the event may
     have been published"}``.
     """
+
+
+BACKEND_ERRORS: Final = (
+    "not_published",
+    "outcome_unknown",
+    "subscribe",
+    "replay",
+    "read",
+    "reader",
+)
+"""What failed when the backend could not be reached, as the broadcaster counts it: a publish
+(:class:`NotPublishedError`, :class:`PublishOutcomeUnknownError`), a subscription, a replay
+page, a read of history or of an id's topic, or a round of the backend's own reader."""
+
+
+@dataclass
+class BackendStats:
+    """What a backend went through on its own, outside any call the broadcaster makes (the
+    Redis backend's reader); :class:`~litestar_sse.broadcast.BroadcastStats` includes it.
+
+    Attributes:
+        reader_errors: Rounds of the reader that failed (Redis unavailable, or another
+            error); each retry counts.
+        reconnects: Times the reader read again after failing: outages it recovered from.
+    """
+
+    reader_errors: int = 0
+    reconnects: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,11 @@ class BroadcastBackend(ABC):
 
     def unwatch(self, topic: str) -> None:  # noqa: B027 - optional hook
         """``topic`` has no local subscriber any more."""
+
+    def stats(self) -> BackendStats:
+        """The counters of what the backend went through on its own, read now (optional: a
+        backend without a reader of its own has none to report)."""
+        return BackendStats()
 
     @abstractmethod
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.authorization import Authorize
+from litestar_sse.broadcast.backend import BackendUnavailableError, PublishOutcomeUnknownError
 from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
 from litestar_sse.broadcast.fanout import FanOut
@@ -266,20 +267,25 @@ class Broadcaster(BroadcastSubscribing):
         event_bytes = None if event is None else to_utf8(check_event_type(event))
         payload = self._encode_data(data)
         await self._ready()
-        if idempotency_key is None:
-            event_id = await self.backend.publish(topic, event_bytes, payload)
-        else:
-            event_id = await self.backend.publish(
-                topic, event_bytes, payload, idempotency_key=idempotency_key
-            )
+        try:
+            if idempotency_key is None:
+                event_id = await self.backend.publish(topic, event_bytes, payload)
+            else:
+                event_id = await self.backend.publish(
+                    topic, event_bytes, payload, idempotency_key=idempotency_key
+                )
+        except BackendUnavailableError as exc:
+            unknown = isinstance(exc, PublishOutcomeUnknownError)
+            self._fanout.errors["outcome_unknown" if unknown else "not_published"] += 1
+            raise
         self._published += 1
         return event_id
 
     # -- metrics -----------------------------------------------------------------------------
 
     def stats(self) -> BroadcastStats:
-        """A snapshot of the counters."""
-        return read_stats(self._fanout, self._published)
+        """A snapshot of the counters (it walks the subscribers for ``queue_bytes``)."""
+        return read_stats(self._fanout, self._published, self.backend)
 
 
 # Handler annotations naming Broadcaster resolve in every app the plugin serves, as those naming

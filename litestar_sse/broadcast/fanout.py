@@ -26,8 +26,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.backlog import JOIN_BYTES, REPLAY_PAGE_BYTES, Backlog
+from litestar_sse.broadcast.backend import BACKEND_ERRORS
+from litestar_sse.broadcast.backlog import JOIN_BYTES, REPLAY_PAGE_BYTES, Backlog, take_backlog
+from litestar_sse.broadcast.encoding import GAP_REASONS
 from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 from litestar_sse.broadcast.taking import TakingLimits
 from litestar_sse.message import RawEvent
@@ -42,7 +43,8 @@ logger: Final = logging.getLogger("litestar_sse.broadcast")
 
 
 class FanOut:
-    """The local subscribers of a broadcaster, by topic, and the delivery counters.
+    """The local subscribers of a broadcaster, by topic, and its counters (integers added
+    to where things happen; read by :mod:`~litestar_sse.broadcast.stats`).
 
     Args:
         format: How gap events are written.
@@ -59,13 +61,17 @@ class FanOut:
         "disconnected",
         "drop_oldest",
         "dropped",
+        "errors",
         "feeds",
         "format",
+        "gaps",
         "join_bytes",
         "max_queue",
         "max_queue_bytes",
         "on_idle",
         "received",
+        "replayed",
+        "resumes",
     )
 
     def __init__(
@@ -90,6 +96,12 @@ class FanOut:
         self.delivered = 0
         self.dropped = 0
         self.disconnected = 0
+        self.resumes = 0
+        self.replayed = 0
+        self.gaps = dict.fromkeys(GAP_REASONS, 0)
+        """Gap events handed to subscribers, by reason."""
+        self.errors = dict.fromkeys(BACKEND_ERRORS, 0)
+        """Calls that found the backend unavailable, by what failed (``BACKEND_ERRORS``)."""
 
     def deliver(self, topic: str, position: int, chunk: bytes) -> None:
         """Hand one encoded event to the subscribers of ``topic``; never blocks."""
@@ -139,12 +151,19 @@ class FanOut:
             subscription._end(final)
 
     def reset(self, final: bytes) -> None:
-        """The backend lost its history: end every subscription after ``final``."""
+        """The backend lost its history: end every subscription after ``final`` (the one
+        final event a subscription sends: an ``epoch`` gap event)."""
         self.end_all(final)
 
     def subscriber_counts(self) -> dict[str, int]:
         """Open subscriptions per topic."""
         return {name: feed.count for name, feed in self.feeds.items()}
+
+    def queued_bytes(self) -> tuple[int, int]:
+        """Bytes queued for every subscriber together, and for the one with the most (see
+        :meth:`Subscription.queued_bytes`). Walks the subscribers: for stats, not per event."""
+        sizes = [subscription.queued_bytes() for subscription in list(self._subscriptions)]
+        return sum(sizes), max(sizes, default=0)
 
 
 class Subscription(TakingLimits):
@@ -179,6 +198,7 @@ class Subscription(TakingLimits):
         "_finalizer",
         "_future",
         "_inbox",
+        "_resumed",
         "_slot",
         "gap",
         "gap_topics",
@@ -203,6 +223,7 @@ class Subscription(TakingLimits):
         self._sending = self._sending_events = 0
         self._closed = False
         self._final: bytes | None = None
+        self._resumed = False
         self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
         self._finalizer.atexit = False
         self.topics = tuple(feed.name for feed in feeds)
@@ -216,11 +237,13 @@ class Subscription(TakingLimits):
         """Called once, when the subscription is first iterated (``aiter``): when its stream
         starts, which a stream refused or stopped before it starts never does."""
 
-    def prime(self, snapshot: Snapshot) -> None:
+    def prime(self, snapshot: Snapshot, *, resumed: bool = False) -> None:
         """Send the replay (and gap event) of ``snapshot`` ahead of live events.
 
-        The replay is read when the subscription is iterated, a page at a time.
+        The replay is read when the subscription is iterated, a page at a time. ``resumed``:
+        the subscriber resumed from an id (counted when the subscription starts).
         """
+        self._resumed = resumed
         self.resumed_from = snapshot.resumed_from
         self.gap = snapshot.gap
         self.gap_topics = snapshot.gap_topics
@@ -232,6 +255,9 @@ class Subscription(TakingLimits):
     # -- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> Subscription:
+        if self._resumed:  # a resume served: its stream started
+            self._resumed = False
+            self._fanout.resumes += 1
         on_start = self.on_start
         if on_start is not None:
             self.on_start = None
@@ -244,7 +270,7 @@ class Subscription(TakingLimits):
     async def __anext__(self) -> RawEvent:
         self._sending = self._sending_events = 0  # the stream wrote the previous chunk
         if self._backlog is not None:
-            body = await self._take_backlog()
+            body = await take_backlog(self)
             if body is not None:
                 return RawEvent(body)
         while True:
@@ -253,7 +279,8 @@ class Subscription(TakingLimits):
                 return RawEvent(body)
             if self._closed:
                 final, self._final = self._final, None
-                if final is not None:
+                if final is not None:  # the epoch gap event of FanOut.reset
+                    self._fanout.gaps["epoch"] += 1
                     return RawEvent(final)
                 raise StopAsyncIteration
             # Idle: one future per wait, woken by the next append to any of our topics. A
@@ -265,25 +292,6 @@ class Subscription(TakingLimits):
             else:
                 inbox.future = future  # registered with every topic already
             await future
-
-    async def _take_backlog(self) -> bytes | None:
-        backlog = self._backlog
-        assert backlog is not None
-        try:
-            taken = await backlog.take(self._fanout.join_bytes)
-        except BackendUnavailableError as exc:
-            # The client resumes from the last event it got once the backend is back.
-            logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
-            self._end(None)
-            return None
-        if taken is None:
-            self._backlog = None
-            return None
-        body, count = taken
-        if count == 0:  # the gap event, possibly of events lost during the replay
-            self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
-        self._fanout.delivered += count
-        return self._handing(body, count)
 
     def _collect(self) -> bytes | None:
         """Take the next chunk queued for this subscriber (or ``None``)."""
@@ -375,6 +383,7 @@ class Subscription(TakingLimits):
         """Unsubscribe now; anything not yet taken is discarded."""
         self._backlog = None
         self._cursors = [feed.head for feed in self._feeds]
+        self._sending = self._sending_events = 0  # nothing in flight any more
         self._end(None)
 
     async def aclose(self) -> None:

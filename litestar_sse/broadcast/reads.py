@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar.exceptions import PermissionDeniedException
 
 from litestar_sse.broadcast.authorization import authorize_topics
+from litestar_sse.broadcast.backend import BackendUnavailableError
 from litestar_sse.broadcast.history import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.topics import topic_tuple
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from litestar_sse.broadcast.backend import BroadcastBackend
     from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.fanout import Subscription
+    from litestar_sse.broadcast.fanout import FanOut, Subscription
 
 __all__ = ("DEFAULT_PAGE_SIZE", "BroadcastReads")
 
@@ -44,6 +45,7 @@ class BroadcastReads:
     authorize: Any
     max_topics: int | None
     format: EventFormat
+    _fanout: FanOut
 
     async def _ready(self) -> None:
         raise NotImplementedError
@@ -85,7 +87,11 @@ class BroadcastReads:
         if not isinstance(event_id, str):
             raise TypeError(f"event_id must be a str, got {event_id!r:.60}")
         await self._ready()
-        topic = await self.backend.topic_of(event_id)
+        try:
+            topic = await self.backend.topic_of(event_id)
+        except BackendUnavailableError:
+            self._fanout.errors["read"] += 1
+            raise
         if topic is None or not await self._allowed(connection, topic):
             return None
         return topic
@@ -149,9 +155,13 @@ class BroadcastReads:
         check_gaps = after is not None
         reported: set[str] = set()
         while True:
-            page = await self.backend.read_history(
-                names, after, until, page_size, check_gaps=check_gaps
-            )
+            try:
+                page = await self.backend.read_history(
+                    names, after, until, page_size, check_gaps=check_gaps
+                )
+            except BackendUnavailableError:
+                self._fanout.errors["read"] += 1
+                raise
             if page.gap is not None:
                 new = tuple(topic for topic in page.gap_topics if topic not in reported)
                 reported.update(new)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from redis.asyncio import Redis
 
 from litestar_sse.broadcast.backend import (
+    BackendStats,
     BackendUnavailableError,
     Retention,
     RetentionPolicy,
@@ -140,6 +142,7 @@ class RedisStreamBackend(RedisReads):
         self._scripts: dict[str, AsyncScript] = {}
         self._reader: StreamReader | None = None
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+        self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
 
     @property
     def redis(self) -> Redis:
@@ -196,8 +199,13 @@ class RedisStreamBackend(RedisReads):
             block_ms=max(1, round(block_timeout * 1000)),
             read_count=self._read_count,
             slots=self._slots,
+            stats=self._stats,
         )
         self._reader.start()
+
+    def stats(self) -> BackendStats:
+        """The reader's failed rounds and recoveries, since the backend was created."""
+        return dataclasses.replace(self._stats)
 
     async def close(self) -> None:
         """Stop the reader; close the client if it was made from a URL."""

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-    from litestar_sse.broadcast.backend import EventSink
+    from litestar_sse.broadcast.backend import BackendStats, EventSink
     from litestar_sse.broadcast.redis_scripts import RedisKeys
 
 __all__ = ("StreamReader",)
@@ -72,6 +72,7 @@ class StreamReader:
         read_count: Most entries per stream and per read.
         slots: Entered around the commands subscribers send (waking the reader), which share
             the pool with publishers; the reader's own commands do not wait for it.
+        stats: Where the reader counts its failed rounds and its recoveries.
     """
 
     def __init__(
@@ -84,8 +85,10 @@ class StreamReader:
         block_ms: int,
         read_count: int,
         slots: contextlib.AbstractAsyncContextManager[Any],
+        stats: BackendStats,
     ) -> None:
         self._client = client
+        self._stats = stats
         self._sink = sink
         self._keys = keys
         self._bump_epoch = bump_epoch
@@ -189,10 +192,12 @@ class StreamReader:
             except asyncio.CancelledError:
                 raise
             except UNAVAILABLE as exc:
+                self._stats.reader_errors += 1
                 if self._healthy:
                     logger.warning("Redis unavailable (%s); the broadcast reader retries", exc)
                     await drop_idle_connections(self._client)
             except Exception:
+                self._stats.reader_errors += 1
                 logger.exception("The broadcast reader failed; it retries")
             if self._healthy:
                 delay = 0.05
@@ -214,6 +219,7 @@ class StreamReader:
                 pipe.xread(self._signals(), count=self._read_count)
                 meta, reply = await pipe.execute()
             if self._down:
+                self._stats.reconnects += 1
                 logger.info("Redis available again; the broadcast reader resumes")
             self._healthy, self._down = True, False
             if await self._history_lost(meta[:3]):

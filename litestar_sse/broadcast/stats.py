@@ -7,10 +7,11 @@ on demand, by :meth:`Broadcaster.stats() <litestar_sse.broadcast.Broadcaster.sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from litestar_sse.broadcast.backend import BroadcastBackend
     from litestar_sse.broadcast.fanout import FanOut
 
 __all__ = ("BroadcastStats", "read_stats")
@@ -31,6 +32,31 @@ class BroadcastStats:
         dropped: Events slow subscribers skipped (``drop_oldest``) or lost when they were
             disconnected (``disconnect``; their clients may resume them from history).
         disconnected: Subscribers disconnected for being too slow.
+        queue_bytes: Bytes queued for the subscribers now, all together: the events each
+            has not written yet, and the chunk it is writing, as ``max_queue_bytes`` counts
+            them (an event shared by 100 subscribers counts 100 times; the page of a replay
+            being sent is not counted). Read by walking the subscribers.
+        queue_bytes_max: The same, for the subscriber with the most (to compare with
+            ``max_queue_bytes``).
+        resumes: Subscriptions that resumed from a ``Last-Event-ID``, counted when their
+            stream started (a stream refused or stopped before it started is not): exact
+            resumes, replays and gaps alike.
+        replayed: Events replayed to resuming subscribers (also counted in ``delivered``).
+        gaps: Gap events handed to subscribers, by reason: ``invalid`` (an id not ours),
+            ``epoch`` (an id of another history, or the Redis history was lost while the
+            stream was open), ``retention`` (the history no longer reaches back to the id, or
+            lost events during the replay), ``overflow`` (a slow subscriber skipped events
+            under ``drop_oldest``). Every reason is present, with 0 when none was sent.
+        backend_errors: Calls that found the backend (Redis) unavailable, by what failed:
+            ``not_published`` and ``outcome_unknown`` (a publish raised
+            :class:`~litestar_sse.broadcast.NotPublishedError` or
+            :class:`~litestar_sse.broadcast.PublishOutcomeUnknownError`), ``subscribe``
+            (a subscription was refused), ``replay`` (a stream ended because a page of its
+            replay could not be read), ``read`` (``history``, ``topic_of`` or the backlog of
+            ``subscribe_messages``), ``reader`` (a failed round of the Redis backend's reader,
+            each retry counting). Every kind is present, with 0 when there was none.
+        backend_reconnects: Times the Redis backend's reader read again after failing: the
+            outages it recovered from.
     """
 
     subscribers: dict[str, int]
@@ -39,10 +65,19 @@ class BroadcastStats:
     delivered: int
     dropped: int
     disconnected: int
+    queue_bytes: int = 0
+    queue_bytes_max: int = 0
+    resumes: int = 0
+    replayed: int = 0
+    gaps: dict[str, int] = field(default_factory=dict)
+    backend_errors: dict[str, int] = field(default_factory=dict)
+    backend_reconnects: int = 0
 
 
-def read_stats(fanout: FanOut, published: int) -> BroadcastStats:
+def read_stats(fanout: FanOut, published: int, backend: BroadcastBackend) -> BroadcastStats:
     """The counters of the broadcaster whose fan-out is ``fanout``, read now."""
+    queue_bytes, queue_bytes_max = fanout.queued_bytes()
+    backend_stats = backend.stats()
     return BroadcastStats(
         subscribers=fanout.subscriber_counts(),
         published=published,
@@ -50,4 +85,11 @@ def read_stats(fanout: FanOut, published: int) -> BroadcastStats:
         delivered=fanout.delivered,
         dropped=fanout.dropped,
         disconnected=fanout.disconnected,
+        queue_bytes=queue_bytes,
+        queue_bytes_max=queue_bytes_max,
+        resumes=fanout.resumes,
+        replayed=fanout.replayed,
+        gaps=dict(fanout.gaps),
+        backend_errors={**fanout.errors, "reader": backend_stats.reader_errors},
+        backend_reconnects=backend_stats.reconnects,
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.broadcast.authorization import Watch, authorize_topics
+from litestar_sse.broadcast.backend import BackendUnavailableError
 from litestar_sse.broadcast.reads import BroadcastReads
 from litestar_sse.broadcast.responses import (
     GAP_HEADER,
@@ -83,9 +84,12 @@ class BroadcastSubscribing(BroadcastReads):
         subscription = self._fanout.open(names)
         try:
             await self.backend.watch(names)
-            subscription.prime(await self.backend.snapshot(names, last_event_id))
-        except BaseException:
+            snapshot = await self.backend.snapshot(names, last_event_id)
+            subscription.prime(snapshot, resumed=last_event_id is not None)
+        except BaseException as exc:
             subscription.close()
+            if isinstance(exc, BackendUnavailableError):
+                self._fanout.errors["subscribe"] += 1
             raise
         if expires is not None:
             self._expiries[subscription] = expires

@@ -30,6 +30,9 @@ class Limits(Protocol):
     drop_oldest: bool
     dropped: int
     delivered: int
+    replayed: int
+    gaps: dict[str, int]
+    errors: dict[str, int]
 
 
 class TakingLimits:
@@ -129,7 +132,15 @@ class TakingLimits:
         for (feed, _), cursor in zip(pending, cursors, strict=True):
             self._cursors[0 if self._slot is None else self._slot[feed]] = cursor
         fanout.dropped += dropped
+        fanout.gaps["overflow"] += 1
         return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
+
+    def queued_bytes(self) -> int:
+        """Bytes this subscriber has not written yet, as its ``max_queue_bytes`` counts them:
+        what its topics hold for it, and the chunk it is writing (up to the join budget)."""
+        pending = self._pending(self._inbox.ready if self._inbox else self._feeds)
+        queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
+        return queued + min(self._sending, self._fanout.join_bytes)
 
 
 def over_limit(

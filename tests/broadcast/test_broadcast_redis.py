@@ -166,6 +166,10 @@ async def test_restart_without_data_starts_a_new_epoch_with_a_gap(
         assert gap.id.split("-")[0] != old.split("-")[0]
         assert await reader.read_chunk() == []
         assert reader.ended  # the client reconnects, from the gap's id
+        stats = broadcaster.stats()
+        assert stats.gaps["epoch"] == 1  # the open stream's last event
+        assert stats.backend_errors["reader"] >= 1  # its rounds while Redis was away
+        assert stats.backend_reconnects == 1
         fresh = await publish_when_back(broadcaster, "t", "fresh")
         resumed = EventReader(await broadcaster.open_subscription("t", last_event_id=gap.id))
         assert resumed.subscription.gap is None
