@@ -1155,3 +1155,29 @@ async def test_a_producer_raising_cancelled_error_itself_ends_the_body_properly(
     assert both(client.chunks) == [Ev("1")]
     assert client.body_messages[-1] == END
     assert "raised CancelledError by itself" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "timers",
+    [
+        {"send_timeout": 30.0},
+        {"ping_interval": 15.0},
+        {"ping_interval": 15.0, "send_timeout": 30.0},
+    ],
+)
+async def test_an_ended_stream_is_not_kept_by_its_pending_timer_check(
+    timers: dict[str, float],
+) -> None:
+    # The wheel held an ended stream (and through its send, the request) until its next check:
+    # up to send_timeout or ping_interval later, for every stream of a churning server.
+    import gc
+    import weakref
+
+    client = Client()
+    response = sse(iter(["a", "b"]), **timers)
+    await client.run(response)
+    assert both(client.chunks) == [Ev("a"), Ev("b")]
+    gone = weakref.ref(response)
+    del response
+    gc.collect()
+    assert gone() is None

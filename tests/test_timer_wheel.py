@@ -92,3 +92,20 @@ async def test_stale_entries_are_ignored_after_rescheduling() -> None:
 async def test_one_wheel_per_loop() -> None:
     loop = asyncio.get_running_loop()
     assert timer_wheel(loop) is timer_wheel(loop)
+
+
+async def test_a_cancelled_entry_is_dropped_at_once_and_never_runs() -> None:
+    wheel = TimerWheel(asyncio.get_running_loop())
+    deadline = monotonic() + 0.05
+    kept, dropped = Recorder(wheel, deadline), Recorder(wheel, deadline)
+    assert kept.slot == dropped.slot  # the same slot: the other entry stays
+    wheel.cancel(dropped, dropped.slot)
+    wheel.cancel(dropped, dropped.slot)  # twice, or for a slot already run: nothing happens
+    alone = Recorder(wheel, deadline + 0.02)
+    wheel.cancel(alone, alone.slot)  # the slot's only entry: the slot goes
+    assert alone.slot not in wheel._slots
+    assert all(entry is not dropped for entry in wheel._slots[kept.slot])
+    await asyncio.sleep(0.2)
+    assert len(kept.fired) == 1
+    assert dropped.fired == []
+    assert alone.fired == []

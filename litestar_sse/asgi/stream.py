@@ -234,7 +234,7 @@ class ASGIStreamingResponse(
                 stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
             self._context = None  # the request's context: not kept alive by the response
             watcher.cancel()
-            self._timer_slot = None  # the wheel's pending entry is ignored from now on
+            self._disarm_timer()  # the wheel keeps no reference to an ended stream
             self._drop_ping()
             source, self._source = self._source, None
             await close_source(source, self.get_logger())

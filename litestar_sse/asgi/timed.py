@@ -90,6 +90,13 @@ class TimedStream:
         )
         self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))  # type: ignore[misc]
 
+    def _disarm_timer(self) -> None:
+        """Take the stream's pending check off the wheel: an ended stream is not kept there."""
+        slot = self._timer_slot
+        if slot is not None:
+            self._timer_slot = None  # type: ignore[misc]
+            timer_wheel(self._loop).cancel(self, slot)
+
     def _ping(self) -> None:
         """Start a keep-alive write: called when the stream was idle for ``ping_interval``."""
 

@@ -60,6 +60,22 @@ class TimerWheel:
             self._arm(slot)
         return slot
 
+    def cancel(self, stream: TimedStream, slot: int) -> None:
+        """Forget ``stream``'s entry in ``slot``: a stream that ended is not kept until then.
+
+        A slot holds the few streams due in the same :data:`RESOLUTION`; an emptied slot stays
+        on the heap and is skipped when its time comes.
+        """
+        entries = self._slots.get(slot)
+        if entries is None:
+            return
+        for index, entry in enumerate(entries):
+            if entry is stream:
+                del entries[index]
+                break
+        if not entries:
+            del self._slots[slot]
+
     def _arm(self, slot: int) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -77,7 +93,7 @@ class TimerWheel:
         try:
             while heap and heap[0] <= current:
                 slot = heapq.heappop(heap)
-                for stream in slots.pop(slot):
+                for stream in slots.pop(slot, ()):
                     try:
                         stream.on_timer(slot)
                     except Exception:  # noqa: PERF203 - one failing stream must not stop others
