@@ -27,13 +27,21 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
     from litestar_sse.broadcast.fanout import FanOut, Subscription
 
-__all__ = ("DEFAULT_PAGE_SIZE", "BroadcastReads")
+__all__ = ("DEFAULT_PAGE_SIZE", "BroadcastReads", "client_last_event_id")
 
 DEFAULT_PAGE_SIZE: Final = 500
 """Events read from the backend at once when reading history."""
 
-# An id the client sent that no event can have (see Broadcaster.open_subscription).
+# Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
+# LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
 _UNUSABLE_ID: Final = "\x00"
+
+
+def client_last_event_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The ``Last-Event-ID`` the client sent (header or query), or ``None``; an id it sent that
+    no event can have becomes one that no backend recognises (an ``invalid`` gap)."""
+    sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
+    return _UNUSABLE_ID if sent and last_event_id is None else last_event_id
 
 
 class BroadcastReads:
@@ -216,9 +224,7 @@ class BroadcastReads:
         if last_event_id is not None and not isinstance(last_event_id, str):
             raise TypeError(f"last_event_id must be a str or None, got {last_event_id!r:.60}")
         if last_event_id is None and connection is not None:
-            sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
-            if sent and last_event_id is None:
-                last_event_id = _UNUSABLE_ID
+            last_event_id = client_last_event_id(connection)
         # Live from the head, without a resume (authorize is asked there); the backlog is
         # read up to that same head, where live events start.
         subscription = await self.open_subscription(names, last_event_id="", connection=connection)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from litestar_sse.broadcast.authorization import Watch, authorize_topics
 from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.reads import BroadcastReads
+from litestar_sse.broadcast.reads import BroadcastReads, client_last_event_id
 from litestar_sse.broadcast.responses import (
     GAP_HEADER,
     RESUMED_FROM_HEADER,
     SubscriptionResponse,
 )
 from litestar_sse.broadcast.topics import topic_tuple
-from litestar_sse.plugin.last_event_id import read_last_event_id
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.fanout import FanOut, Subscription
 
 __all__ = ("BroadcastSubscribing",)
-
-# Stands for an id the client sent that no event can have (too long, not UTF-8, NUL, CR or
-# LF): no backend recognises it, so the client gets the "invalid" gap like for any foreign id.
-_UNUSABLE_ID: Final = "\x00"
 
 
 class BroadcastSubscribing(BroadcastReads):
@@ -73,9 +68,7 @@ class BroadcastSubscribing(BroadcastReads):
         if self.authorize is not None:
             expires = await authorize_topics(self.authorize, connection, names)
         if last_event_id is None and connection is not None:
-            sent, last_event_id = read_last_event_id(connection)  # type: ignore[arg-type]
-            if sent and last_event_id is None:
-                last_event_id = _UNUSABLE_ID
+            last_event_id = client_last_event_id(connection)
         elif last_event_id == "":
             last_event_id = None
         await self._ready()
