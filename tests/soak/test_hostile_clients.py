@@ -763,13 +763,13 @@ def _check(
         assert reader.others() == [], (where, reader.others()[:3])
         received = [event.id for event in reader.messages()]
         assert received == expected_good, (where, _diff(received, expected_good))
-        for item in reader.received:
-            sent = by_key[item.event.data]
-            assert sent.final_id == item.event.id, (where, sent, item.event.id)
+        for got in reader.received:
+            sent = by_key[got.event.data]
+            assert sent.final_id == got.event.id, (where, sent, got.event.id)
             if sent.event_id is not None and not quiet[0] < sent.began < quiet[1]:
-                latencies.append(item.at - sent.began)
+                latencies.append(got.at - sent.began)
                 # from when Redis stored it (its id is Redis' clock, in ms) to the reader
-                since_stored.append(item.at + wall - position(item.event.id)[0] / 1000)
+                since_stored.append(got.at + wall - position(got.event.id)[0] / 1000)
     assert latencies
     assert max(latencies) < GOOD_LATENCY_MAX, sorted(latencies)[-5:]
 
