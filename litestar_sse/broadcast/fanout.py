@@ -298,34 +298,41 @@ class Subscription(TakingLimits):
         if len(self._feeds) != 1:
             return self._collect_many()
         feed = self._feeds[0]
+        chunks = feed.chunks
+        size = len(chunks)
+        base = feed.base
         cursor = self._cursors[0]
-        head = feed.head
-        if cursor >= head:
+        start = cursor - base  # relative; negative when trimmed events were still due
+        if start >= size:
             return None
+        # Inlined (no property, no helper call): this runs twice per send.
         fanout = self._fanout
-        lag = head - cursor
-        start = cursor - feed.base
-        starts, total = feed.starts, feed.total  # inlined: this runs once per send
+        lag = size - start
         if lag > 1 and (
-            lag > fanout.max_queue or start < 0 or total - starts[start] > fanout.max_queue_bytes
+            lag > fanout.max_queue
+            or start < 0
+            or feed.total - feed.starts[start] > fanout.max_queue_bytes
         ):
             return self._slow([(feed, cursor)])
-        chunks = feed.chunks
         if self._after is not None:
             start = self._skip_replayed(feed, start, self._after)
-            if start == len(chunks):
-                self._cursors[0] = head
+            if start == size:
+                self._cursors[0] = base + size
                 return None
-        join_bytes = fanout.join_bytes
-        end = (
-            len(chunks)
-            if total - starts[start] <= join_bytes
-            else feed.batch_end(start, join_bytes)
-        )
-        self._cursors[0] = feed.base + end
+        if start == size - 1:  # one event: the common case at a steady rate
+            end = size
+            body = chunks[start]
+        else:
+            join_bytes = fanout.join_bytes
+            end = (
+                size
+                if feed.total - feed.starts[start] <= join_bytes
+                else feed.batch_end(start, join_bytes)
+            )
+            body = chunks[start] if end - start == 1 else b"".join(chunks[start:end])
+        self._cursors[0] = base + end
         count = end - start
         fanout.delivered += count
-        body = chunks[start] if count == 1 else b"".join(chunks[start:end])
         self._sending = len(body)
         self._sending_events = count
         return body
