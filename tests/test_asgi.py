@@ -1181,3 +1181,41 @@ async def test_an_ended_stream_is_not_kept_by_its_pending_timer_check(
     del response
     gc.collect()
     assert gone() is None
+
+
+async def test_a_deadline_ends_the_stream_from_the_timer_wheel_with_no_timer_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # max_lifetime for every stream of an app: checked with the pings on the one wheel, where a
+    # timer handle per stream (call_later) cost a TimerHandle and a libuv timer each.
+    loop = asyncio.get_running_loop()
+    per_stream_timers = 0
+    call_later = loop.call_later
+
+    def counting_call_later(delay: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal per_stream_timers
+        if isinstance(getattr(callback, "__self__", None), ASGIStreamingResponse):
+            per_stream_timers += 1
+        return call_later(delay, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_later", counting_call_later)
+    ended: list[str | None] = []
+
+    async def quiet() -> AsyncIterator[str]:
+        yield "open"
+        await asyncio.Event().wait()
+        yield "never"
+
+    async def one() -> None:
+        client = Client()
+        response = sse(quiet())
+        response.set_deadline(time.monotonic() + 0.15)
+        begun = time.monotonic()
+        await client.run(response)
+        assert 0.1 < time.monotonic() - begun < 1.5
+        assert both(client.chunks) == [Ev("open")]
+        ended.append(response.stop_reason)
+
+    await asyncio.gather(*(one() for _ in range(20)))
+    assert ended == ["lifetime"] * 20
+    assert per_stream_timers == 0

@@ -99,3 +99,54 @@ def test_next_check(
     state: StreamState, ping: float | None, timeout: float | None, expected: float
 ) -> None:
     assert check_at(10.2, state, ping=ping, timeout=timeout) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "now", "expected"),
+    [
+        (S.IDLE, 9.9, "wait"),
+        (S.IDLE, 10.0, "expire"),  # before a ping that is due too
+        (S.WRITING, 10.5, "expire"),  # a write in flight: a clean end waits for it
+        (S.PINGING, 10.5, "expire"),
+        (S.FINISHING, 10.5, "wait"),  # ending already
+        (S.STOPPING, 10.5, "wait"),
+        (S.WRITING, 40.5, "stop"),  # a stuck write is a send timeout first
+    ],
+)
+def test_a_stream_expires_at_its_deadline_unless_it_is_ending(
+    state: StreamState, now: float, expected: str
+) -> None:
+    action = on_timer(
+        state, now=now, last_write=9.0, ping_interval=1.0, send_timeout=30.0, deadline=10.0
+    )
+    assert action.action == expected
+
+
+@pytest.mark.parametrize("state", [S.IDLE, S.WRITING, S.PINGING])
+def test_the_next_check_is_never_after_the_deadline(state: StreamState) -> None:
+    assert (
+        next_check(
+            state, now=5.0, last_write=5.0, ping_interval=None, send_timeout=None, deadline=8.0
+        )
+        == 8.0
+    )
+    assert (
+        next_check(
+            state, now=5.0, last_write=5.0, ping_interval=1.0, send_timeout=None, deadline=8.0
+        )
+        == 6.0
+    )
+
+
+def test_an_ending_stream_is_not_checked_for_its_deadline() -> None:
+    assert (
+        next_check(
+            S.FINISHING,
+            now=5.0,
+            last_write=5.0,
+            ping_interval=None,
+            send_timeout=None,
+            deadline=8.0,
+        )
+        == math.inf
+    )

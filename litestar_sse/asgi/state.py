@@ -67,6 +67,7 @@ _IDLE: Final = StreamState.IDLE
 _STOPPING: Final = StreamState.STOPPING
 _DONE: Final = StreamState.DONE
 _NEW: Final = StreamState.NEW
+_FINISHING: Final = StreamState.FINISHING
 # A write whose send timeout runs: an event, a ping, or the last write(s) of the body.
 _WRITES: Final = frozenset((StreamState.WRITING, StreamState.PINGING, StreamState.FINISHING))
 
@@ -74,10 +75,11 @@ _WRITES: Final = frozenset((StreamState.WRITING, StreamState.PINGING, StreamStat
 class TimerAction(NamedTuple):
     """What a timer check decided."""
 
-    action: Literal["wait", "ping", "stop", "done"]
+    action: Literal["wait", "ping", "stop", "expire", "done"]
     """``"ping"``: start a ping now; ``"stop"``: the write in flight is stuck, stop the stream
-    for ``send_timeout``; ``"wait"``: check again at :func:`next_check`; ``"done"``: no more
-    checks (the stream ended or never started)."""
+    for ``send_timeout``; ``"expire"``: the stream's ``deadline`` (its maximum lifetime) has
+    come, end it; ``"wait"``: check again at :func:`next_check`; ``"done"``: no more checks
+    (the stream ended or never started)."""
     last_write: float
     """The stream's new ``last_write``: when the ping was due, for a ping."""
 
@@ -89,14 +91,16 @@ def on_timer(
     last_write: float,
     ping_interval: float | None,
     send_timeout: float | None,
+    deadline: float | None = None,
 ) -> TimerAction:
     """Decide what a timer check does at ``now``.
 
     ``last_write`` is when the last write began (or when the last ping was due). A stream whose
-    write has been in flight for ``send_timeout`` seconds or more is stopped. An idle stream
-    idle for ``ping_interval`` seconds or more gets a ping, counted from when it was due rather
-    than from when the (possibly late) check ran, so loop lag never adds up; a check later than
-    a whole interval starts afresh from ``now``. A stopping stream is neither: it waits for its
+    write has been in flight for ``send_timeout`` seconds or more is stopped. Past its
+    ``deadline`` a stream that is not ending already expires. An idle stream idle for
+    ``ping_interval`` seconds or more gets a ping, counted from when it was due rather than from
+    when the (possibly late) check ran, so loop lag never adds up; a check later than a whole
+    interval starts afresh from ``now``. A stopping stream is none of these: it waits for its
     send loop.
     """
     if state is _DONE or state is _NEW:
@@ -105,6 +109,10 @@ def on_timer(
     if state in _WRITES:
         if send_timeout is not None and idle_for >= send_timeout:
             return TimerAction("stop", last_write)
+        if deadline is not None and now >= deadline and state is not _FINISHING:
+            return TimerAction("expire", last_write)
+    elif state is _IDLE and deadline is not None and now >= deadline:
+        return TimerAction("expire", last_write)
     elif state is _IDLE and ping_interval is not None and idle_for >= ping_interval:
         due = last_write + ping_interval
         return TimerAction("ping", due if now - due < ping_interval else now)
@@ -118,24 +126,28 @@ def next_check(
     last_write: float,
     ping_interval: float | None,
     send_timeout: float | None,
+    deadline: float | None = None,
 ) -> float:
     """The time of the next check (``math.inf``: none is needed).
 
     While a write is in flight: when its send timeout falls due, and one ping interval from now
     (the write, often a ping that just started, may end long before the timeout). An idle
     stream: when the next ping falls due, and one send timeout from now (a write could start
-    any time). A stopping stream: one interval from now, so that the writes of a graceful end
-    are covered by the send timeout once they start.
+    any time). Either way no later than the stream's ``deadline``. A stopping stream: one
+    interval from now, so that the writes of a graceful end are covered by the send timeout
+    once they start.
     """
-    if state in _WRITES:
-        deadline = math.inf if send_timeout is None else last_write + send_timeout
-        if ping_interval is not None:
-            deadline = min(deadline, now + ping_interval)
-        return deadline
     if state is _STOPPING:
         intervals = [s for s in (ping_interval, send_timeout) if s is not None]
         return now + min(intervals) if intervals else math.inf
-    deadline = math.inf if ping_interval is None else last_write + ping_interval
-    if send_timeout is not None:
-        deadline = min(deadline, now + send_timeout)
-    return deadline
+    if state in _WRITES:
+        due = math.inf if send_timeout is None else last_write + send_timeout
+        if ping_interval is not None:
+            due = min(due, now + ping_interval)
+    else:
+        due = math.inf if ping_interval is None else last_write + ping_interval
+        if send_timeout is not None:
+            due = min(due, now + send_timeout)
+    if deadline is not None and state is not _FINISHING:
+        due = min(due, deadline)
+    return due

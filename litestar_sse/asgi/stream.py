@@ -101,6 +101,7 @@ class ASGIStreamingResponse(
         "__weakref__",  # a broadcast subscription's authorization watch holds it weakly
         "_closing",
         "_context",
+        "_deadline",
         "_host",
         "_iterated",
         "_last_write",
@@ -181,6 +182,7 @@ class ASGIStreamingResponse(
         self._partial_sent = 0
         # The slot of this stream's pending check on the loop's timer wheel, None when none.
         self._timer_slot: int | None = None
+        self._deadline: float | None = None  # see set_deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -221,7 +223,11 @@ class ASGIStreamingResponse(
         COUNTERS.streams_started += 1
         if self._state is _NEW:
             self._state = _IDLE
-        if self.ping_interval is not None or self.send_timeout is not None:
+        if (
+            self.ping_interval is not None
+            or self.send_timeout is not None
+            or self._deadline is not None
+        ):
             self._last_write = monotonic()
             self._arm_timer(self._last_write)
         try:

@@ -37,6 +37,7 @@ class TimedStream:
 
     if TYPE_CHECKING:
         send_timeout: float | None
+        _deadline: float | None
         _state: StreamState
         _last_write: float
         _timer_slot: int | None
@@ -68,6 +69,7 @@ class TimedStream:
             last_write=self._last_write,
             ping_interval=self.ping_interval,
             send_timeout=self.send_timeout,
+            deadline=self._deadline,
         )
         if action == "done":
             return
@@ -78,6 +80,9 @@ class TimedStream:
             self.stop("send_timeout")
         elif action == "ping":
             self._ping()
+        elif action == "expire":
+            self._deadline = None  # type: ignore[misc]
+            self._expire()
         self._arm_timer(now)
 
     def _arm_timer(self, now: float) -> None:
@@ -87,6 +92,7 @@ class TimedStream:
             last_write=self._last_write,
             ping_interval=self.ping_interval,
             send_timeout=self.send_timeout,
+            deadline=self._deadline,
         )
         self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))  # type: ignore[misc]
 
@@ -96,6 +102,16 @@ class TimedStream:
         if slot is not None:
             self._timer_slot = None  # type: ignore[misc]
             timer_wheel(self._loop).cancel(self, slot)
+
+    def _expire(self) -> None:
+        """End the stream: its deadline (``set_deadline``) has come."""
+        self.stop("lifetime")
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """End the stream at ``deadline`` (a ``time.monotonic()`` value), checked by the
+        timer wheel with its pings and send timeout: no timer of its own per stream. Call it
+        before the stream starts; :meth:`_expire` then ends it."""
+        self._deadline = deadline  # type: ignore[misc]
 
     def _ping(self) -> None:
         """Start a keep-alive write: called when the stream was idle for ``ping_interval``."""

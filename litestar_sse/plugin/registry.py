@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from litestar.response.base import ASGIResponse
@@ -209,21 +210,19 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         registry = self.registry
         if self.preamble or self.flush_headers:
             await send({"type": "http.response.body", "body": self.preamble, "more_body": True})
-        loop = asyncio.get_running_loop()
         # No await between here and the base send_body's start, so a stream in the set always
         # has a running send loop that stop() can interrupt.
         registry._streams.add(self)
-        expiry: asyncio.TimerHandle | None = None
         if registry.closing:
             self.stop("shutdown", closing=registry.shutdown_event)
         elif registry.max_lifetime is not None:
-            expiry = loop.call_later(registry.max_lifetime, self._expire)
+            # Checked by the loop's timer wheel with the pings: no timer per stream.
+            self.set_deadline(monotonic() + registry.max_lifetime)
         try:
             await super().send_body(send, receive)
         finally:
             registry._streams.discard(self)
-            if expiry is not None:
-                expiry.cancel()
 
     def _expire(self) -> None:
+        """The stream reached ``max_lifetime``: end it cleanly, with the lifetime event."""
         self.stop("lifetime", closing=self.registry.lifetime_event)

@@ -14,6 +14,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.testing import TestClient
 
 from litestar_sse import (
+    ASGIStreamingResponse,
     ServerSentEvent,
     ServerSentEventMessage,
     SSEConfig,
@@ -180,6 +181,34 @@ def test_stream_older_than_max_lifetime_ends_cleanly() -> None:
     assert [e.data for e in events[:-1]] == [str(i) for i in range(len(events) - 1)]
     assert stream.body.endswith(b"event: lifetime\r\nretry: 0\r\ndata: reconnect\r\n\r\n")
     assert closed == ["events"]
+
+
+@pytest.mark.parametrize("send_timeout", [None, 30.0])
+def test_a_quiet_stream_without_pings_ends_at_its_lifetime_too(
+    send_timeout: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lifetime is checked by the timer wheel with the pings: a stream with neither pings
+    # nor a send timeout (nothing else for the wheel to check) still ends on time, and no
+    # stream gets a loop timer of its own (a TimerHandle and, on uvloop, a libuv timer each).
+    own_timers = 0
+    call_later = asyncio.BaseEventLoop.call_later
+
+    def counting(loop: Any, delay: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal own_timers
+        if isinstance(getattr(callback, "__self__", None), ASGIStreamingResponse):
+            own_timers += 1
+        return call_later(loop, delay, callback, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_later", counting)
+    app = make_app(max_lifetime=0.2, send_timeout=send_timeout, lifetime_event=None)
+    with TestClient(app) as client, sse_stream(client, "GET", "/quiet", timeout=3) as stream:
+        begun = time.monotonic()
+        events = list(stream)
+        took = time.monotonic() - begun
+        assert stream.ended
+    assert [event.data for event in events] == ["hello"]
+    assert 0.15 < took < 1.5
+    assert own_timers == 0
 
 
 def test_no_lifetime_timer_without_max_lifetime() -> None:
