@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import litestar
-from litestar.exceptions.responses._debug_response import create_debug_response
 from litestar.response.base import ASGIResponse
 from litestar.types import Empty
 
@@ -42,7 +41,6 @@ __all__ = (
     "build_asgi_response",
     "client_portal",
     "client_scope",
-    "create_debug_response",
     "route_exception_handlers",
     "set_handler_response",
     "split_to_asgi_args",

@@ -5,9 +5,10 @@ extra task per event. Each stream has:
 
 * the task the server runs the app in. It pulls items, encodes them and sends them.
 * one watcher task awaiting ``receive()``. On ``http.disconnect`` it stops the stream.
-* at most one entry on the loop's timer wheel, only when pings or a send timeout are set. It
-  wakes at most once per interval and does what :mod:`~litestar_sse.asgi.state` decides: ping
-  an idle stream (the SSE subclass), stop one whose send is stuck, or wait.
+* at most one entry on the loop's timer wheel, only when pings, a send timeout or a deadline
+  (the plugin's maximum lifetime) are set. It wakes at most once per interval and does what
+  :mod:`~litestar_sse.asgi.state` decides: ping an idle stream (the SSE subclass), stop one
+  whose send is stuck, end one whose deadline has come, or wait.
 
 The stream's whole state is one :class:`~litestar_sse.asgi.state.StreamState` plus the
 :data:`~litestar_sse.asgi.state.StopReason` once it stops. Every way of stopping goes through

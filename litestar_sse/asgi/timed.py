@@ -1,4 +1,4 @@
-"""A stream's side of the loop's timer wheel: the send-timeout and keep-alive checks.
+"""A stream's side of the loop's timer wheel: the send-timeout, keep-alive and deadline checks.
 
 :class:`TimedStream` is a mixin of :class:`~litestar_sse.asgi.stream.ASGIStreamingResponse`.
 The wheel calls :meth:`TimedStream.on_timer` at the deadline the stream asked for; the check
@@ -9,6 +9,7 @@ hooks here: :class:`~litestar_sse.asgi.sse.ASGIStreamingSSEResponse` sends them.
 
 from __future__ import annotations
 
+import math
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,8 @@ class TimedStream:
             send_timeout=self.send_timeout,
             deadline=self._deadline,
         )
+        if deadline == math.inf:
+            return  # nothing left to check (a stopping stream with neither option set)
         self._timer_slot = timer_wheel(self._loop).schedule(self, max(deadline, now + 0.001))  # type: ignore[misc]
 
     def _disarm_timer(self) -> None:

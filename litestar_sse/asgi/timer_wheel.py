@@ -1,4 +1,4 @@
-"""One event-loop timer for the keep-alive and send-timeout checks of every open stream.
+"""One event-loop timer for the keep-alive, send-timeout and lifetime checks of every stream.
 
 A timer handle per stream makes the loop wake once per stream per ping: with 3,000 streams
 pinged every second that is 3,000 ``epoll`` wake-ups a second, each a system call. Here checks

@@ -96,8 +96,8 @@ async def authorize_topics(
 class Watch:
     """Ends one stream when its authorization expires or a re-check refuses it.
 
-    Started with the stream (a stream that never starts has no watch), and ended with the
-    stream's task; it holds the stream weakly.
+    Started with the stream (a stream that never starts has no watch), and cancelled when the
+    stream's subscription is closed, at its end; it holds the stream weakly.
     """
 
     __slots__ = (
@@ -107,6 +107,7 @@ class Watch:
         "_every",
         "_expires",
         "_stream",
+        "_task",
         "_topics",
     )
 
@@ -127,6 +128,7 @@ class Watch:
         self._every = every
         self._closing = closing
         self._stream: weakref.ReferenceType[ASGIStreamingResponse] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def needed(self) -> bool:
@@ -134,18 +136,18 @@ class Watch:
         return self._expires is not None or self._every is not None
 
     def start(self, stream: ASGIStreamingResponse) -> None:
-        """Watch ``stream``; call it from the stream's own task, when the stream starts.
-
-        The watch ends with that task at the latest: it does not sleep until its next check
-        holding the request of a stream that is over.
-        """
+        """Watch ``stream``; call it on the stream's event loop, when the stream starts."""
         self._stream = weakref.ref(stream)
-        watch = asyncio.get_running_loop().create_task(
+        self._task = asyncio.get_running_loop().create_task(
             self._run(), name="litestar_sse.broadcast.watch"
         )
-        host = asyncio.current_task()
-        if host is not None:
-            host.add_done_callback(lambda _: watch.cancel())
+
+    def cancel(self) -> None:
+        """Stop watching: the stream is over. The watch does not sleep until its next check
+        holding the request of a stream that ended."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
 
     async def _run(self) -> None:
         while True:

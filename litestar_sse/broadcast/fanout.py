@@ -202,6 +202,7 @@ class Subscription(TakingLimits):
         "_slot",
         "gap",
         "gap_topics",
+        "on_close",
         "on_overflow",
         "on_start",
         "resumed_from",
@@ -236,6 +237,8 @@ class Subscription(TakingLimits):
         self.on_start: Callable[[], None] | None = None
         """Called once, when the subscription is first iterated (``aiter``): when its stream
         starts, which a stream refused or stopped before it starts never does."""
+        self.on_close: Callable[[], None] | None = None
+        """Called once, by :meth:`close` (its stream ended)."""
 
     def prime(self, snapshot: Snapshot, *, resumed: bool = False) -> None:
         """Send the replay (and gap event) of ``snapshot`` ahead of live events.
@@ -392,6 +395,9 @@ class Subscription(TakingLimits):
         self._cursors = [feed.head for feed in self._feeds]
         self._sending = self._sending_events = 0  # nothing in flight any more
         self._end(None)
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
     async def aclose(self) -> None:
         """Unsubscribe (the ASGI layer calls this when the stream ends)."""

@@ -48,6 +48,7 @@ class SubscriptionResponse(ServerSentEvent):
                 # Watched from when the stream starts (ended when its authorization is): a
                 # stream refused (503, HEAD) or stopped before it starts never has a watch.
                 self.subscription.on_start = functools.partial(self.watch.start, response)
+                self.subscription.on_close = self.watch.cancel
         return response
 
 

@@ -40,7 +40,8 @@ class BroadcastStats:
             ``max_queue_bytes``).
         resumes: Subscriptions that resumed from a ``Last-Event-ID``, counted when their
             stream started (a stream refused or stopped before it started is not): exact
-            resumes, replays and gaps alike.
+            resumes, replays and gaps alike. Streams of :meth:`Broadcaster.subscribe` only:
+            ``subscribe_messages`` and ``history`` read the history as values, uncounted.
         replayed: Events replayed to resuming subscribers (also counted in ``delivered``).
         gaps: Gap events handed to subscribers, by reason: ``invalid`` (an id not ours),
             ``epoch`` (an id of another history, or the Redis history was lost while the

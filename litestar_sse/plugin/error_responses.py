@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
-from litestar.exceptions.responses import create_exception_response
+from litestar.exceptions.responses import create_debug_response, create_exception_response
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from litestar_sse.compat import (
     ANSWERS_EVERY_EXCEPTION,
     add_route_exception_handler,
-    create_debug_response,
     route_exception_handlers,
 )
 
@@ -52,15 +51,20 @@ def label_error_responses(handler: HTTPRouteHandler) -> None:
     """Let ``handler``'s unhandled exceptions answer with ``application/json``.
 
     The fallback goes only where Litestar would use its default: under ``HTTPException`` if no
-    layer handles it (status-code handlers and narrower classes are looked up first and still
-    win), and under ``Exception`` if no layer handles the status ``500`` (Litestar 2's catch-all
-    for exceptions that are not HTTP ones; Litestar 3 lets those reach the server, outside debug
-    mode, and so does the fallback). A layer handling ``Exception`` decides everything.
+    layer handles it or a base class of it (status-code handlers and narrower classes are
+    looked up first and still win), and under ``Exception`` if no layer handles the status
+    ``500`` (Litestar 2's catch-all for exceptions that are not HTTP ones; Litestar 3 lets
+    those reach the server, outside debug mode, and so does the fallback). A layer handling
+    ``Exception`` decides everything.
     """
     resolved = route_exception_handlers(handler)
-    if Exception in resolved:
+
+    def handled(exception: type[Exception]) -> bool:  # by a handler of it or of a base class
+        return any(isinstance(key, type) and issubclass(exception, key) for key in resolved)
+
+    if handled(Exception):
         return
-    if HTTPException not in resolved:
+    if not handled(HTTPException):
         add_route_exception_handler(handler, HTTPException, json_error_response)
     if ANSWERS_EVERY_EXCEPTION and HTTP_500_INTERNAL_SERVER_ERROR not in resolved:
         add_route_exception_handler(handler, Exception, json_error_response)

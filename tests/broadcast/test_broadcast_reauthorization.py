@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import ASGIStream, BackendFactory, until
 from litestar import Litestar, Request, get, route
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromQuery
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
@@ -123,17 +124,16 @@ def watched_app(
     broadcaster = Broadcaster(authorize=authorize, reauthorize_every=60.0 if recheck else None)
 
     @route("/events", http_method=["GET", "HEAD"])
-    async def events(request: Request[Any, Any, Any], topic: FromQuery[str]) -> ServerSentEvent:
-        return await broadcaster.subscribe(topic, connection=request)
+    async def events(
+        request: Request[Any, Any, Any], topic: FromQuery[str], linger: FromQuery[float] = 0.0
+    ) -> ServerSentEvent:
+        # linger: a background task keeps the request's task running after the stream ended.
+        background = BackgroundTask(asyncio.sleep, linger) if linger else None
+        return await broadcaster.subscribe(topic, connection=request, background=background)
 
-    # No pings, no send timeout: the timer wheel holds a stream that ended (and through
-    # its send, the request) until its next check was due.
-    config = SSEConfig(
-        max_connections=max_connections,
-        broadcaster=broadcaster,
-        ping_interval=None,
-        send_timeout=None,
-    )
+    # The defaults (pings, send timeout, lifetime): the timer wheel lets go of a stream that
+    # ended, as the watch does.
+    config = SSEConfig(max_connections=max_connections, broadcaster=broadcaster)
     plugin = SSEPlugin(config)
     return Litestar([events], plugins=[plugin]), broadcaster, requests
 
@@ -179,6 +179,20 @@ async def test_a_watch_ends_with_its_stream(recheck: bool) -> None:
         del stream  # it holds the scope
         gc.collect()
         assert requests[0]() is None
+
+
+@pytest.mark.parametrize("recheck", [False, True], ids=["expiry", "reauthorize_every"])
+async def test_a_watch_ends_with_its_stream_not_with_the_requests_task(recheck: bool) -> None:
+    # Ended with the request's task, the watch of a stream whose request went on (a background
+    # task, a transport running the app in the caller's task) slept on, holding the request.
+    app, broadcaster, _ = watched_app(10, recheck)
+    async with broadcaster:
+        stream = ASGIStream(app, "/events", query="topic=t&linger=3")
+        async with stream:
+            await until(lambda: watch_tasks(broadcaster) == 1)
+            stream._disconnect.set()  # the client leaves; the background task runs on
+            await until(lambda: watch_tasks(broadcaster) == 0)
+            assert not stream.task_done
 
 
 async def test_on_start_runs_once_when_a_subscription_is_first_iterated(

@@ -16,9 +16,9 @@ from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     HTTPException,
+    LitestarException,
     NotAuthorizedException,
     NotFoundException,
-    PermissionDeniedException,
 )
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
@@ -171,6 +171,9 @@ def any_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[str]:
         ({Exception: any_handler}, "fail/missing", (599, "app: NotFoundException")),
         ({Exception: any_handler}, "guarded", (599, "app: NotAuthorizedException")),
         ({HTTPException: any_handler}, "guarded", (599, "app: NotAuthorizedException")),
+        # A handler of a base class of HTTPException is not shadowed by the fallback.
+        ({LitestarException: any_handler}, "guarded", (599, "app: NotAuthorizedException")),
+        ({LitestarException: any_handler}, "fail/missing", (599, "app: NotFoundException")),
         # A 500 handler gets every exception that is not an HTTP one, and only those.
         ({500: any_handler}, "fail/bug", (599, "app: ValueError")),
         ({500: any_handler}, "guarded", None),  # Litestar's default, JSON as anywhere
@@ -217,4 +220,3 @@ def test_a_refused_subscription_is_a_json_403() -> None:
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/json"
     assert msgspec.json.decode(refused.content)["status_code"] == 403
-    assert PermissionDeniedException.status_code == 403

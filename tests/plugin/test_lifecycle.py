@@ -185,7 +185,7 @@ def test_stream_older_than_max_lifetime_ends_cleanly() -> None:
 
 @pytest.mark.parametrize("send_timeout", [None, 30.0])
 def test_a_quiet_stream_without_pings_ends_at_its_lifetime_too(
-    send_timeout: float | None, monkeypatch: pytest.MonkeyPatch
+    send_timeout: float | None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The lifetime is checked by the timer wheel with the pings: a stream with neither pings
     # nor a send timeout (nothing else for the wheel to check) still ends on time, and no
@@ -209,6 +209,7 @@ def test_a_quiet_stream_without_pings_ends_at_its_lifetime_too(
     assert [event.data for event in events] == ["hello"]
     assert 0.15 < took < 1.5
     assert own_timers == 0
+    assert "timer check" not in caplog.text
 
 
 def test_no_lifetime_timer_without_max_lifetime() -> None:
