@@ -14,7 +14,6 @@ never imports it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
@@ -35,10 +34,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a fresh interprete
 from litestar_sse.broadcast import BroadcastMessage, Gap
 from litestar_sse.broadcast.reads import DEFAULT_PAGE_SIZE
 from litestar_sse.broadcast.topics import check_topic
-from litestar_sse.validation import check_count
+from litestar_sse.validation import check_required_count
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast import Broadcaster, MessageSubscription
+    from litestar_sse.broadcast import Broadcaster, MessageSubscription, Until
 
 __all__ = ("BroadcastEventStore", "is_response")
 
@@ -97,9 +96,7 @@ class BroadcastEventStore(EventStore):
     ) -> None:
         self.broadcaster = broadcaster
         self.prefix = check_topic(prefix)
-        size = check_count(page_size, "page_size", minimum=1)
-        if size is None:
-            raise TypeError("page_size must be an int >= 1, got None")
+        size = check_required_count(page_size, "page_size", minimum=1)
         self.page_size = size
 
     def for_session(self, session_id: str) -> BroadcastEventStore:
@@ -174,7 +171,7 @@ class BroadcastEventStore(EventStore):
         stream_id: StreamId,
         *,
         last_event_id: EventId | None = None,
-        until: Callable[[BroadcastMessage], bool] | None = is_response,
+        until: Until | None = is_response,
     ) -> MessageSubscription:
         """Follow a stream: the messages after ``last_event_id`` (none without it), a
         ``BacklogEnd``, then live ones, ending after the JSON-RPC response by default.

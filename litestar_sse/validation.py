@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ("check_count", "check_seconds")
+__all__ = ("check_count", "check_required_count", "check_seconds")
 
 
 def check_seconds(value: float | None, name: str, *, zero: bool = False) -> float | None:
@@ -57,3 +57,16 @@ def check_count(value: int | None, name: str, *, minimum: int) -> int | None:
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, or None; got {value!r}")
     return value
+
+
+def check_required_count(value: int, name: str, *, minimum: int) -> int:
+    """``value`` as an int of at least ``minimum``: :func:`check_count` without ``None``.
+
+    Raises:
+        TypeError: not an int (``None`` and a bool included).
+        ValueError: below ``minimum``.
+    """
+    checked = check_count(value, name, minimum=minimum)
+    if checked is None:
+        raise TypeError(f"{name} must be an int >= {minimum}, got None")
+    return checked

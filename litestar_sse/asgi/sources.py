@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final
 
-__all__ = ("as_async_source", "close_source", "discard_producer", "encode_chunk")
+__all__ = ("as_async_source", "close_producer", "encode_chunk")
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)
@@ -43,33 +43,26 @@ def encode_chunk(chunk: Any, encoding: str) -> bytes:
     raise TypeError(f"Stream items must be str or bytes, got {type(chunk).__name__}")
 
 
-async def close_source(source: AsyncIterator[Any] | None, logger: logging.Logger) -> None:
-    """Close an async producer in the calling task, logging (not raising) what it raises.
+async def close_producer(
+    producer: object,
+    logger: logging.Logger,
+    failure: str = "Exception raised while closing the stream's producer",
+) -> None:
+    """Close a producer in the calling task, logging (not raising) what it raises.
 
-    An async generator interrupted at a ``yield`` runs its ``finally`` here, where it may
-    await. One interrupted at an ``await`` already ran it; ``aclose()`` is then a no-op.
+    At the end of a stream, its async source: an async generator interrupted at a ``yield``
+    runs its ``finally`` here, where it may await (one interrupted at an ``await`` already ran
+    it; ``aclose()`` is then a no-op). For a body that is never sent (a ``HEAD`` request, a
+    refused stream, a stop before the start, a client gone before the headers), the producer
+    as given, sync generators included: its resources (a broadcast subscription, a
+    generator's ``finally``) are released now, not by the garbage collector. A producer that
+    never started runs no code.
     """
-    aclose = getattr(source, "aclose", None)
-    if aclose is None:
-        return
+    aclose = getattr(producer, "aclose", None)
     try:
-        await aclose()
-    except Exception:
-        logger.exception("Exception raised while closing the stream's producer")
-
-
-async def discard_producer(producer: object, logger: logging.Logger) -> None:
-    """Close the producer of a body that is never sent, and log (not raise) what it raises.
-
-    For a ``HEAD`` request, a refused stream, a stop before the start or a client gone before
-    the headers: the producer's resources (a broadcast subscription, a generator's ``finally``)
-    are released now, not by the garbage collector. A producer that never started runs no code.
-    """
-    close = getattr(producer, "aclose", None)
-    try:
-        if close is not None:
-            await close()
+        if aclose is not None:
+            await aclose()
         elif inspect.isgenerator(producer):
             producer.close()
     except Exception:
-        logger.exception("Exception raised while closing an unsent producer")
+        logger.exception(failure)

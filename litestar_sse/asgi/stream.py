@@ -33,8 +33,7 @@ from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handl
 from litestar_sse.asgi.slices import MAX_SEND_BYTES, SlicedWrites
 from litestar_sse.asgi.sources import (
     as_async_source,
-    close_source,
-    discard_producer,
+    close_producer,
     encode_chunk,
 )
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
@@ -198,9 +197,10 @@ class ASGIStreamingResponse(
                 await self._discard_producer()
 
     async def _discard_producer(self) -> None:
-        """Close the producer of a body that was never sent (see :func:`discard_producer`)."""
+        """Close the producer of a body that was never sent (see :func:`close_producer`)."""
         self._iterated = True
-        await discard_producer(self.iterator, self.get_logger())
+        failure = "Exception raised while closing an unsent producer"
+        await close_producer(self.iterator, self.get_logger(), failure)
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -244,7 +244,7 @@ class ASGIStreamingResponse(
             self._disarm_timer()  # the wheel keeps no reference to an ended stream
             self._drop_ping()
             source, self._source = self._source, None
-            await close_source(source, self.get_logger())
+            await close_producer(source, self.get_logger())
         if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
             await run_disconnect_handler(
                 self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()

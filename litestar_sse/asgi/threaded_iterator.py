@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
-from litestar_sse.validation import check_count
+from litestar_sse.validation import check_required_count
 
 __all__ = (
     "DEFAULT_SYNC_THREAD_LIMIT",
@@ -57,10 +57,7 @@ def set_sync_thread_limit(limit: int) -> None:
     take the new limit; loops already streaming keep theirs.
     """
     global _limit
-    checked = check_count(limit, "limit", minimum=1)
-    if checked is None:
-        raise TypeError("limit must be an int >= 1, got None")
-    _limit = checked
+    _limit = check_required_count(limit, "limit", minimum=1)
 
 
 def sync_threads_in_use() -> int:

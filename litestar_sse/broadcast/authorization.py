@@ -130,11 +130,6 @@ class Watch:
         self._stream: weakref.ReferenceType[ASGIStreamingResponse] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def needed(self) -> bool:
-        """Whether there is anything to watch (an expiry or periodic re-checks)."""
-        return self._expires is not None or self._every is not None
-
     def start(self, stream: ASGIStreamingResponse) -> None:
         """Watch ``stream``; call it on the stream's event loop, when the stream starts."""
         self._stream = weakref.ref(stream)

@@ -7,7 +7,6 @@ values in :class:`~.reads.BroadcastReads`.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
@@ -22,7 +21,7 @@ from litestar_sse.broadcast.subscribing import BroadcastSubscribing
 from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_idempotency_key, check_topic
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_event_type, to_utf8
 from litestar_sse.plugin.sse_plugin import add_signature_name
-from litestar_sse.validation import check_count, check_seconds
+from litestar_sse.validation import check_count, check_required_count, check_seconds
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -117,8 +116,7 @@ class Broadcaster(BroadcastSubscribing):
         reauthorize_every: float | None = None,
         unauthorized_event: str = "unauthorized",
     ) -> None:
-        if check_count(max_queue, "max_queue", minimum=1) is None:
-            raise TypeError("max_queue must be an int >= 1, got None")
+        check_required_count(max_queue, "max_queue", minimum=1)
         max_queue_bytes = check_count(max_queue_bytes, "max_queue_bytes", minimum=1)
         self.max_topics = check_count(max_topics, "max_topics", minimum=1)
         if overflow not in ("drop_oldest", "disconnect"):
@@ -131,7 +129,6 @@ class Broadcaster(BroadcastSubscribing):
         self.reauthorize_every = check_seconds(reauthorize_every, "reauthorize_every")
         if reauthorize_every is not None and authorize is None:
             raise ValueError("reauthorize_every needs an authorize callable")
-        self._expiries = weakref.WeakKeyDictionary()
         self._encode_data = make_data_encoder(type_encoders)
         # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
         self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}

@@ -24,6 +24,7 @@ __all__ = (
     "parse_memory_position",
     "parse_redis_position",
     "split_event_id",
+    "split_redis_event_id",
 )
 
 _EPOCH: Final = re.compile(r"[0-9a-f]{1,32}")
@@ -74,3 +75,12 @@ def parse_redis_position(text: str) -> int | None:
 def format_redis_position(position: int) -> str:
     """The Redis stream id (``ms-n``) of a packed position."""
     return f"{position >> REDIS_SEQUENCE_BITS}-{position & _SEQUENCE_MASK}"
+
+
+def split_redis_event_id(event_id: str) -> tuple[str, str] | None:
+    """``(epoch, stream id)`` of a Redis-backed event id, or ``None`` for one that is not."""
+    parts = split_event_id(event_id)
+    if parts is None:
+        return None
+    position = parse_redis_position(parts[1])
+    return None if position is None else (parts[0], format_redis_position(position))

@@ -18,7 +18,6 @@ from litestar_sse.broadcast.history import (
     HistoryPage,
     event_position,
     parse_event_block,
-    split_event_blocks,
 )
 from litestar_sse.broadcast.ids import parse_memory_position, split_event_id
 
@@ -103,7 +102,7 @@ class MemoryReads(BroadcastBackend):
         sep = self.sink.format.sep_bytes
         messages = []
         for position, topic, chunk in found:
-            event, _, data = parse_event_block(split_event_blocks(chunk, sep)[0], sep)
+            event, _, data = parse_event_block(chunk, sep)  # one event: blank lines ignored
             messages.append(BroadcastMessage(topic, f"{self.epoch}-{position}", event, data))
         gap = "retention" if gaps else None
         return HistoryPage(messages, more, gap, tuple(gaps))

@@ -18,7 +18,7 @@ from litestar_sse.broadcast.history import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.topics import topic_tuple
 from litestar_sse.plugin.last_event_id import read_last_event_id
-from litestar_sse.validation import check_count
+from litestar_sse.validation import check_required_count
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -136,7 +136,7 @@ class BroadcastReads:
                 an ``until`` that is no id of this history, on the first iteration).
         """
         names = topic_tuple(topics, self.max_topics)
-        size = _page_size(page_size)
+        size = check_required_count(page_size, "page_size", minimum=1)
         for name, value in (("after", after), ("until", until)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be an event id (str) or None, got {value!r:.60}")
@@ -218,7 +218,7 @@ class BroadcastReads:
             TypeError, ValueError: a bad ``until``, ``last_event_id`` or ``page_size``.
         """
         names = topic_tuple(topics, self.max_topics)
-        size = _page_size(page_size)
+        size = check_required_count(page_size, "page_size", minimum=1)
         if until is not None and not callable(until):
             raise TypeError(f"until must be a callable taking a BroadcastMessage, got {until!r}")
         if last_event_id is not None and not isinstance(last_event_id, str):
@@ -232,10 +232,3 @@ class BroadcastReads:
         if last_event_id:
             backlog = self._pages(names, last_event_id, subscription.resumed_from, size)
         return MessageSubscription(subscription, backlog, self.format, until)
-
-
-def _page_size(value: int) -> int:
-    size = check_count(value, "page_size", minimum=1)
-    if size is None:
-        raise TypeError("page_size must be an int >= 1, got None")
-    return size

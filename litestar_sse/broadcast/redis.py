@@ -38,11 +38,9 @@ from litestar_sse.broadcast.backend import (
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import (
-    format_redis_position,
     new_epoch,
     pack_redis_id,
-    parse_redis_position,
-    split_event_id,
+    split_redis_event_id,
 )
 from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
 from litestar_sse.broadcast.redis_reader import StreamReader
@@ -269,12 +267,11 @@ class RedisStreamBackend(RedisReads):
         :class:`~.redis_replay.RedisReplay` once the stream runs."""
         last_epoch, last_id, invalid = "", "0-0", False
         if last_event_id is not None:
-            parts = split_event_id(last_event_id)
-            position = None if parts is None else parse_redis_position(parts[1])
-            if parts is None or position is None:
+            parsed = split_redis_event_id(last_event_id)
+            if parsed is None:
                 invalid = True
             else:
-                last_epoch, last_id = parts[0], format_redis_position(position)
+                last_epoch, last_id = parsed
         keys = [self.keys.meta, self.keys.trimmed, self.keys.newest]
         args: list[Any] = [new_epoch(), last_epoch, last_id]
         for topic in topics:

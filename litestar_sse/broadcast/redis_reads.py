@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar_sse.broadcast.backend import BroadcastBackend
 from litestar_sse.broadcast.history import BroadcastMessage, HistoryPage
 from litestar_sse.broadcast.ids import (
-    format_redis_position,
     new_epoch,
     pack_redis_id,
-    parse_redis_position,
-    split_event_id,
+    split_redis_event_id,
 )
 from litestar_sse.broadcast.redis_calls import redis_command, within
+from litestar_sse.broadcast.redis_replay import entry_fields
 from litestar_sse.broadcast.redis_scripts import _HELPERS, RedisKeys
 
 if TYPE_CHECKING:
@@ -114,13 +113,13 @@ class RedisReads(BroadcastBackend):
         """
         after_epoch, after_id = "", "0-0"
         if after is not None:
-            parsed = _split(after)
+            parsed = split_redis_event_id(after)
             if parsed is None:
                 return HistoryPage(gap="invalid", gap_topics=tuple(topics))
             after_epoch, after_id = parsed if check_gaps else ("", parsed[1])
         until_epoch, until_id = "", ""
         if until is not None:
-            bound = _split(until)
+            bound = split_redis_event_id(until)
             if bound is None:
                 raise ValueError(f"until must be an id of this history, got {until!r:.80}")
             until_epoch, until_id = bound
@@ -145,8 +144,7 @@ class RedisReads(BroadcastBackend):
             items = next(ranges)
             more = more or len(items) >= limit
             for stream_id, flat in items:
-                fields = dict(zip(flat[::2], flat[1::2], strict=True))
-                found.append((pack_redis_id(stream_id), topic, stream_id, fields))
+                found.append((pack_redis_id(stream_id), topic, stream_id, entry_fields(flat)))
         found.sort(key=_first)
         if len(found) > limit:
             del found[limit:]
@@ -172,7 +170,7 @@ class RedisReads(BroadcastBackend):
         Raises:
             BackendUnavailableError: Redis cannot be reached (``503``).
         """
-        parsed = _split(event_id)
+        parsed = split_redis_event_id(event_id)
         if parsed is None:
             return None
         epoch, stream_id = parsed
@@ -189,15 +187,6 @@ class RedisReads(BroadcastBackend):
             pipe.hget(self.keys.meta, "epoch")
             pipe.xrange(self.keys.log, stream_id, stream_id, count=1)
             return await pipe.execute()
-
-
-def _split(event_id: str) -> tuple[str, str] | None:
-    """``(epoch, stream id)`` of a Redis-backed id, or ``None``."""
-    parts = split_event_id(event_id)
-    if parts is None:
-        return None
-    position = parse_redis_position(parts[1])
-    return None if position is None else (parts[0], format_redis_position(position))
 
 
 def _event_and_data(fields: dict[bytes, bytes]) -> tuple[str | None, str]:

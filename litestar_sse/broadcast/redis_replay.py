@@ -18,7 +18,7 @@ from typing import Any, Final
 from litestar_sse.broadcast.ids import pack_redis_id
 from litestar_sse.broadcast.replay import Replay, ReplayPage
 
-__all__ = ("RedisReplay",)
+__all__ = ("RedisReplay", "entry_fields")
 
 _FIRST_GUESS: Final = 4096
 """Bytes per event assumed before any was read."""
@@ -145,7 +145,7 @@ class RedisReplay(Replay):
             buffer = self._buffers[topic]
             was_empty = not buffer
             fresh = [
-                (pack_redis_id(stream_id), self._encode(stream_id, _fields(flat)))
+                (pack_redis_id(stream_id), self._encode(stream_id, entry_fields(flat)))
                 for stream_id, flat in entries
             ]
             self._cursors[topic] = entries[-1][0]
@@ -160,7 +160,7 @@ class RedisReplay(Replay):
         return lost
 
 
-def _fields(flat: Any) -> dict[bytes, bytes]:
+def entry_fields(flat: Any) -> dict[bytes, bytes]:
     """The fields of a stream entry: a flat list (RESP2, as scripts return) or a dict."""
     if isinstance(flat, dict):
         return flat

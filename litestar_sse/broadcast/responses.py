@@ -44,7 +44,7 @@ class SubscriptionResponse(ServerSentEvent):
         response = super().to_asgi_response(*args, **kwargs)
         if isinstance(response, ASGIStreamingResponse):
             self.subscription.on_overflow = functools.partial(_stop_slow_stream, response)
-            if self.watch is not None and self.watch.needed:
+            if self.watch is not None:
                 # Watched from when the stream starts (ended when its authorization is): a
                 # stream refused (503, HEAD) or stopped before it starts never has a watch.
                 self.subscription.on_start = functools.partial(self.watch.start, response)

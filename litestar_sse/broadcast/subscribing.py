@@ -8,7 +8,6 @@ where it resumed, any gap, and the :class:`~.authorization.Watch` of its authori
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,6 @@ class BroadcastSubscribing(BroadcastReads):
     # Set by Broadcaster.__init__.
     reauthorize_every: float | None
     _fanout: FanOut
-    # The expiry of each subscription opened and not yet given its response.
-    _expiries: weakref.WeakKeyDictionary[Subscription, float]
 
     async def open_subscription(
         self,
@@ -63,6 +60,16 @@ class BroadcastSubscribing(BroadcastReads):
             PermissionDeniedException: ``authorize`` refused a topic (``403``).
             BackendUnavailableError: the backend cannot be reached (``503``).
         """
+        subscription, _ = await self._open(topics, last_event_id, connection)
+        return subscription
+
+    async def _open(
+        self,
+        topics: str | Iterable[str],
+        last_event_id: str | None,
+        connection: ASGIConnection[Any, Any, Any, Any] | None,
+    ) -> tuple[Subscription, float | None]:
+        """:meth:`open_subscription`, and when ``authorize`` says the permission expires."""
         names = topic_tuple(topics, self.max_topics)
         expires = None
         if self.authorize is not None:
@@ -84,9 +91,7 @@ class BroadcastSubscribing(BroadcastReads):
             if isinstance(exc, BackendUnavailableError):
                 self._fanout.errors["subscribe"] += 1
             raise
-        if expires is not None:
-            self._expiries[subscription] = expires
-        return subscription
+        return subscription, expires
 
     async def subscribe(
         self,
@@ -116,9 +121,7 @@ class BroadcastSubscribing(BroadcastReads):
             PermissionDeniedException: ``authorize`` refused a topic (``403``).
             BackendUnavailableError: the backend cannot be reached (``503``).
         """
-        subscription = await self.open_subscription(
-            topics, last_event_id=last_event_id, connection=connection
-        )
+        subscription, expires = await self._open(topics, last_event_id, connection)
         headers = {RESUMED_FROM_HEADER: subscription.resumed_from}
         if subscription.gap is not None:
             headers[GAP_HEADER] = subscription.gap
@@ -127,12 +130,14 @@ class BroadcastSubscribing(BroadcastReads):
             headers.update(extra)
         response_kwargs.setdefault("sep", self.format.sep)
         watch = None
-        if self.authorize is not None:
+        if self.authorize is not None and (
+            expires is not None or self.reauthorize_every is not None
+        ):
             watch = Watch(
                 authorize=self.authorize,
                 connection=connection,
                 topics=subscription.topics,
-                expires_at=self._expiries.pop(subscription, None),
+                expires_at=expires,
                 every=self.reauthorize_every,
                 closing=self.format.unauthorized,
             )

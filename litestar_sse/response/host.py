@@ -28,12 +28,12 @@ __all__ = (
 )
 
 STREAM_HOST_KEY: Final = "_litestar_sse"
+"""Key of the app's :class:`StreamHost` in ``app.state``."""
 
 STREAM_DEFAULT_FIELDS: Final = frozenset(
     ("ping_interval", "ping_message", "retry", "send_timeout", "sep", "error_event")
 )
 """The fields of :class:`StreamDefaults`: what an app (and a route) may set for its streams."""
-"""Key of the app's :class:`StreamHost` in ``app.state``."""
 
 
 class StreamDefaults(Protocol):
