@@ -6,12 +6,15 @@ restarts) are defined in ``tests/conftest.py``; helpers are imported from here.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,17 @@ class RedisProcess:
         if process is None or process.poll() is not None:
             return
         stop_process(process)
+
+    @contextlib.contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Redis stopped (SIGSTOP) inside the block: connections stay open, nothing is
+        answered; continued (SIGCONT) when the block ends, however it ends."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
 
 
 _prefixes = itertools.count()

@@ -7,10 +7,7 @@ Queue bytes, resumes, replayed events, gap events by reason, and backend (Redis)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -28,6 +25,7 @@ from litestar_sse.broadcast import (
     Subscription,
 )
 from litestar_sse.metrics import SSECollector
+from tests.polling import wait_until
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -158,24 +156,6 @@ async def test_resumes_replayed_events_and_gaps_by_reason() -> None:
         assert sample("litestar_sse_broadcast_backend_reconnects_total") == 0
 
 
-@contextlib.contextmanager
-def stalled(server: RedisProcess) -> Iterator[None]:
-    """Redis stopped (SIGSTOP): connections stay open, nothing is answered."""
-    assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(server.process.pid, signal.SIGCONT)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_redis_errors_are_counted_by_what_failed(
     redis_process: Callable[..., RedisProcess],
 ) -> None:
@@ -196,7 +176,7 @@ async def test_redis_errors_are_counted_by_what_failed(
         resuming = aiter(await broadcaster.open_subscription("t", last_event_id=start))
 
         raised: list[str] = []
-        with stalled(server):
+        with server.stalled():
             for data in ("one", "two"):
                 with pytest.raises(BackendUnavailableError) as refused:
                     await broadcaster.publish("t", data)
@@ -213,14 +193,17 @@ async def test_redis_errors_are_counted_by_what_failed(
             [item async for item in broadcaster.history("t")]
         with pytest.raises(BackendUnavailableError):
             await broadcaster.topic_of(start)
-        await until(
+        await wait_until(
             lambda: (
                 (sample("litestar_sse_broadcast_backend_errors_total", error="reader") or 0) >= 1
-            )
+            ),
+            timeout=10.0,
         )
         assert sample("litestar_sse_broadcast_backend_reconnects_total") == 0
         server.start()
-        await until(lambda: sample("litestar_sse_broadcast_backend_reconnects_total") == 1)
+        await wait_until(
+            lambda: sample("litestar_sse_broadcast_backend_reconnects_total") == 1, timeout=10.0
+        )
         counted = errors(sample)
         reader = counted.pop("reader")
         assert reader is not None

@@ -17,7 +17,7 @@ from litestar_sse.asgi.threaded_iterator import (
     set_sync_thread_limit,
     sync_threads_in_use,
 )
-from tests.polling import wait_until_sync
+from tests.polling import wait_until, wait_until_sync
 
 pytestmark = pytest.mark.anyio
 
@@ -293,10 +293,3 @@ def test_the_limit_is_checked_like_every_count() -> None:
         set_sync_thread_limit(0)
     with pytest.raises(TypeError):
         set_sync_thread_limit(None)  # type: ignore[arg-type]
-
-
-async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)

@@ -4,11 +4,9 @@ stored, and a retry with an idempotency key stores it once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,17 +32,6 @@ GUARD = 30.0
 calls below give up after 0.5 s, or never)."""
 
 
-@contextlib.contextmanager
-def stalled(server: RedisProcess) -> Iterator[None]:
-    """Redis stopped (SIGSTOP): connections stay open, nothing is answered."""
-    assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(server.process.pid, signal.SIGCONT)
-
-
 async def publish_outcome(broadcaster: Broadcaster, key: str) -> type[BaseException] | str:
     try:
         return await asyncio.wait_for(broadcaster.publish("t", key, idempotency_key=key), GUARD)
@@ -65,7 +52,7 @@ async def test_a_publish_gives_up_after_its_own_deadline_whatever_the_client(
     )
     async with Broadcaster(backend) as broadcaster:
         await broadcaster.publish("t", "before")
-        with stalled(server):
+        with server.stalled():
             with pytest.raises(BackendUnavailableError) as refused:
                 await asyncio.wait_for(broadcaster.publish("t", "during"), GUARD)
             assert isinstance(refused.value, (NotPublishedError, PublishOutcomeUnknownError))
@@ -86,7 +73,7 @@ async def test_a_stall_tells_not_published_from_unknown_and_retries_store_each_e
         warm = await asyncio.gather(*(broadcaster.publish("t", f"warm {i}") for i in range(5)))
         await reader.take(len(warm))
         keys = [f"message-{index}" for index in range(10)]
-        with stalled(server):
+        with server.stalled():
             outcomes = {key: await publish_outcome(broadcaster, key) for key in keys}
         # The first went out on an idle connection and waits in its socket: Redis runs it
         # when it resumes. Its failure closed the idle connections, so the others never
@@ -134,7 +121,7 @@ async def test_over_http_a_stalled_publish_is_a_503_saying_what_happened(
                 )
 
             assert (await post("warm")).status_code == 201
-            with stalled(server):
+            with server.stalled():
                 unknown, refused = await post("one"), await post("two")
             assert (unknown.status_code, unknown.json()["detail"]) == (
                 503,

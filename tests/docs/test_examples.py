@@ -636,8 +636,6 @@ def test_broadcast_retry_route_stores_a_message_once_per_idempotency_key() -> No
 async def test_broadcast_retry_publishes_once_through_a_redis_stall(
     redis_process: Any,
 ) -> None:
-    import os
-    import signal
 
     from litestar_sse import Broadcaster, RedisStreamBackend
 
@@ -648,15 +646,12 @@ async def test_broadcast_retry_publishes_once_through_a_redis_stall(
         subscription = await broadcaster.open_subscription("t")
         await broadcaster.publish("t", "warm")  # an idle connection in the pool
         assert b"data: warm" in (await subscription.__anext__()).encode()
-        os.kill(server.process.pid, signal.SIGSTOP)
-        try:
+        with server.stalled():
             publishing = asyncio.ensure_future(
                 module.publish_reliably(broadcaster, "t", "once", attempts=8)
             )
             await asyncio.sleep(1.0)  # a few attempts fail meanwhile
             assert not publishing.done()
-        finally:
-            os.kill(server.process.pid, signal.SIGCONT)
         event_id = await publishing
         marker = await broadcaster.publish("t", "after")
         received = b""

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -64,11 +61,7 @@ def test_metrics_count_streams_events_pings_stops_and_broadcasts(tmp_path: Path)
                     if line.startswith("data:"):
                         break
                 during = scrape(server)
-        deadline = time.monotonic() + 5
-        after = scrape(server)
-        while after[("litestar_sse_streams_open", ())] and time.monotonic() < deadline:
-            time.sleep(0.05)
-            after = scrape(server)
+        after = scrape_until(server, lambda s: not s[("litestar_sse_streams_open", ())], 5)
 
     def grew(name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
         return after[(name, labels)] - before.get((name, labels), 0.0)
@@ -104,17 +97,6 @@ def read_until_gap(
             if line.startswith("data:"):
                 data.append(line)
     raise AssertionError(f"no gap event after {data}")
-
-
-@contextlib.contextmanager
-def stalled(redis: RedisProcess) -> Iterator[None]:
-    """Redis stopped (SIGSTOP): connections stay open, nothing is answered."""
-    assert redis.process is not None
-    os.kill(redis.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(redis.process.pid, signal.SIGCONT)
 
 
 def chat(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -160,7 +142,7 @@ def test_metrics_count_replays_gaps_queues_and_redis_errors(
         resumed = scrape_until(server, lambda s: s[chat("resumes_total")] == 2)
 
         publish("/redis/rooms/r", "warm")  # a connection left idle in the pool
-        with stalled(redis):
+        with redis.stalled():
             statuses = [
                 client.post("/redis/rooms/r", json={"text": text}).status_code
                 for text in ("unknown", "refused")

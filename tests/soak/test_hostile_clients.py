@@ -44,7 +44,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -402,15 +401,10 @@ class Scenario:
         """SIGSTOP redis-server for ``STALL`` seconds, then SIGCONT; wait until a publish
         succeeds again, and for the publishes in flight to settle."""
         await asyncio.sleep(max(0.0, self.started + STALL_AT - time.monotonic()))
-        assert self.redis.process is not None
-        pid = self.redis.process.pid
-        os.kill(pid, signal.SIGSTOP)
-        self.stall_start = time.monotonic()
-        try:
+        with self.redis.stalled():
+            self.stall_start = time.monotonic()
             await asyncio.sleep(STALL)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-            self.stall_end = time.monotonic()
+        self.stall_end = time.monotonic()
         while not self.probe_id:
             with contextlib.suppress(BackendUnavailableError):
                 self.probe_id = await self.publisher.publish("probe", "after the stall")
