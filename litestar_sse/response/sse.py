@@ -14,15 +14,13 @@ from litestar_sse.codec.encoder import (
     check_event_id,
     check_event_type,
     check_retry,
-    check_separator,
     encode_fields,
 )
 from litestar_sse.error_events import ErrorEvent
 from litestar_sse.message import ItemEncoder, make_item_encoder
-from litestar_sse.response.host import StreamDefaults, stream_host
+from litestar_sse.response.host import StreamDefaults, check_stream_defaults, stream_host
 from litestar_sse.response.stream import Stream, StreamContent, improperly_configured
 from litestar_sse.serialization import json_encoder
-from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
     from litestar.app import Litestar
@@ -142,8 +140,6 @@ class ServerSentEvent(Stream):
         send_timeout = None if send_timeout is Empty else send_timeout
         sep = DEFAULT_SEPARATOR if sep is Empty else sep
         error_event = None if error_event is Empty else error_event
-        if error_event is not None and not callable(error_event):
-            raise TypeError(f"error_event must be callable, got {type(error_event).__name__}")
         super().__init__(
             content,
             background=background,
@@ -166,15 +162,20 @@ class ServerSentEvent(Stream):
                 check_retry(retry_duration, "retry_duration")
             if comment_message is not None:
                 check_comment(comment_message, "comment_message")
-            check_separator(sep)
-            ping_interval = check_seconds(ping_interval, "ping_interval")
-        if not isinstance(ping_message, str):
-            raise TypeError(f"ping_message must be a str, got {type(ping_message).__name__}")
+            # The rules an app's SSEConfig and a route's settings follow, for these fields.
+            stream_settings = check_stream_defaults(
+                {
+                    "ping_interval": ping_interval,
+                    "ping_message": ping_message,
+                    "sep": sep,
+                    "error_event": error_event,
+                }
+            )
         self.event_type = event_type
         self.event_id = event_id
         self.retry_duration = retry_duration
         self.comment_message = comment_message
-        self.ping_interval = ping_interval
+        self.ping_interval: float | None = stream_settings["ping_interval"]
         self.ping_message = ping_message
         self.sep = sep
         self.error_event: ErrorEvent | None = error_event
