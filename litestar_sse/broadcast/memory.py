@@ -132,6 +132,7 @@ class MemoryBackend(MemoryReads):
         self._retention = retention
         self._clock = clock
         self._position = 0
+        self._topic_ring: list[str] = []
         self._logs: dict[str, _TopicLog] = {}
         """The topics with a history, the one published to least recently first."""
         self._size = 0
@@ -219,6 +220,7 @@ class MemoryBackend(MemoryReads):
             if known is not None:
                 return known
         self._position = position = self._position + 1
+        self._index_topic(position, topic)
         event_id = self._epoch_prefix + b"%d" % position
         chunk = self.sink.format.event(event_id, event, data)
         log = self._log(topic)
