@@ -9,6 +9,7 @@ operations per call whatever the id and however many topics there are.
 from __future__ import annotations
 
 import itertools
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from operator import itemgetter
@@ -42,16 +43,19 @@ class MemoryReads(BroadcastBackend):
     _forgotten: int
     _size: int
     _clock: Callable[[], float]
-    _topic_ring: list[str]
-    """The topics of the newest events: position ``p`` at ``(p - 1) % TOPIC_INDEX_LENGTH``."""
+    _topic_ring: array[int]
+    """The topic serial of each of the newest events: position ``p`` at ``(p - 1) %
+    TOPIC_INDEX_LENGTH`` (4 bytes an event, no object: a forgotten topic keeps nothing)."""
+    _topic_serials: dict[int, str]
+    """The serial of each topic with a history -> the topic."""
 
-    def _index_topic(self, position: int, topic: str) -> None:
-        """Note the topic of the event at ``position`` (the newest, one more than before)."""
+    def _index_topic(self, position: int, serial: int) -> None:
+        """Note the topic (by serial) of the event at ``position``, the newest."""
         ring = self._topic_ring
         if len(ring) < TOPIC_INDEX_LENGTH:
-            ring.append(topic)
+            ring.append(serial)
         else:
-            ring[(position - 1) % TOPIC_INDEX_LENGTH] = topic
+            ring[(position - 1) % TOPIC_INDEX_LENGTH] = serial
 
     async def read_history(
         self,
@@ -135,9 +139,9 @@ class MemoryReads(BroadcastBackend):
         position = parsed[1]
         if not 0 < position <= self._position or position <= self._position - TOPIC_INDEX_LENGTH:
             return None
-        topic = self._topic_ring[(position - 1) % TOPIC_INDEX_LENGTH]
-        log = self._logs.get(topic)
-        if log is None:
+        topic = self._topic_serials.get(self._topic_ring[(position - 1) % TOPIC_INDEX_LENGTH])
+        log = None if topic is None else self._logs.get(topic)
+        if topic is None or log is None:
             return None
         entries = log.entries
         if not entries or entries[0][0] > position or entries[-1][0] < position:
