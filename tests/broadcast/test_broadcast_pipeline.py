@@ -27,8 +27,8 @@ from litestar_sse.broadcast import (
     Authorization,
     AuthorizationEnded,
     BacklogEnd,
-    BroadcastMessage,
     Broadcaster,
+    BroadcastMessage,
     MemoryBackend,
 )
 
@@ -55,7 +55,8 @@ async def test_a_typed_subscription_ends_at_its_expiry(make_backend: BackendFact
         assert isinstance(await next_item(subscription), BacklogEnd)
         await broadcaster.publish("t", "while allowed")
         item = await next_item(subscription)
-        assert isinstance(item, BroadcastMessage) and item.data == "while allowed"
+        assert isinstance(item, BroadcastMessage)
+        assert item.data == "while allowed"
         started = time.monotonic()
         ended = await next_item(subscription)
         assert ended == AuthorizationEnded("expired")
@@ -74,9 +75,7 @@ async def test_a_typed_subscription_ends_during_its_backlog(
         first = await broadcaster.publish("t", 0)
         for n in range(1, 5):
             await broadcaster.publish("t", n)
-        subscription = await broadcaster.subscribe_messages(
-            "t", last_event_id=first, page_size=1
-        )
+        subscription = await broadcaster.subscribe_messages("t", last_event_id=first, page_size=1)
         assert (await next_item(subscription)).data == "1"
         await asyncio.sleep(0.4)
         assert await next_item(subscription) == AuthorizationEnded("expired")
@@ -169,17 +168,17 @@ async def test_the_expiry_has_its_own_clock_while_a_recheck_hangs(
     # Before, the watch awaited the hanging re-check and checked the expiry only between
     # sleeps: the stream stayed open past expires_at for as long as authorize hung.
     authorize = hanging_after_first(0.5)
-    async with Broadcaster(
-        make_backend(), authorize=authorize, reauthorize_every=0.1
-    ) as broadcaster:
-        async with ASGIStream(make_app(broadcaster), "/events", query="topic=t") as stream:
-            assert stream.status == 200
-            started = time.monotonic()
-            await stream.wait_for(lambda: stream.task_done, timeout=4)
-            assert time.monotonic() - started < 4
-            last = stream.events[-1]
-            assert (last.event, json.loads(last.data)) == ("unauthorized", {"reason": "expired"})
-            assert [e.event for e in stream.events].count("unauthorized") == 1
+    async with (
+        Broadcaster(make_backend(), authorize=authorize, reauthorize_every=0.1) as broadcaster,
+        ASGIStream(make_app(broadcaster), "/events", query="topic=t") as stream,
+    ):
+        assert stream.status == 200
+        started = time.monotonic()
+        await stream.wait_for(lambda: stream.task_done, timeout=4)
+        assert time.monotonic() - started < 4
+        last = stream.events[-1]
+        assert (last.event, json.loads(last.data)) == ("unauthorized", {"reason": "expired"})
+        assert [e.event for e in stream.events].count("unauthorized") == 1
 
 
 async def test_a_recheck_that_does_not_answer_in_time_revokes(
@@ -220,7 +219,7 @@ async def test_an_authorize_that_does_not_answer_in_time_refuses() -> None:
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])
 def test_a_non_finite_expiry_is_refused(value: Any) -> None:
-    with pytest.raises(ValueError, match="finite.*expires_at=None"):
+    with pytest.raises(ValueError, match=r"finite.*expires_at=None"):
         Authorization(expires_at=value)
 
 
@@ -254,7 +253,7 @@ async def test_a_far_expiry_keeps_the_stream() -> None:
 async def test_control_event_types_cannot_be_published(make_backend: BackendFactory) -> None:
     async with Broadcaster(make_backend()) as broadcaster:
         for name in ("gap", "unauthorized"):
-            with pytest.raises(ValueError, match="reserved.*'gap' and 'unauthorized'"):
+            with pytest.raises(ValueError, match=r"reserved.*'gap' and 'unauthorized'"):
                 await broadcaster.publish("t", "forged", event=name)
         assert await broadcaster.publish("t", "fine", event="gaps")
     renamed = Broadcaster(make_backend(), gap_event="x-gap", unauthorized_event="x-auth")
