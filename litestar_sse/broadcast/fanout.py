@@ -122,13 +122,8 @@ class FanOut:
                 self.feeds[topic] = feed
             feed.count += 1
             feeds.append(feed)
-        subscription = Subscription(self, tuple(feeds))
+        subscription = Subscription(self, tuple(feeds))  # joins its feeds
         self._subscriptions.add(subscription)
-        inbox = subscription._inbox
-        for feed in feeds:
-            feed.subscriptions.add(subscription)
-            if inbox is not None:
-                feed.inboxes[inbox] = None
         return subscription
 
     def release(self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None = None) -> None:

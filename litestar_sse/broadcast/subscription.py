@@ -58,8 +58,9 @@ class Subscription(TakingLimits):
     Iterate it as the content of a :class:`~litestar_sse.ServerSentEvent`, or directly. A
     resuming subscription first sends the events its client missed, read a page at a time.
     The iteration ends when the broadcaster closes, when the backend lost its history (after
-    a final gap event) or could not be reached for the replay, or when the subscriber was
-    too slow under the ``disconnect`` policy. :meth:`close` (or ``aclose``, or leaving
+    a final gap event) or could not be reached for the replay, when the subscriber was too
+    slow under the ``disconnect`` policy, or when its authorization ended (:meth:`revoke`,
+    after the ``unauthorized_event``). :meth:`close` (or ``aclose``, or leaving
     ``async with``) unsubscribes; so does dropping the last reference to it.
 
     Attributes:
@@ -114,6 +115,10 @@ class Subscription(TakingLimits):
         self._final: bytes | None = None
         self._resumed = False
         self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
+        for feed in feeds:  # from now on, every event of these topics is kept for it
+            feed.subscriptions.add(self)
+            if self._inbox is not None:
+                feed.inboxes[self._inbox] = None
         self._finalizer.atexit = False
         self.topics = tuple(feed.name for feed in feeds)
         self.resumed_from = ""

@@ -313,6 +313,37 @@ async def test_topic_of_looks_at_one_topic_for_any_id() -> None:
             assert CountingDict.visited <= 1, event_id
 
 
+async def test_redis_topic_of_is_one_lookup_in_the_change_log(redis_server: Any) -> None:
+    # Already bounded on Redis (one XRANGE of one entry, O(log n)); kept so it stays so.
+    import redis.asyncio as redis
+
+    from litestar_sse.broadcast import RedisStreamBackend
+    from tests.redis_support import unique_prefix
+
+    async def calls(client: Any) -> dict[str, int]:
+        stats = await client.info("commandstats")
+        return {name: entry["calls"] for name, entry in stats.items()}
+
+    backend = RedisStreamBackend(redis_server.url, prefix=unique_prefix())
+    client = redis.Redis.from_url(redis_server.url)
+    async with Broadcaster(backend) as broadcaster:
+        old = await broadcaster.publish("first", "old")
+        for n in range(300):
+            await broadcaster.publish(f"topic-{n}", n)
+        epoch = old.split("-", 1)[0]
+        forged = [old, f"{epoch}-99999999999-0", f"{epoch}-1-0", "nope-1-0", "x"]
+        before = await calls(client)
+        answers = [await broadcaster.topic_of(event_id) for event_id in forged]
+        after = await calls(client)
+        assert answers == ["first", None, None, None, None]
+        spent = {name: n - before.get(name, 0) for name, n in after.items()}
+        assert spent.get("cmdstat_xrange", 0) <= len(forged)
+        assert spent.get("cmdstat_hget", 0) <= len(forged)
+        walking = ("cmdstat_scan", "cmdstat_keys", "cmdstat_xrevrange", "cmdstat_evalsha")
+        assert not any(spent.get(name) for name in walking), spent
+    await client.aclose()
+
+
 async def test_topic_of_forgets_events_that_left_the_history() -> None:
     from litestar_sse.broadcast import Retention
 
