@@ -15,6 +15,7 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from litestar import Litestar, Request, get
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery
 
+from litestar_sse import ServerSentEvent, ServerSentEventMessage
 from litestar_sse.broadcast import (
     Authorization,
     AuthorizationEnded,
@@ -124,6 +126,57 @@ async def test_a_revocation_ends_every_kind_of_subscription(
             assert await next_item(subscription, 3) == AuthorizationEnded("revoked")
             with pytest.raises(StopAsyncIteration):
                 await next_item(subscription)
+        assert broadcaster.stats().subscribers == {}
+
+
+def streaming_app(broadcaster: Broadcaster) -> Litestar:
+    """Streams built on the two other subscription APIs, as an app writes them."""
+
+    @get("/bytes")
+    async def raw(request: Request[Any, Any, Any]) -> ServerSentEvent:
+        return ServerSentEvent(await broadcaster.open_subscription("t", connection=request))
+
+    @get("/values")
+    async def values(request: Request[Any, Any, Any]) -> ServerSentEvent:
+        subscription = await broadcaster.subscribe_messages("t", connection=request)
+
+        async def items() -> AsyncIterator[ServerSentEventMessage]:
+            async with subscription:
+                async for item in subscription:
+                    if isinstance(item, BroadcastMessage):
+                        yield ServerSentEventMessage(data=item.data, id=item.id)
+                    elif isinstance(item, AuthorizationEnded):
+                        yield ServerSentEventMessage(event="unauthorized", data=item.reason)
+
+        return ServerSentEvent(items())
+
+    return Litestar([raw, values])
+
+
+@pytest.mark.parametrize("path", ["/bytes", "/values"])
+async def test_no_event_published_after_the_expiry_reaches_the_client(
+    make_backend: BackendFactory, path: str
+) -> None:
+    # Before: such streams went on for as long as the client stayed (49 events past it).
+    expires_at = math.inf
+
+    def authorize(connection: Any, topic: str) -> Authorization:
+        return Authorization(expires_at=expires_at)
+
+    published: dict[str, float] = {}
+    async with Broadcaster(make_backend(), authorize=authorize) as broadcaster:
+        app = streaming_app(broadcaster)  # built first: it takes a while
+        expires_at = time.time() + 0.4
+        async with ASGIStream(app, path) as stream:
+            assert stream.status == 200
+            while not stream.task_done and time.time() < expires_at + 3:
+                published[await broadcaster.publish("t", "tick")] = time.time()
+                await asyncio.sleep(0.02)
+            assert stream.task_done
+        assert stream.events[-1].event == "unauthorized"
+        delivered = [e.id for e in stream.events[:-1]]
+        assert len(delivered) >= 5
+        assert all(published[event_id] < expires_at for event_id in delivered)
         assert broadcaster.stats().subscribers == {}
 
 
