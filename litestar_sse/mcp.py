@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a fresh interprete
     ) from exc
 
 from litestar_sse.broadcast import BroadcastMessage, Gap
-from litestar_sse.broadcast.reads import DEFAULT_PAGE_SIZE
+from litestar_sse.broadcast.pipeline import DEFAULT_PAGE_SIZE
 from litestar_sse.broadcast.topics import check_topic
 from litestar_sse.validation import check_required_count
 

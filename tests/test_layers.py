@@ -57,7 +57,7 @@ def test_the_package_works_without_the_optional_mcp_sdk() -> None:
     code = (
         "import sys; sys.modules['mcp'] = None; import litestar_sse, asyncio; "
         "from litestar_sse.broadcast import Broadcaster; "
-        "import litestar_sse.broadcast.reads, litestar_sse.broadcast.messages; "
+        "import litestar_sse.broadcast.pipeline, litestar_sse.broadcast.messages; "
         "b = Broadcaster(); asyncio.run(b.publish('t', 'x')); "
         "assert not [m for m in sys.modules if m.startswith('mcp') and sys.modules[m]]\n"
         "try:\n    import litestar_sse.mcp\nexcept ImportError as exc:\n    print(exc)"

@@ -24,8 +24,8 @@ from litestar_sse.broadcast.broadcaster import (
     BroadcastStats,
     OverflowPolicy,
 )
-from litestar_sse.broadcast.fanout import Subscription
 from litestar_sse.broadcast.history import (
+    AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
     Gap,
@@ -36,6 +36,7 @@ from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.replay import Replay, ReplayPage
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
+from litestar_sse.broadcast.subscription import Subscription
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = (
     "MAX_TOPIC_BYTES",
     "RESUMED_FROM_HEADER",
     "Authorization",
+    "AuthorizationEnded",
     "Authorize",
     "BackendStats",
     "BackendUnavailableError",

@@ -2,11 +2,13 @@
 
 ``authorize(connection, topic)`` answers when a subscription opens: ``True`` (allowed),
 ``False`` (``403``), or an :class:`Authorization` that allows it until a time, as a token's
-expiry does. While the stream is open, a :class:`Watch` ends it cleanly when the earliest expiry
-passes, and, with ``reauthorize_every``, asks ``authorize`` again that often: a credential
-revoked meanwhile ends the stream too. Either way the client gets the broadcaster's
-``unauthorized_event`` and the end of the body, so it can renew its credentials before it
-reconnects (where ``authorize`` is asked again).
+expiry does. While the subscription is read, a :class:`Watch` ends it when the earliest expiry
+passes (on a timer of its own), and, with ``reauthorize_every``, asks ``authorize`` again that
+often: a credential revoked meanwhile ends it too, and so does a re-check that does not answer
+within ``authorize_timeout`` or raises (fail closed). A stream gets the broadcaster's
+``unauthorized_event`` and the end of the body, so its client can renew its credentials before
+it reconnects (where ``authorize`` is asked again); typed subscriptions yield
+:class:`~litestar_sse.broadcast.AuthorizationEnded` last.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import datetime
 import inspect
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,17 +26,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import PermissionDeniedException
 
-from litestar_sse.asgi import StreamState
-
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
-    from litestar_sse.asgi import ASGIStreamingResponse
+    from litestar_sse.broadcast.subscription import Subscription
 
-__all__ = ("Authorization", "Authorize", "Watch", "authorize_topics")
+__all__ = ("DEFAULT_AUTHORIZE_TIMEOUT", "Authorization", "Authorize", "Watch", "authorize_topics")
 
 _logger: Final = logging.getLogger("litestar_sse")
-_OVER: Final = frozenset((StreamState.STOPPING, StreamState.FINISHING, StreamState.DONE))
+
+DEFAULT_AUTHORIZE_TIMEOUT: Final = 10.0
+"""Seconds an awaitable ``authorize`` answer may take by default (``authorize_timeout``)."""
+
+_LONGEST_TIMER: Final = 86_400.0
+"""Longest single sleep of an expiry timer: a far expiry is re-armed daily, never one huge
+delay (an event loop may refuse a timer that far away)."""
 
 
 @dataclass(frozen=True)
@@ -42,17 +49,36 @@ class Authorization:
 
     Args:
         expires_at: When the permission ends: a timezone-aware ``datetime``, or seconds since
-            the epoch (``time.time()``, a JWT's ``exp``). ``None``: no end.
+            the epoch (``time.time()``, a JWT's ``exp``), a finite number. ``None``: no end
+            (``True`` says the same). ``nan`` and the infinities are refused: ``nan`` compares
+            false with every time, so it would never expire, and "never" is spelt ``None``.
+
+    Raises:
+        TypeError: ``expires_at`` is neither a ``datetime``, a number nor ``None``.
+        ValueError: a naive ``datetime``, or a number that is not finite.
     """
 
     expires_at: datetime.datetime | float | None = None
 
     def __post_init__(self) -> None:
         value = self.expires_at
-        if isinstance(value, datetime.datetime) and value.tzinfo is None:
-            raise ValueError("expires_at must be a timezone-aware datetime (or epoch seconds)")
-        if value is not None and not isinstance(value, (datetime.datetime, int, float)):
-            raise TypeError(f"expires_at must be a datetime or epoch seconds, got {value!r}")
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                raise ValueError("expires_at must be a timezone-aware datetime (or epoch seconds)")
+            return
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expires_at must be a datetime or epoch seconds, got {value!r:.60}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise ValueError(
+                f"expires_at must be a finite number of epoch seconds, got {value!r:.60}; "
+                "use expires_at=None (or return True) for a permission without end"
+            )
 
     def epoch(self) -> float | None:
         """``expires_at`` in seconds since the epoch."""
@@ -70,18 +96,35 @@ Authorize = Callable[
 
 
 async def authorize_topics(
-    authorize: Authorize, connection: Any, topics: Sequence[str]
+    authorize: Authorize,
+    connection: Any,
+    topics: Sequence[str],
+    *,
+    timeout: float = DEFAULT_AUTHORIZE_TIMEOUT,
 ) -> float | None:
     """Ask ``authorize`` about every topic; return the earliest expiry (epoch seconds) or None.
 
+    An awaitable answer that takes longer than ``timeout`` seconds counts as a refusal: a check
+    that cannot complete never lets anything through. (A synchronous ``authorize`` blocks the
+    event loop and cannot be bounded from here.)
+
     Raises:
-        PermissionDeniedException: a topic was refused, or its permission already expired.
+        PermissionDeniedException: a topic was refused, its permission already expired, or
+            ``authorize`` did not answer in time.
     """
     earliest: float | None = None
     for topic in topics:
         answer = authorize(connection, topic)
         if inspect.isawaitable(answer):
-            answer = await answer
+            try:
+                answer = await asyncio.wait_for(answer, timeout)
+            except asyncio.TimeoutError:
+                _logger.warning(
+                    "authorize did not answer within %s s for topic %r: refused", timeout, topic
+                )
+                raise PermissionDeniedException(
+                    detail=f"Authorization for {topic!r} could not be checked"
+                ) from None
         if isinstance(answer, Authorization):
             expiry = answer.epoch()
             if expiry is not None and expiry <= time.time():
@@ -94,10 +137,15 @@ async def authorize_topics(
 
 
 class Watch:
-    """Ends one stream when its authorization expires or a re-check refuses it.
+    """Ends one subscription when its authorization expires or a re-check refuses it.
 
-    Started with the stream (a stream that never starts has no watch), and cancelled when the
-    stream's subscription is closed, at its end; it holds the stream weakly.
+    Started when the subscription opens, and cancelled when it ends (a stream refused by the
+    app's limits or a ``HEAD`` ends at once); it holds the subscription weakly, and lets go of
+    the connection when it is cancelled.
+
+    The expiry has a timer of its own, apart from the re-checks: a re-check whose ``authorize``
+    hangs cannot postpone it, and is itself bounded by ``timeout`` (no answer in time: the
+    subscription ends as revoked).
     """
 
     __slots__ = (
@@ -106,8 +154,10 @@ class Watch:
         "_connection",
         "_every",
         "_expires",
-        "_stream",
+        "_subscription",
         "_task",
+        "_timeout",
+        "_timer",
         "_topics",
     )
 
@@ -119,6 +169,7 @@ class Watch:
         topics: Sequence[str],
         expires_at: float | None,
         every: float | None,
+        timeout: float,
         closing: dict[str, bytes],
     ) -> None:
         self._authorize = authorize
@@ -126,64 +177,88 @@ class Watch:
         self._topics = tuple(topics)
         self._expires = expires_at
         self._every = every
+        self._timeout = timeout
         self._closing = closing
-        self._stream: weakref.ReferenceType[ASGIStreamingResponse] | None = None
+        self._subscription: weakref.ReferenceType[Subscription] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    def start(self, stream: ASGIStreamingResponse) -> None:
-        """Watch ``stream``; call it on the stream's event loop, when the stream starts."""
-        self._stream = weakref.ref(stream)
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name="litestar_sse.broadcast.watch"
-        )
+    def start(self, subscription: Subscription) -> None:
+        """Watch ``subscription``; called on its event loop when it opens. An authorization
+        already expired ends it at once: it yields nothing but the closing."""
+        self._subscription = weakref.ref(subscription, self._gone)
+        if self._expires is not None and time.time() >= self._expires:
+            self._end("expired", cut=False)  # before any stream runs: nothing to cut
+            return
+        if self._expires is not None:
+            self._arm()
+        if self._every is not None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._recheck(), name="litestar_sse.broadcast.watch"
+            )
 
     def cancel(self) -> None:
-        """Stop watching: the stream is over. The watch does not sleep until its next check
-        holding the request of a stream that ended."""
+        """Stop watching: the subscription is over. Nothing keeps its connection any more."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            try:
+                current = asyncio.current_task()
+            except RuntimeError:  # no running loop
+                current = None
+            if task is not current:
+                task.cancel()
+        self._connection = None
 
-    async def _run(self) -> None:
+    def _gone(self, _: object) -> None:
+        self.cancel()  # the subscription was dropped without being closed
+
+    def _arm(self) -> None:
+        expires = self._expires
+        if expires is None or self._subscription is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = min(max(0.0, expires - time.time()), _LONGEST_TIMER)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._expires is not None and time.time() >= self._expires:
+            self._end("expired")
+        else:
+            self._arm()  # a far expiry, or the wall clock went back
+
+    async def _recheck(self) -> None:
+        every = self._every
+        assert every is not None
         while True:
-            delay = self._next_delay()
-            if delay is None:
+            await asyncio.sleep(every)
+            if self._subscription is None or self._subscription() is None:
                 return
-            await asyncio.sleep(delay)
-            stream = self._alive()
-            if stream is None:
+            if not await self._still_allowed():
+                self._end("revoked")
                 return
-            if self._expires is not None and time.time() >= self._expires:
-                stream.stop("unauthorized", closing=self._closing["expired"])
-                return
-            if self._every is not None and not await self._still_allowed():
-                stream = self._alive()
-                if stream is not None:
-                    stream.stop("unauthorized", closing=self._closing["revoked"])
-                return
-
-    def _next_delay(self) -> float | None:
-        delays = []
-        if self._expires is not None:
-            delays.append(max(0.0, self._expires - time.time()))
-        if self._every is not None:
-            delays.append(self._every)
-        return min(delays) if delays else None
 
     async def _still_allowed(self) -> bool:
         try:
-            expires = await authorize_topics(self._authorize, self._connection, self._topics)
+            expires = await authorize_topics(
+                self._authorize, self._connection, self._topics, timeout=self._timeout
+            )
         except PermissionDeniedException:
             return False
         except Exception:
-            _logger.exception("Exception raised by authorize; the stream is ended")
+            _logger.exception("Exception raised by authorize; the subscription is ended")
             return False
-        if expires is not None:
-            self._expires = expires if self._expires is None else min(self._expires, expires)
+        if expires is not None and (self._expires is None or expires < self._expires):
+            self._expires = expires
+            self._arm()
         return True
 
-    def _alive(self) -> ASGIStreamingResponse | None:
-        stream = None if self._stream is None else self._stream()
-        if stream is None or stream.state in _OVER:
-            return None
-        return stream
+    def _end(self, reason: str, *, cut: bool = True) -> None:
+        subscription = None if self._subscription is None else self._subscription()
+        self.cancel()
+        if subscription is not None:
+            subscription.revoke(reason, self._closing[reason], cut=cut)

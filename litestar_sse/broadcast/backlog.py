@@ -120,7 +120,7 @@ class Backlog:
 
 
 class BacklogOwner(Protocol):
-    """What :func:`take_backlog` needs of a subscription (:class:`~.fanout.Subscription`)."""
+    """What :func:`take_backlog` needs of a subscription (:class:`~.subscription.Subscription`)."""
 
     _backlog: Backlog | None
     gap: str | None

@@ -49,6 +49,31 @@ class EventFormat:
         }
         """The last event of a stream whose authorization ended, by reason (encoded once)."""
 
+    @property
+    def reserved(self) -> tuple[str, str]:
+        """The event types of the events the broadcaster sends by itself: its gap events and
+        the last event of a stream whose authorization ended."""
+        return (self.gap_event, self.unauthorized_event)
+
+    def check_event_type(self, event: str) -> str:
+        """``event`` if a published event may have it: a valid event type, not reserved.
+
+        Raises:
+            TypeError, ValueError: not a valid event type (see
+                :func:`~litestar_sse.codec.encoder.check_event_type`).
+            ValueError: one of :attr:`reserved`: a client that chooses the event types an app
+                publishes could forge a gap or the end of its authorization.
+        """
+        check_event_type(event)
+        if event in self.reserved:
+            names = " and ".join(repr(name) for name in self.reserved)
+            raise ValueError(
+                f"The event type {event!r} is reserved: the broadcaster sends {names} events "
+                "itself (gap_event, unauthorized_event); publish under another event type, "
+                "or give the Broadcaster other gap_event / unauthorized_event names"
+            )
+        return event
+
     def event(self, event_id: bytes, event: bytes | None, data: bytes) -> bytes:
         """One complete event: ``event`` (if any), ``id`` and ``data`` lines, blank line.
 

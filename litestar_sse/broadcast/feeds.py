@@ -25,7 +25,7 @@ __all__ = ("Inbox", "Subscriber", "TopicFeed")
 
 
 class Subscriber(Protocol):
-    """What a topic needs of a subscription (:class:`~.fanout.Subscription`)."""
+    """What a topic needs of a subscription (:class:`~.subscription.Subscription`)."""
 
     _future: asyncio.Future[None] | None
 

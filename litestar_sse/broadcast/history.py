@@ -15,6 +15,7 @@ from typing import Final, TypeAlias, Union
 from litestar_sse.broadcast.ids import parse_memory_position, parse_redis_position, split_event_id
 
 __all__ = (
+    "AuthorizationEnded",
     "BacklogEnd",
     "BroadcastMessage",
     "Gap",
@@ -76,10 +77,26 @@ class BacklogEnd:
     last_event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuthorizationEnded:
+    """The last item of a typed subscription whose authorization ended: nothing follows.
+
+    The value counterpart of the ``unauthorized_event`` a stream ends with. Events published
+    after the end (or not yet taken when it came) are not yielded.
+
+    Attributes:
+        reason: ``"expired"`` (the :class:`~litestar_sse.broadcast.Authorization`'s
+            ``expires_at`` passed) or ``"revoked"`` (a re-check refused it, raised, or did
+            not answer within ``authorize_timeout``).
+    """
+
+    reason: str
+
+
 HistoryItem: TypeAlias = Union[BroadcastMessage, Gap]  # noqa: UP007
 """What :meth:`~litestar_sse.broadcast.Broadcaster.history` yields."""
 
-MessageItem: TypeAlias = Union[BroadcastMessage, Gap, BacklogEnd]  # noqa: UP007
+MessageItem: TypeAlias = Union[BroadcastMessage, Gap, BacklogEnd, AuthorizationEnded]  # noqa: UP007
 """What a :class:`~litestar_sse.broadcast.MessageSubscription` yields."""
 
 

@@ -8,6 +8,7 @@ another worker process, is recognised as foreign and answered with a gap event.
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -37,9 +38,11 @@ MAX_IDEMPOTENCY_KEYS: Final = 100_000
 
 
 class _TopicLog:
-    __slots__ = ("entries", "idle_ttl", "max_age", "size", "trimmed")
+    __slots__ = ("entries", "idle_ttl", "max_age", "serial", "size", "trimmed")
 
-    def __init__(self, retention: Retention, trimmed: int) -> None:
+    def __init__(self, retention: Retention, trimmed: int, serial: int = 0) -> None:
+        self.serial = serial
+        """Numbers this topic's history in the ring of the newest events' topics."""
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
         self.max_age = retention.max_age
         self.idle_ttl = retention.idle_ttl
@@ -132,6 +135,9 @@ class MemoryBackend(MemoryReads):
         self._retention = retention
         self._clock = clock
         self._position = 0
+        self._topic_ring = array("I")
+        self._topic_serials: dict[int, str] = {}
+        self._serial = 0
         self._logs: dict[str, _TopicLog] = {}
         """The topics with a history, the one published to least recently first."""
         self._size = 0
@@ -157,7 +163,12 @@ class MemoryBackend(MemoryReads):
         if log is None:
             # A topic dropped earlier may have had events up to _forgotten: assume it did.
             retention = resolve_retention(self._retention, topic)
-            log = _TopicLog(retention, self._forgotten)
+            serial = self._serial % 0xFFFF_FFFF + 1  # 4 bytes in the ring; live ones kept
+            while serial in self._topic_serials:
+                serial = serial % 0xFFFF_FFFF + 1
+            self._serial = serial
+            log = _TopicLog(retention, self._forgotten, serial)
+            self._topic_serials[serial] = topic
             if retention.max_age is not None or retention.idle_ttl is not None:
                 self._rotation.append(topic)
         logs[topic] = log
@@ -168,6 +179,7 @@ class MemoryBackend(MemoryReads):
         self._forgotten = max(self._forgotten, newest)
         self._size -= log.size
         del self._logs[topic]
+        del self._topic_serials[log.serial]
 
     def _enforce_limits(self) -> None:
         # The topic published to least recently gives way first: whole, past the topic limit;
@@ -222,6 +234,7 @@ class MemoryBackend(MemoryReads):
         event_id = self._epoch_prefix + b"%d" % position
         chunk = self.sink.format.event(event_id, event, data)
         log = self._log(topic)
+        self._index_topic(position, log.serial)
         entries = log.entries
         if entries.maxlen is not None and len(entries) >= entries.maxlen:
             if entries:

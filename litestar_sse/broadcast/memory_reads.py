@@ -1,12 +1,15 @@
 """Reading the in-memory history as values: pages of events, and the topic of an id.
 
 The base of :class:`~litestar_sse.broadcast.MemoryBackend`, kept apart from the write path.
-Both reads look only at what the backend retains, so they cost no memory of their own.
+Pages are read from what the backend retains; the topic of an id is looked up in a ring of
+the newest :data:`TOPIC_INDEX_LENGTH` events' topics (as Redis keeps its change log), a few
+operations per call whatever the id and however many topics there are.
 """
 
 from __future__ import annotations
 
 import itertools
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from operator import itemgetter
@@ -21,7 +24,10 @@ from litestar_sse.broadcast.history import (
 )
 from litestar_sse.broadcast.ids import parse_memory_position, split_event_id
 
-__all__ = ("MemoryReads",)
+__all__ = ("TOPIC_INDEX_LENGTH", "MemoryReads")
+
+TOPIC_INDEX_LENGTH: Final = 100_000
+"""Newest events whose topic :meth:`MemoryReads.topic_of` can tell (one reference each)."""
 
 _first: Final = itemgetter(0)
 
@@ -37,6 +43,19 @@ class MemoryReads(BroadcastBackend):
     _forgotten: int
     _size: int
     _clock: Callable[[], float]
+    _topic_ring: array[int]
+    """The topic serial of each of the newest events: position ``p`` at ``(p - 1) %
+    TOPIC_INDEX_LENGTH`` (4 bytes an event, no object: a forgotten topic keeps nothing)."""
+    _topic_serials: dict[int, str]
+    """The serial of each topic with a history -> the topic."""
+
+    def _index_topic(self, position: int, serial: int) -> None:
+        """Note the topic (by serial) of the event at ``position``, the newest."""
+        ring = self._topic_ring
+        if len(ring) < TOPIC_INDEX_LENGTH:
+            ring.append(serial)
+        else:
+            ring[(position - 1) % TOPIC_INDEX_LENGTH] = serial
 
     async def read_history(
         self,
@@ -108,24 +127,24 @@ class MemoryReads(BroadcastBackend):
         return HistoryPage(messages, more, gap, tuple(gaps))
 
     async def topic_of(self, event_id: str) -> str | None:
-        """The topic of ``event_id`` while its event is kept in history; else ``None``.
+        """The topic of ``event_id`` while its event is kept in history and is among the
+        newest :data:`TOPIC_INDEX_LENGTH` events; else ``None``.
 
-        Walks back from the topic published to most recently, and stops at the first whose
-        newest event is older than the id: for a recent id, a few topics at most.
+        A few operations whatever the id: one look-up in the ring of the newest events'
+        topics, then one search in that topic's history that the event is still kept.
         """
         parsed = event_position(event_id)
         if parsed is None or parsed[0] != self.epoch:
             return None
         position = parsed[1]
-        logs = self._logs
-        for topic in reversed(logs):
-            entries = logs[topic].entries
-            if not entries:
-                continue
-            if entries[-1][0] < position:
-                return None  # every topic before this one was published to even earlier
-            if entries[0][0] <= position:
-                index = bisect_left(entries, position, key=_first)
-                if entries[index][0] == position:
-                    return topic
-        return None
+        if not 0 < position <= self._position or position <= self._position - TOPIC_INDEX_LENGTH:
+            return None
+        topic = self._topic_serials.get(self._topic_ring[(position - 1) % TOPIC_INDEX_LENGTH])
+        log = None if topic is None else self._logs.get(topic)
+        if topic is None or log is None:
+            return None
+        entries = log.entries
+        if not entries or entries[0][0] > position or entries[-1][0] < position:
+            return None
+        index = bisect_left(entries, position, key=_first)
+        return topic if entries[index][0] == position else None

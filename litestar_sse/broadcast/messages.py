@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from litestar_sse.broadcast.history import (
+    AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
     Gap,
@@ -33,7 +34,7 @@ from litestar_sse.broadcast.history import (
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.fanout import Subscription
+    from litestar_sse.broadcast.subscription import Subscription
 
 __all__ = ("MessageSubscription", "Until")
 
@@ -51,8 +52,10 @@ class MessageSubscription:
     reader skipped some under the ``drop_oldest`` policy, or ``"epoch"`` when the backend
     lost its history, after which the iteration ends).
 
-    The iteration ends when ``until`` picks a message (right after it), when the broadcaster
-    closes, when the backend lost its history, or when the reader was too slow under the
+    The iteration ends when ``until`` picks a message (right after it), when its
+    authorization ends (after an :class:`AuthorizationEnded`, with nothing else of what was
+    waiting: an expiry or a revocation ends the backlog too), when the broadcaster closes,
+    when the backend lost its history, or when the reader was too slow under the
     ``disconnect`` policy. :meth:`close` (or ``aclose``, or leaving ``async with``) ends it
     early.
 
@@ -86,6 +89,10 @@ class MessageSubscription:
 
     async def __anext__(self) -> MessageItem:
         while True:
+            revoked = self.subscription.revoked
+            if revoked is not None and not self._finished:
+                self.close()
+                return AuthorizationEnded(revoked)
             if self._ready:
                 return self._ready.popleft()
             if self._finished:
@@ -107,8 +114,12 @@ class MessageSubscription:
             try:
                 raw = await self.subscription.__anext__()
             except StopAsyncIteration:
+                if self.subscription.revoked is not None:
+                    continue  # ended by its authorization: say so
                 await self.aclose()
                 raise
+            if self.subscription.revoked is not None:
+                continue  # the closing event: said as AuthorizationEnded
             # Parsed at once: the events just taken are still in their topics' feeds.
             self._parse(raw.encode())
 

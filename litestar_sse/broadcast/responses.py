@@ -11,8 +11,7 @@ from litestar_sse.response import ServerSentEvent
 if TYPE_CHECKING:
     from litestar.response.base import ASGIResponse
 
-    from litestar_sse.broadcast.authorization import Watch
-    from litestar_sse.broadcast.fanout import Subscription
+    from litestar_sse.broadcast.subscription import Subscription
 
 __all__ = ("GAP_HEADER", "RESUMED_FROM_HEADER", "SubscriptionResponse")
 
@@ -28,29 +27,28 @@ class SubscriptionResponse(ServerSentEvent):
 
     Streams a :class:`Subscription`. Under the ``disconnect`` policy, a subscriber that falls
     too far behind while stuck in a send has its stream stopped at once (like a send timeout),
-    so the connection is freed and the client reconnects with ``Last-Event-ID``.
+    so the connection is freed and the client reconnects with ``Last-Event-ID``. When its
+    authorization ends (see :meth:`Subscription.revoke`), the stream stops at once with the
+    ``unauthorized_event`` last (stop reason ``"unauthorized"``).
     """
 
-    def __init__(
-        self, subscription: Subscription, *, watch: Watch | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, subscription: Subscription, **kwargs: Any) -> None:
         super().__init__(subscription, **kwargs)
         self.subscription = subscription
-        self.watch = watch
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        """Build the ASGI response; let the subscription stop it when it is too slow, and
-        watch its authorization once it starts."""
+        """Build the ASGI response; let the subscription stop it when it is too slow or its
+        authorization ends."""
         response = super().to_asgi_response(*args, **kwargs)
         if isinstance(response, ASGIStreamingResponse):
             self.subscription.on_overflow = functools.partial(_stop_slow_stream, response)
-            if self.watch is not None:
-                # Watched from when the stream starts (ended when its authorization is): a
-                # stream refused (503, HEAD) or stopped before it starts never has a watch.
-                self.subscription.on_start = functools.partial(self.watch.start, response)
-                self.subscription.on_close = self.watch.cancel
+            self.subscription.on_revoke = functools.partial(_stop_unauthorized, response)
         return response
 
 
 def _stop_slow_stream(response: ASGIStreamingResponse) -> None:
     response.stop("overflow")
+
+
+def _stop_unauthorized(response: ASGIStreamingResponse, closing: bytes) -> None:
+    response.stop("unauthorized", closing=closing)

@@ -1,7 +1,7 @@
 """What a subscriber takes from its topics: the limits that make it slow, and its batches.
 
 Functions over the topics' rings (:class:`~.feeds.TopicFeed`) and a subscriber's cursors,
-and :class:`TakingLimits`, the part of :class:`~.fanout.Subscription` that applies them.
+and :class:`TakingLimits`, the part of :class:`~.subscription.Subscription` that applies them.
 They never copy an event: a batch is made of references to the shared ``bytes`` objects,
 joined within a budget (one event alone, if it is larger, goes out as the shared object).
 """
@@ -37,7 +37,7 @@ class Limits(Protocol):
 
 class TakingLimits:
     """How a subscriber of several topics takes its events, what it has in flight, and its
-    fate past a limit: the part of :class:`~.fanout.Subscription` that applies the
+    fate past a limit: the part of :class:`~.subscription.Subscription` that applies the
     functions below (the subscription holds the other attributes)."""
 
     __slots__ = ("_sending", "_sending_events")

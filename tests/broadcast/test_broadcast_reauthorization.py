@@ -23,6 +23,7 @@ from litestar.params import FromQuery
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.broadcast import Authorization, Broadcaster
+from litestar_sse.broadcast.authorization import Watch
 
 pytestmark = pytest.mark.anyio
 
@@ -98,14 +99,14 @@ class _Mark:
 
 
 def watch_tasks(broadcaster: Broadcaster) -> int:
-    """The watches running in this event loop for the streams of ``broadcaster``."""
-    count = 0
-    for task in asyncio.all_tasks():
-        coro = task.get_coro()
-        frame = getattr(coro, "cr_frame", None)
-        if getattr(coro, "__qualname__", "") == "Watch._run" and frame is not None:
-            count += frame.f_locals["self"]._authorize is broadcaster.authorize
-    return count
+    """The watches armed (an expiry timer or a re-check task) for ``broadcaster``."""
+    return sum(
+        1
+        for watch in gc.get_objects()
+        if type(watch) is Watch
+        and watch._authorize is broadcaster.authorize
+        and (watch._timer is not None or watch._task is not None)
+    )
 
 
 def watched_app(
