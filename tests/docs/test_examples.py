@@ -323,7 +323,7 @@ async def test_sync_generator_is_closed_in_its_thread() -> None:
 
 def test_sync_generator_idle_message_is_a_comment_only() -> None:
     module = load("cleanup_sync")
-    assert module.IDLE.encode() == b": idle\r\n\r\n"
+    assert module.IDLE.encode() == b": idle\r\n"  # no blank line: no decoder dispatches
     assert decode_stream(module.IDLE.encode()) == []
 
 
