@@ -146,9 +146,9 @@ def encode_data(data: str | bytes, sep: bytes) -> bytes:
     """Encode ``data`` as ``data:`` lines; the text is UTF-8 (bytes are taken as UTF-8 already).
 
     Each line break (CRLF, CR or LF) starts a new ``data:`` line, the one way the protocol
-    carries one: a payload of ``n`` line breaks costs ``n`` times ``data: `` and a separator
-    on the wire (at most 8 bytes per byte of input). The work is a few passes over the bytes in
-    C, whatever the number of lines.
+    carries one: a payload of ``n`` line breaks costs ``n`` times the ``data:`` prefix and a
+    separator on the wire (at most 8 bytes per byte of input). The work is a few passes over
+    the bytes in C, whatever the number of lines.
     """
     return _prefix_lines(b"data: ", to_utf8(data) if isinstance(data, str) else data, sep)
 
