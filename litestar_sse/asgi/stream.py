@@ -342,7 +342,7 @@ class ASGIStreamingResponse(
         COUNTERS.producer_errors += 1
         logger = self.get_logger()
         logger.exception(
-            "Exception raised while producing a streaming response; the stream was ended: %s",
+            "Exception raised while producing a streaming response; the stream was ended (%s)",
             _summary(exc),
         )
         if self.on_error is not None:

@@ -137,6 +137,13 @@ def test_an_unencodable_item_says_type_encoders() -> None:
     assert "Litestar(type_encoders={Thing: ...})" in str(info.value)
 
 
+def test_an_unencodable_publish_says_type_encoders() -> None:
+    from litestar_sse.broadcast.encoding import make_data_encoder
+
+    with pytest.raises(TypeError, match=r"Thing: register an encoder for it in type_encoders"):
+        make_data_encoder()(Thing())
+
+
 @pytest.mark.parametrize("app_logging", [True, False], ids=["default logging", "no logging"])
 def test_an_unencodable_yield_is_logged_on_the_library_logger(
     app_logging: bool, library_log: Records
