@@ -69,6 +69,35 @@ def test_missing_packages_stop_with_one_line_naming_the_fix(
     )
 
 
+def test_as_root_it_installs_what_is_missing_and_stops_the_redis_service(tmp_path: Path) -> None:
+    # Stand-ins for apt-get and systemctl record their arguments: nothing is installed.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    for tool in ("apt-get", "systemctl"):
+        stand_in = bin_dir / tool
+        stand_in.write_text(f'#!/bin/bash\necho "{tool} $*" >> {calls}\n')
+        stand_in.chmod(0o755)
+    for tool in ("make", "node", "npm", "ip"):
+        (bin_dir / tool).symlink_to("/bin/true")
+    env = {
+        "PATH": str(bin_dir),
+        "SYSTEM_DEPS_UID": "0",
+        "SYSTEM_DEPS_CHROMIUM": str(tmp_path / "no-chromium"),
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(
+        ["/bin/bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert calls.read_text().splitlines() == [
+        "apt-get update -q",
+        "apt-get install -y -q --no-install-recommends redis-server chromium",
+        "systemctl stop redis-server",
+        "systemctl disable redis-server",
+    ]
+
+
 def test_make_test_and_ci_run_both_use_it() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: system-deps\b", makefile, re.MULTILINE)
