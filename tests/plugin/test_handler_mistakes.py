@@ -55,19 +55,23 @@ def library_log() -> Iterator[Records]:
 # -- @event_stream without SSEPlugin (issue 21, finding 4) --------------------------------------
 
 
-@get("/gen")
-@event_stream
-async def generator_handler() -> AsyncIterator[int]:
-    yield 1
+def stream_handlers() -> list[Any]:
+    """Fresh handlers: the plugin marks the functions it prepared, for the life of the process."""
 
-
-@get("/fn")
-@event_stream
-async def returns_an_iterator() -> AsyncIterator[int]:
-    async def numbers() -> AsyncIterator[int]:
+    @get("/gen")
+    @event_stream
+    async def generator_handler() -> AsyncIterator[int]:
         yield 1
 
-    return numbers()  # type: ignore[return-value]
+    @get("/fn")
+    @event_stream
+    async def returns_an_iterator() -> AsyncIterator[int]:
+        async def numbers() -> AsyncIterator[int]:
+            yield 1
+
+        return numbers()  # type: ignore[return-value]
+
+    return [generator_handler, returns_an_iterator]
 
 
 @pytest.mark.parametrize("path", ["/gen", "/fn"])
@@ -75,7 +79,7 @@ def test_event_stream_without_the_plugin_names_the_fix(path: str, library_log: R
     # Nothing of ours runs at startup without the plugin: the first request says it, as a 500
     # (not Litestar's "Unsupported type: <class 'async_generator'>") and in the log, even
     # when the app is not in debug mode (Litestar then logs no exception itself).
-    app = Litestar([generator_handler, returns_an_iterator])
+    app = Litestar(stream_handlers())
     with TestClient(app) as client:
         response = client.get(path)
     assert response.status_code == 500
@@ -87,10 +91,7 @@ def test_event_stream_without_the_plugin_names_the_fix(path: str, library_log: R
 
 
 def test_with_the_plugin_the_same_handlers_stream() -> None:
-    app = Litestar(
-        [generator_handler, returns_an_iterator],
-        plugins=[SSEPlugin(SSEConfig(ping_interval=None))],
-    )
+    app = Litestar(stream_handlers(), plugins=[SSEPlugin(SSEConfig(ping_interval=None))])
     with TestClient(app) as client:
         for path in ("/gen", "/fn"):
             assert both(client.get(path).content) == [Ev("1")]
