@@ -158,7 +158,7 @@ def _mark(fn: F, *, settings: Mapping[str, Any]) -> F:
         raise TypeError(
             "@event_stream decorates the handler function: put it below the route decorator"
         )
-    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+    if _is_generator_function(fn):
 
         @functools.wraps(fn)
         async def stream_handler(*args: Any, **kwargs: Any) -> Any:
@@ -195,15 +195,26 @@ def _no_plugin(fn: Callable[..., Any]) -> typing.NoReturn:
 
 
 def mark_prepared(handler: HTTPRouteHandler) -> None:
-    """Note that the plugin streams ``handler``: its :func:`event_stream` wrapper then runs."""
+    """Note that the plugin streams ``handler``: its :func:`event_stream` wrapper then runs.
+
+    The note is on the function, for the life of the process: the same function in another
+    app without the plugin then gets Litestar's own 500, not the error naming the plugin.
+    """
+    fn = _find(handler, lambda fn: getattr(fn, _MARKER, None) is not None)
+    if fn is not None:
+        setattr(fn, _PREPARED, True)
+
+
+def _find(handler: HTTPRouteHandler, wanted: Callable[[Any], bool]) -> Any:
+    """The handler's function, or one it wraps, that is ``wanted``; ``None`` if none is."""
     fn: Any = handler.fn
-    for _ in range(4):  # through Litestar's own wrappers, as _settings_of
-        if getattr(fn, _MARKER, None) is not None:
-            setattr(fn, _PREPARED, True)
-            return
+    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
+        if wanted(fn):
+            return fn
         fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
         if fn is None:
-            return
+            return None
+    return None
 
 
 def check_not_a_stray_generator(handler: HTTPRouteHandler) -> None:
@@ -217,14 +228,7 @@ def check_not_a_stray_generator(handler: HTTPRouteHandler) -> None:
     Raises:
         ImproperlyConfiguredException: naming the handler and the fix.
     """
-    fn: Any = handler.fn
-    for _ in range(4):
-        if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
-            break
-        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
-        if fn is None:
-            return
-    else:
+    if _find(handler, _is_generator_function) is None:
         return
     if handler.response_class not in (None, Response):  # Litestar 3's default is Response
         return
@@ -236,6 +240,10 @@ def check_not_a_stray_generator(handler: HTTPRouteHandler) -> None:
         "@event_stream (below the route decorator) or give the route decorator "
         'media_type="text/event-stream"'
     )
+
+
+def _is_generator_function(fn: Any) -> bool:
+    return inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
 
 
 def route_settings(values: Mapping[str, Any], *, skip_empty: bool = False) -> dict[str, Any]:
@@ -269,15 +277,8 @@ class RouteDefaults:
 
 def _settings_of(handler: HTTPRouteHandler) -> dict[str, Any] | None:
     """The settings of an :func:`event_stream` mark (``None``: not marked)."""
-    fn: Any = handler.fn
-    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
-        settings = getattr(fn, _MARKER, None)
-        if settings is not None:
-            return dict(settings)
-        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
-        if fn is None:
-            return None
-    return None
+    fn = _find(handler, lambda fn: getattr(fn, _MARKER, None) is not None)
+    return None if fn is None else dict(getattr(fn, _MARKER))
 
 
 def is_event_stream_media_type(media_type: Any) -> bool:
