@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help install test test-only test-on test-litestar soak lint typecheck docs demo bench bench-quick clean
+.PHONY: help install system-deps test test-only test-on test-litestar soak lint typecheck docs demo bench bench-quick clean
 
 help:
-	@echo "make test         install everything, run lint (ruff, import layers), mypy, docs build and the test suite"
+	@echo "make test         install everything (as root, the system packages the tests use: .ci/system-deps), run lint (ruff, import layers), mypy, docs build and the test suite"
 	@echo "make test-on ON=/path/to/python3.10   the test suite on another interpreter, in .venv-3.10"
 	@echo "make test-litestar LITESTAR=litestar==2.12.1   the test suite on another Litestar (pip requirement or wheel path)"
 	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
@@ -43,11 +43,18 @@ docs: install
 test-only: install
 	$(BIN)/pytest
 
-test: lint typecheck docs test-only
+# The system packages the tests use (redis-server, chromium, Node.js...): installed when root,
+# else one line naming what is missing and the command that installs it.
+system-deps:
+	@PYTHON=$(PYTHON) .ci/system-deps
+
+# The system packages first, before any venv is built (Debian's python3 needs python3-venv).
+test: system-deps
+	$(MAKE) lint typecheck docs test-only
 
 # The test suite on another interpreter (installed already: no download), in a venv of its own.
 ON_VERSION = $(shell $(ON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-test-on: $(UV)
+test-on: system-deps $(UV)
 	@test -n "$(ON)" || { echo "usage: make test-on ON=/path/to/python3.X"; exit 2; }
 	UV_PROJECT_ENVIRONMENT=.venv-$(ON_VERSION) $(UV) sync --frozen --all-extras --python $(ON)
 	.venv-$(ON_VERSION)/bin/pytest
@@ -55,7 +62,7 @@ test-on: $(UV)
 # The test suite against another Litestar: a pip requirement ("litestar==2.12.1") or a wheel
 # path, in a venv of its own named after it. Everything else comes from the lock.
 LITESTAR_VENV = .venv-litestar-$(shell printf '%s' '$(notdir $(LITESTAR))' | sed 's/[^A-Za-z0-9.]/-/g')
-test-litestar: $(UV)
+test-litestar: system-deps $(UV)
 	@test -n "$(LITESTAR)" || { echo "usage: make test-litestar LITESTAR=<pip requirement or wheel path>"; exit 2; }
 	UV_PROJECT_ENVIRONMENT=$(LITESTAR_VENV) $(UV) sync --frozen --all-extras --no-install-package litestar
 	$(UV) pip install --quiet --python $(LITESTAR_VENV)/bin/python "$(LITESTAR)"
@@ -65,7 +72,7 @@ test-litestar: $(UV)
 # The long runs: the fuzzers with many more examples, then tests/soak (real servers, real Redis).
 SOAK_SCALE ?= 1
 FUZZ_EXAMPLES ?= 20000
-soak: install
+soak: system-deps install
 	SSE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/codec/test_fuzz.py
 	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -m soak tests/soak -v --durations=0
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import msgspec
-import msgspec.inspect as mi
 
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
@@ -22,6 +21,7 @@ from litestar_sse.codec.encoder import (
     check_event_type,
     check_retry,
     check_separator,
+    encode_comment,
     encode_data,
     encode_fields,
     to_utf8,
@@ -37,7 +37,7 @@ __all__ = (
     "is_litestar_message",
     "is_message_type",
     "make_item_encoder",
-    "may_break_lines",
+    "unsupported_type_message",
 )
 
 LITESTAR_MESSAGE_MODULE: Final = "litestar.response.sse"
@@ -54,12 +54,31 @@ MESSAGE_FIELDS: Final = frozenset(("data", "event", "id", "retry", "comment", "s
 _TYPE_CACHE_SIZE: Final = 256
 
 
+def unsupported_type_message(obj: Any) -> str:
+    """What to say when ``obj`` cannot be sent as JSON: its type, and how to make it sendable."""
+    kind = type(obj)
+    name = kind.__qualname__
+    where = kind.__module__
+    shown = name if where in ("builtins", "__main__") else f"{where}.{name}"
+    return (
+        f"Cannot JSON-encode an object of type {shown}: register an encoder for it in "
+        f"type_encoders (Litestar(type_encoders={{{name}: ...}}), or on the route, the "
+        "response or the Broadcaster), or send a type msgspec knows (a Struct, dataclass, "
+        "dict, str...)"
+    )
+
+
 def default_enc_hook(obj: Any) -> Any:
-    """JSON fallback for types msgspec does not know, used when no app encoders are given."""
+    """JSON fallback for types msgspec does not know, used when no app encoders are given.
+
+    Raises:
+        TypeError: a type neither msgspec nor pydantic knows; the message names the type and
+            ``type_encoders``.
+    """
     model_dump = getattr(obj, "model_dump", None)
     if callable(model_dump):  # pydantic v2 model
         return model_dump(mode="json")
-    raise NotImplementedError(f"Cannot JSON-encode object of type {type(obj).__name__}")
+    raise TypeError(unsupported_type_message(obj))
 
 
 _default_json_encode: Final = msgspec.json.Encoder(enc_hook=default_enc_hook).encode
@@ -79,8 +98,12 @@ class ServerSentEventMessage(msgspec.Struct, frozen=True):
         event: Event type, the name a browser's ``addEventListener`` listens for.
         id: Event id; the client sends it back as ``Last-Event-ID`` when it reconnects.
         retry: Reconnection time for the client, in milliseconds.
-        comment: Comment lines; clients ignore them.
-        sep: Line ending: ``"\\r\\n"`` (default), ``"\\n"`` or ``"\\r"``.
+        comment: Comment lines; clients ignore them. A message with a comment and nothing else
+            (no ``event``, ``id`` or ``retry``; ``data`` left empty or ``None``) is a comment:
+            only its comment lines are written, no blank line, so no client sees an event.
+        sep: Line ending: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"``. ``None`` (the default): the
+            stream's separator (the response's ``sep``, else the app's
+            :class:`~litestar_sse.SSEConfig`), ``"\\r\\n"`` for a message encoded on its own.
     """
 
     data: Any = ""
@@ -88,7 +111,7 @@ class ServerSentEventMessage(msgspec.Struct, frozen=True):
     id: str | int | None = None
     retry: int | None = None
     comment: str | None = None
-    sep: str = DEFAULT_SEPARATOR
+    sep: str | None = None
 
     def __post_init__(self) -> None:
         if self.event is not None:
@@ -99,22 +122,47 @@ class ServerSentEventMessage(msgspec.Struct, frozen=True):
             check_retry(self.retry)
         if self.comment is not None:
             check_comment(self.comment)
-        check_separator(self.sep)
+        if self.sep is not None:
+            check_separator(self.sep)
 
-    def encode(self, json_encode: JSONEncode | None = None) -> bytes:
-        """Return the bytes of this event, blank line included.
+    def encode(self, json_encode: JSONEncode | None = None, *, sep: str | None = None) -> bytes:
+        """Return the bytes of this event, blank line included (a comment: its lines only).
 
         Args:
             json_encode: Serializer for structured ``data``; defaults to msgspec's JSON encoder.
+            sep: The separator when the message sets none (``"\\r\\n"`` if ``None``).
         """
-        sep = self.sep.encode()
+        line_end = self.sep or sep or DEFAULT_SEPARATOR
+        if _is_comment(self):
+            return _encode_comment_only(self.comment, line_end)
+        sep_bytes = line_end.encode()
         prefix = encode_fields(
-            event=self.event, id=self.id, retry=self.retry, comment=self.comment, sep=self.sep
+            event=self.event, id=self.id, retry=self.retry, comment=self.comment, sep=line_end
         )
         data = self.data
         if data is None:
-            return prefix + sep
-        return prefix + _encode_payload(data, sep, json_encode or _default_json_encode) + sep
+            return prefix + sep_bytes
+        json_encode = json_encode or _default_json_encode
+        return prefix + _encode_payload(data, sep_bytes, json_encode) + sep_bytes
+
+
+def _is_comment(message: ServerSentEventMessage) -> bool:
+    """Whether ``message`` is a comment: no event fields, no data (a comment, or nothing)."""
+    data = message.data
+    return (
+        (data is None or (type(data) is str and not data))
+        and message.event is None
+        and message.id is None
+        and message.retry is None
+        and (message.comment is not None or data is None)
+    )
+
+
+def _encode_comment_only(comment: str | None, sep: str) -> bytes:
+    # Comment lines and no blank line: the blank line would end an event, which decoders that
+    # dispatch on every blank line once an id was seen (openai-python, httpx-sse) turn into an
+    # empty event. The next event's lines follow; a comment line inside them is ignored.
+    return b"" if comment is None else encode_comment(comment, sep.encode())
 
 
 class RawEvent(msgspec.Struct, frozen=True):
@@ -169,18 +217,23 @@ def _encode_payload(data: Any, sep: bytes, json_encode: JSONEncode) -> bytes:
     return encode_data(data_text(data, json_encode), sep)
 
 
-def message_from_mapping(item: Mapping[str, Any], sep: str) -> ServerSentEventMessage:
-    """Build a message from a yielded dict of message fields, without mutating it."""
+def message_from_mapping(item: Mapping[str, Any]) -> ServerSentEventMessage:
+    """Build a message from a yielded dict of message fields, without mutating it.
+
+    Raises:
+        ValueError: a key that is not a message field. A dict yielded by an untyped stream is
+            the fields of an event, not its data: the message says how to send it as data.
+    """
     unknown = item.keys() - MESSAGE_FIELDS
     if unknown:
         raise ValueError(
-            f"Unknown SSE message field(s) {sorted(map(str, unknown))} in yielded dict; "
-            f"allowed: {sorted(MESSAGE_FIELDS)}. To send a dict as JSON data, yield "
-            "{'data': the_dict} or ServerSentEventMessage(data=the_dict)."
+            f"Unknown SSE message field(s) {sorted(map(str, unknown))} in a yielded dict: in an "
+            f"untyped stream a dict is the fields of an event (allowed: {sorted(MESSAGE_FIELDS)}), "
+            'not its data. To send the dict as JSON data, yield {"data": the_dict} (or '
+            "ServerSentEventMessage(data=the_dict)), or annotate the handler with its type "
+            "(AsyncIterator[dict[str, Any]], a TypedDict or a Struct), where dicts are data."
         )
-    if "sep" in item:
-        return ServerSentEventMessage(**item)
-    return ServerSentEventMessage(**item, sep=sep)
+    return ServerSentEventMessage(**item)
 
 
 def is_litestar_message(kind: type) -> bool:
@@ -204,75 +257,37 @@ def is_message_type(kind: Any) -> bool:
 
 
 def _from_litestar_message(item: Any) -> ServerSentEventMessage:
+    # Litestar's message cannot leave its separator unset: its default (CRLF) means "unset",
+    # so the stream's separator applies to it too.
+    sep = item.sep
     return ServerSentEventMessage(
         data=item.data,
         event=item.event,
         id=item.id,
         retry=item.retry,
         comment=item.comment,
-        sep=item.sep,
+        sep=None if sep == DEFAULT_SEPARATOR else sep,
     )
 
 
 def _encode_with_defaults(
     message: ServerSentEventMessage,
     defaults: tuple[str | None, str | int | None, int | None, str | None],
+    stream_sep: str,
     json_encode: JSONEncode,
 ) -> bytes:
     data = message.data
     event, id, retry, comment = defaults
-    sep = message.sep.encode()
+    line_end = message.sep or stream_sep
+    sep = line_end.encode()
     prefix = encode_fields(
         event=event if message.event is None else message.event,
         id=id if message.id is None else message.id,
         retry=retry if message.retry is None else message.retry,
         comment=comment if message.comment is None else message.comment,
-        sep=message.sep,
+        sep=line_end,
     )
     return prefix + _encode_payload(data, sep, json_encode) + sep
-
-
-_PLAIN_JSON: Final = (
-    mi.IntType, mi.FloatType, mi.StrType, mi.BoolType, mi.NoneType, mi.BytesType,
-    mi.ByteArrayType, mi.MemoryViewType, mi.DateTimeType, mi.DateType, mi.TimeType,
-    mi.TimeDeltaType, mi.UUIDType, mi.DecimalType, mi.EnumType, mi.LiteralType,
-)  # fmt: skip
-
-
-def may_break_lines(kind: type) -> bool:
-    """Whether the JSON msgspec makes of a ``kind`` object may hold a raw line break.
-
-    msgspec escapes line breaks inside strings, so only a ``msgspec.Raw``, a value typed
-    ``Any`` (which may be one) or a type that only an encoder hook knows can put one in. Told
-    from the type's annotations, once per type: a Struct or dataclass of plain fields is sent
-    without looking at its bytes, anything else is looked at. (A field holding a value of
-    another type than its annotation says is the app's bug, as for msgspec itself.)
-    """
-    try:
-        info = mi.type_info(kind)
-    except Exception:
-        return True
-    seen: set[int] = set()
-
-    def unsafe(node: Any) -> bool:
-        if isinstance(node, _PLAIN_JSON):
-            return False
-        if id(node) in seen:  # a recursive type: already being looked at
-            return False
-        seen.add(id(node))
-        if isinstance(node, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
-            return unsafe(node.item_type)
-        if isinstance(node, mi.TupleType):
-            return any(unsafe(item) for item in node.item_types)
-        if isinstance(node, mi.DictType):
-            return unsafe(node.key_type) or unsafe(node.value_type)
-        if isinstance(node, mi.UnionType):
-            return any(unsafe(member) for member in node.types)
-        if isinstance(node, (mi.StructType, mi.DataclassType, mi.TypedDictType, mi.NamedTupleType)):
-            return any(unsafe(field.type) for field in node.fields)
-        return True  # Any, Raw, a custom type (an encoder hook), ...
-
-    return unsafe(info)
 
 
 @functools.lru_cache(maxsize=512)
@@ -291,10 +306,13 @@ def make_item_encoder(
     The response-level fields (``event``, ``id``, ``retry``, ``comment``) are validated and
     encoded once, here, and prefixed to every plain yield (int, str, bytes, typed object).
     For a ``ServerSentEventMessage`` or a dict they are defaults: each field the item leaves
-    unset (absent or ``None``) takes the response's value, and the item's own value wins. An
-    item without data (``data=None``) forms no event and gets no defaults; a ``RawEvent`` is
-    sent as it is. With ``dicts_are_data`` a dict is JSON data like any other object (a stream
-    typed as a mapping), not event fields.
+    unset (absent or ``None``) takes the response's value, and the item's own value wins;
+    ``sep`` is the separator of every item that sets none. An item without data
+    (``data=None``) forms no event and gets no defaults, a comment-only message is its comment
+    lines, and a ``RawEvent`` is sent as it is. JSON data is always looked at for line breaks
+    (a ``msgspec.Raw`` or an encoder hook may put one in): one becomes a new ``data`` line,
+    never a new field or event. With ``dicts_are_data`` a dict is JSON data like any other
+    object (a stream typed as a mapping), not event fields.
 
     Encoders are stateless and cached: responses with the same fields share one.
 
@@ -312,8 +330,9 @@ def make_item_encoder(
 
     def encode_json_data(item: Any) -> bytes:
         text = encode_json(item)
-        # A msgspec.Raw or a custom encoder's output may hold line breaks. (An int operand:
-        # CPython's bytes.__contains__ is 5x slower on a bytes one.)
+        # Whatever the type says: a msgspec.Raw (in any field, whatever its annotation) or an
+        # encoder hook's output may hold line breaks. (An int operand: CPython's
+        # bytes.__contains__ is 5x slower on a bytes one.)
         if 10 in text or 13 in text:
             return prefix + encode_data(text, sep_bytes) + sep_bytes
         return data_prefix + text + end
@@ -322,12 +341,12 @@ def make_item_encoder(
         # The response-level fields are defaults: the message's own values win. A message that
         # sets none of them, with the response's separator, reuses the prefix encoded above.
         data = message.data
-        if no_defaults or data is None:
-            return message.encode(encode_json)
+        if no_defaults or data is None or _is_comment(message):
+            return message.encode(encode_json, sep=sep)
         own = message.event, message.id, message.retry, message.comment
-        if own == (None, None, None, None) and message.sep == sep:
+        if own == (None, None, None, None) and message.sep in (None, sep):
             return prefix + _encode_payload(data, sep_bytes, encode_json) + sep_bytes
-        return _encode_with_defaults(message, (event, id, retry, comment), encode_json)
+        return _encode_with_defaults(message, (event, id, retry, comment), sep, encode_json)
 
     def encode_item(item: Any) -> bytes:
         kind = type(item)
@@ -340,18 +359,15 @@ def make_item_encoder(
                 return prefix + encode_data(item, sep_bytes) + sep_bytes
             return data_prefix + to_utf8(item) + end
         if kind is message_type:
-            return item.encode(encode_json) if no_defaults else encode_message(item)
+            return encode_message(item)
         if kind is bytes:
             return prefix + encode_data(item, sep_bytes) + sep_bytes
         if kind is dict and not dicts_are_data:
-            return encode_message(message_from_mapping(item, sep))
+            return encode_message(message_from_mapping(item))
         if kind is RawEvent:
             return item.encode()  # type: ignore[no-any-return]
         # Any other type: classified once, then looked up (a typed stream yields one type).
-        checked = json_types.get(kind)
-        if checked is False:  # JSON of this type cannot hold a raw line break: as it is
-            return data_prefix + encode_json(item) + end
-        if checked:
+        if kind in json_types:
             return encode_json_data(item)
         if kind is bytearray or kind is memoryview:
             return prefix + encode_data(bytes(item), sep_bytes) + sep_bytes
@@ -362,9 +378,8 @@ def make_item_encoder(
         if is_litestar_message(kind):
             return encode_message(_from_litestar_message(item))
         if len(json_types) < _TYPE_CACHE_SIZE:
-            json_types[kind] = may_break_lines(kind)
+            json_types.add(kind)
         return encode_json_data(item)
 
-    # JSON types seen, and whether their JSON may hold a raw line break (then it is checked).
-    json_types: dict[type, bool] = {}
+    json_types: set[type] = set()  # types seen that are sent as JSON data
     return encode_item

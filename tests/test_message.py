@@ -27,7 +27,6 @@ from litestar_sse.message import (
     ServerSentEventMessage,
     data_text,
     make_item_encoder,
-    may_break_lines,
 )
 from litestar_sse.serialization import json_encoder
 from tests.sse_wire import Ev, both, items, ours
@@ -67,7 +66,7 @@ def test_field_names_and_order_match_litestar() -> None:
     # positional construction in Litestar's order
     msg = ServerSentEventMessage("d", "kind", "7", 1500, "note")
     assert (msg.data, msg.event, msg.id, msg.retry, msg.comment) == ("d", "kind", "7", 1500, "note")
-    assert msg.sep == "\r\n"
+    assert msg.sep is None  # the stream's separator (CRLF when encoded on its own)
 
 
 def test_message_is_frozen() -> None:
@@ -591,30 +590,3 @@ class Nested(msgspec.Struct):
     items: list[Plain]
     by_name: dict[str, Plain]
     parent: Nested | None = None  # recursive
-
-
-class Loose(msgspec.Struct):
-    extra: Any
-
-
-class WithRaw(msgspec.Struct):
-    payload: msgspec.Raw
-
-
-@pytest.mark.parametrize(
-    ("kind", "checked"),
-    [
-        (Plain, False),
-        (Nested, False),
-        (Box, False),  # a dataclass of plain fields
-        (Loose, True),  # Any may hold a Raw
-        (WithRaw, True),
-        (msgspec.Raw, True),
-        (dict, True),
-        (Opaque, True),  # only an encoder hook knows it
-        (Model, True),  # a pydantic model: encoded through model_dump
-    ],
-)
-def test_only_json_that_may_hold_a_raw_line_break_is_looked_at(kind: type, checked: bool) -> None:
-    """The check costs ~70 ns per event: types of plain fields skip it, decided once per type."""
-    assert may_break_lines(kind) is checked

@@ -11,7 +11,7 @@ from litestar_sse import ServerSentEvent, ServerSentEventMessage
 readings: queue.Queue[float] = queue.Queue()
 closed_in: list[str] = []  # the thread each generator's ``finally`` ran in
 
-# An event without data: a client dispatches nothing, a proxy sees traffic.
+# A comment: no client sees an event, a proxy sees traffic.
 IDLE = ServerSentEventMessage(data=None, comment="idle")
 
 

@@ -16,5 +16,6 @@ assert encode_event("a\u2028b", sep="\n") == "data: a\u2028b\n\n".encode()
 # data=None writes no data line: the client updates its last event id but dispatches nothing.
 assert encode_event(None, id="checkpoint-9", sep="\n") == b"id: checkpoint-9\n\n"
 
-# A comment on its own: a keep-alive that no EventSource listener ever sees.
-assert encode_event(None, comment="still here", sep="\n") == b": still here\n\n"
+# A comment on its own: a keep-alive that no client ever sees as an event. No blank line follows
+# it: some decoders (openai-python, httpx-sse) dispatch an empty event on every blank line.
+assert encode_event(None, comment="still here", sep="\n") == b": still here\n"

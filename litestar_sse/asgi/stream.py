@@ -342,10 +342,17 @@ class ASGIStreamingResponse(
         COUNTERS.producer_errors += 1
         logger = self.get_logger()
         logger.exception(
-            "Exception raised while producing a streaming response; the stream was ended"
+            "Exception raised while producing a streaming response; the stream was ended (%s)",
+            _summary(exc),
         )
         if self.on_error is not None:
             try:
                 self._tail = self.on_error(exc)
             except Exception:
                 logger.exception("Exception raised by the on_error handler")
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: message`` of an exception for a log line, shortened (the traceback follows)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 500 else f"{text[:480]}... ({len(text)} characters)"

@@ -211,8 +211,8 @@ class AppSSE:
             max_connections_per_client=config.max_connections_per_client,
             retry_after=config.retry_after,
             max_lifetime=config.max_lifetime,
-            lifetime_event=_encode(config.lifetime_event),
-            shutdown_event=_encode(config.shutdown_event),
+            lifetime_event=_encode(config.lifetime_event, config.sep),
+            shutdown_event=_encode(config.shutdown_event, config.sep),
         )
 
     def open_stream(
@@ -240,8 +240,10 @@ class AppSSE:
         return merged
 
 
-def _encode(event: ServerSentEventMessage | RawEvent | None) -> bytes:
-    return b"" if event is None else event.encode()
+def _encode(event: ServerSentEventMessage | RawEvent | None, sep: str) -> bytes:
+    if event is None:
+        return b""
+    return event.encode() if isinstance(event, RawEvent) else event.encode(sep=sep)
 
 
 def get_app_sse(request: Request[Any, Any, Any]) -> AppSSE | None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import collections.abc
 import functools
 import inspect
+import logging
 import typing
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, get_args, get_origin, overload
 
 from litestar.exceptions import ImproperlyConfiguredException
+from litestar.response import Response
 from litestar.types import Empty, EmptyType
 
 from litestar_sse.response import STREAM_DEFAULT_FIELDS, check_stream_defaults
@@ -32,8 +34,10 @@ __all__ = (
     "EVENT_STREAM",
     "ROUTE_SETTINGS",
     "RouteDefaults",
+    "check_not_a_stray_generator",
     "event_stream",
     "is_event_stream_media_type",
+    "mark_prepared",
     "route_settings",
     "stream_item_type",
     "stream_item_type_of",
@@ -58,7 +62,15 @@ _STREAM_ORIGINS: Final = frozenset(
 _NOT_A_STREAM: Final = object()
 
 _MARKER: Final = "__litestar_sse_event_stream__"
+_PREPARED: Final = "__litestar_sse_prepared__"  # set by SSEPlugin on the handlers it streams
 _WRAPPED: Final = ("__wrapped__", "func", "ref")  # functools, partials, Litestar's AsyncCallable
+
+_LOGGER: Final = logging.getLogger("litestar_sse")
+
+_PLUGIN_FIX: Final = (
+    "add SSEPlugin() to the app: Litestar(route_handlers=[...], plugins=[SSEPlugin()]) "
+    "(from litestar_sse import SSEPlugin)"
+)
 
 F = typing.TypeVar("F", bound=Callable[..., Any])
 
@@ -110,8 +122,10 @@ def event_stream(
     A generator function (sync or async) is presented to Litestar as a coroutine function that
     returns the generator, so Litestar neither warns nor uses a thread to create it (a sync
     generator is still iterated off the event loop). Any other function is only marked.
-    The function must be annotated as returning a stream (``AsyncIterator[T]`` ...); requires
-    :class:`~litestar_sse.SSEPlugin`, without which Litestar answers such a handler with a 500.
+    The function must be annotated as returning a stream (``AsyncIterator[T]`` ...). It
+    requires :class:`~litestar_sse.SSEPlugin`: without it, a request to the route is answered
+    with a 500 and an error naming the fix is logged on the ``litestar_sse`` logger (the
+    decorator cannot know the app, so this is found at the first request, not at startup).
 
     Called with arguments, it sets this route's stream settings over the app's
     :class:`~litestar_sse.SSEConfig` (see there for each): ``ping_interval``,
@@ -144,16 +158,92 @@ def _mark(fn: F, *, settings: Mapping[str, Any]) -> F:
         raise TypeError(
             "@event_stream decorates the handler function: put it below the route decorator"
         )
-    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+    if _is_generator_function(fn):
 
         @functools.wraps(fn)
         async def stream_handler(*args: Any, **kwargs: Any) -> Any:
+            if not getattr(stream_handler, _PREPARED, False):
+                _no_plugin(fn)
             return fn(*args, **kwargs)
 
         setattr(stream_handler, _MARKER, settings)
         return typing.cast("F", stream_handler)
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def returns_stream(*args: Any, **kwargs: Any) -> Any:
+            if not getattr(returns_stream, _PREPARED, False):
+                _no_plugin(fn)
+            return await fn(*args, **kwargs)
+
+        setattr(returns_stream, _MARKER, settings)
+        return typing.cast("F", returns_stream)
     setattr(fn, _MARKER, settings)
     return fn
+
+
+def _no_plugin(fn: Callable[..., Any]) -> typing.NoReturn:
+    """Refuse to run an :func:`event_stream` handler that no :class:`SSEPlugin` prepared.
+
+    Without the plugin Litestar would try to serialize the generator as JSON and answer with a
+    500 saying ``Unsupported type: <class 'async_generator'>`` (logged only in debug mode).
+    """
+    name = getattr(fn, "__qualname__", repr(fn))
+    message = f"@event_stream handler {name} is not served by SSEPlugin: {_PLUGIN_FIX}"
+    _LOGGER.error(message)
+    raise ImproperlyConfiguredException(message)
+
+
+def mark_prepared(handler: HTTPRouteHandler) -> None:
+    """Note that the plugin streams ``handler``: its :func:`event_stream` wrapper then runs.
+
+    The note is on the function, for the life of the process: the same function in another
+    app without the plugin then gets Litestar's own 500, not the error naming the plugin.
+    """
+    fn = _find(handler, lambda fn: getattr(fn, _MARKER, None) is not None)
+    if fn is not None:
+        setattr(fn, _PREPARED, True)
+
+
+def _find(handler: HTTPRouteHandler, wanted: Callable[[Any], bool]) -> Any:
+    """The handler's function, or one it wraps, that is ``wanted``; ``None`` if none is."""
+    fn: Any = handler.fn
+    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
+        if wanted(fn):
+            return fn
+        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
+        if fn is None:
+            return None
+    return None
+
+
+def check_not_a_stray_generator(handler: HTTPRouteHandler) -> None:
+    """Refuse, at startup, a generator handler that is not an event stream.
+
+    Litestar cannot answer with a generator unless something streams it: it would fail each
+    request with a 500 (``Unsupported type: <class 'async_generator'>``). A generator function
+    annotated as returning a stream, with neither :func:`event_stream` nor
+    ``media_type="text/event-stream"`` nor a ``response_class`` of its own, is such a handler.
+
+    Raises:
+        ImproperlyConfiguredException: naming the handler and the fix.
+    """
+    if _find(handler, _is_generator_function) is None:
+        return
+    if handler.response_class not in (None, Response):  # Litestar 3's default is Response
+        return
+    annotation = handler.parsed_fn_signature.return_type.annotation
+    if stream_item_type(annotation) is _NOT_A_STREAM:
+        return
+    raise ImproperlyConfiguredException(
+        f"Route handler {handler} is a generator but not an event stream: mark it with "
+        "@event_stream (below the route decorator) or give the route decorator "
+        'media_type="text/event-stream"'
+    )
+
+
+def _is_generator_function(fn: Any) -> bool:
+    return inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
 
 
 def route_settings(values: Mapping[str, Any], *, skip_empty: bool = False) -> dict[str, Any]:
@@ -187,15 +277,8 @@ class RouteDefaults:
 
 def _settings_of(handler: HTTPRouteHandler) -> dict[str, Any] | None:
     """The settings of an :func:`event_stream` mark (``None``: not marked)."""
-    fn: Any = handler.fn
-    for _ in range(4):  # through Litestar's own wrappers (sync_to_thread, partials)
-        settings = getattr(fn, _MARKER, None)
-        if settings is not None:
-            return dict(settings)
-        fn = next((inner for name in _WRAPPED if (inner := getattr(fn, name, None))), None)
-        if fn is None:
-            return None
-    return None
+    fn = _find(handler, lambda fn: getattr(fn, _MARKER, None) is not None)
+    return None if fn is None else dict(getattr(fn, _MARKER))
 
 
 def is_event_stream_media_type(media_type: Any) -> bool:

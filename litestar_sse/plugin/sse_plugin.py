@@ -17,7 +17,9 @@ from litestar_sse.plugin.config import STATE_KEY, AppSSE, SSEConfig
 from litestar_sse.plugin.error_responses import label_error_responses
 from litestar_sse.plugin.event_stream import (
     EVENT_STREAM,
+    check_not_a_stray_generator,
     is_event_stream_media_type,
+    mark_prepared,
     stream_item_type_of,
 )
 from litestar_sse.plugin.handlers import GeneratorSSEResponse, make_generator_response_class
@@ -170,6 +172,8 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
         if isinstance(response_class, type) and issubclass(response_class, GeneratorSSEResponse):
             return  # already prepared (a handler registered on several paths)
         is_stream, item_type, settings = stream_item_type_of(handler)
+        if not is_stream:
+            check_not_a_stray_generator(handler)  # it would fail every request
         item_schema = self.config.openapi_item_schema
         if is_stream:
             set_handler_response(
@@ -177,6 +181,7 @@ class SSEPlugin(InitPlugin, ReceiveRoutePlugin):
                 media_type=EVENT_STREAM,
                 response_class=make_generator_response_class(item_type, settings),
             )
+            mark_prepared(handler)
             self._schema_plugin.register(handler.parsed_fn_signature.return_type, item_type)
             if item_schema:
                 handler.operation_class = sse_operation_class(

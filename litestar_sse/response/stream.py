@@ -143,7 +143,6 @@ class Stream(_LitestarStream):
             "status_code": self.status_code or status_code,
             "send_timeout": self.send_timeout,
             "on_disconnect": self.on_disconnect,
-            "logger": _request_logger(request),
         }
 
     def to_asgi_response(
@@ -189,10 +188,3 @@ def improperly_configured() -> Iterator[None]:
         raise
     except ValueError as exc:
         raise ImproperlyConfiguredException(str(exc)) from exc
-
-
-def _request_logger(request: Request[Any, Any, Any]) -> Any:
-    try:
-        return request.logger
-    except Exception:  # no logging config on the app
-        return None

@@ -201,7 +201,8 @@ def test_messages_keep_their_own_fields() -> None:
     config = SSEConfig(retry=5, sep="\n")
     items = [ServerSentEventMessage(data="m", retry=9), RawEvent("data: raw\n\n"), {"data": "d"}]
     _, body = fetch(ServerSentEvent(items), config)
-    assert body == b"retry: 5\nretry: 9\r\ndata: m\r\n\r\ndata: raw\n\ndata: d\n\n"
+    # The app's separator reaches the message too: it sets none of its own (issue 21).
+    assert body == b"retry: 5\nretry: 9\ndata: m\n\ndata: raw\n\ndata: d\n\n"
 
 
 def test_plugin_keeps_what_the_app_set() -> None:
