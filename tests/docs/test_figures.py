@@ -4,20 +4,22 @@ The rule, applied to README.md and to every page in :data:`PAGES`:
 
 1. A *performance statement* is a paragraph that contains one of :data:`MEASURES`
    ("deliveries", "events/s", "events per second", "per second", "per delivery",
-   "ms per event", "µs per event", "latency", "p50", "p99", "throughput", "x raw", "× raw").
-   Paragraphs are read from the page source (blocks between blank lines; a Markdown table
-   row is one of its own), with ``:bench:`` roles and inline code left out.
+   "ms per event", "µs per event", "latency", "p50", "p99", "throughput", "x raw", and
+   "raw" after a multiplication sign). Paragraphs are read from the page source (blocks
+   between blank lines; a Markdown table row is one of its own), with ``:bench:`` roles and
+   inline code left out.
 2. A *figure* in such a paragraph is a number (``816,226``, ``0.3``, ``1.1 million``) followed
    by one of :data:`UNITS`: deliveries/s, deliveries per second, deliveries, events/s, events
-   per second, µs, us, ms, s, seconds, MiB, %, and ×/x directly after a ratio (``2.89x``).
-   A number written with a thousands separator (``340,000``) or in millions (``1.1 million``)
-   is a figure whatever follows it.
+   per second, µs, us, ms, s, seconds, MiB, %, and x (or a multiplication sign) right after a
+   ratio (``2.89x``). A number written with a thousands separator (``340,000``) or in
+   millions (``1.1 million``) is a figure whatever follows it.
 3. Each figure must be written with the ``:bench:`` role (docs/_ext/bench_results.py), which
    reads a cell of a report in benchmarks/results when the docs are built, *or* be a scenario
    parameter that a report states in its prose (``5,000 subscribers``, ``100 events/s``):
    a (number, unit) pair found in a report's headings, paragraphs or bullets, not in its
-   tables (for a bare ``340,000``: the number stated there, in any unit). A measured value typed by hand fails, even if it equals today's report, because the
-   next ``make bench`` would make it stale.
+   tables (for a bare ``340,000``: that number stated there, in any unit). A measured value
+   typed by hand fails, even if it equals today's report, because the next ``make bench``
+   would make it stale.
 
 Figures measured by tests rather than benchmarks (tests/soak: the reliability page, the memory
 table of the broadcast page) are not performance statements in this sense unless they use the
@@ -63,7 +65,7 @@ MEASURES = (
     "p99",
     "throughput",
     "x raw",
-    "× raw",
+    "\N{MULTIPLICATION SIGN} raw",
 )
 UNITS = {
     "deliveries/s": "deliveries/s",
@@ -81,12 +83,10 @@ UNITS = {
 }
 _UNIT = "|".join(re.escape(unit) for unit in sorted(UNITS, key=len, reverse=True))
 _FIGURE = re.compile(
-    rf"(?<![\w.,-])(\d[\d,]*(?:\.\d+)?)(\s+million)?"
-    rf"(?:(?P<ratio>[x×])(?!\w)|\s*(?P<unit>{_UNIT})(?![\w/]))"
+    r"(?<![\w.,-])(\d[\d,]*(?:\.\d+)?)(\s+million)?"
+    r"(?:(?P<ratio>[x\N{MULTIPLICATION SIGN}])(?!\w)|\s*(?P<unit>" + _UNIT + r")(?![\w/]))"
 )
-_GROUPED = re.compile(
-    r"(?<![\w.,-])(?:\d{1,3}(?:,\d{3})+(?![\d,]*\.?\d)|\d+(?:\.\d+)?\s+million)"
-)
+_GROUPED = re.compile(r"(?<![\w.,-])(?:\d{1,3}(?:,\d{3})+(?![\d,]*\.?\d)|\d+(?:\.\d+)?\s+million)")
 _ROLE = re.compile(r":bench:`[^`]*`")
 _CODE = re.compile(r"``[^`]*``|`[^`]*`")
 
@@ -99,7 +99,7 @@ def figures(text: str) -> list[tuple[float, str, str]]:
         value = float(match.group(1).replace(",", ""))
         if match.group(2):
             value *= 1_000_000
-        unit = "×" if match.group("ratio") else UNITS[match.group("unit")]
+        unit = "x" if match.group("ratio") else UNITS[match.group("unit")]
         found.append((match.start(), value, unit, match.group(0).strip()))
     taken = {match.start(1) for match in _FIGURE.finditer(text)}
     for match in _GROUPED.finditer(text):
@@ -116,9 +116,7 @@ def paragraphs(text: str) -> list[str]:
 
 
 def performance_statements(text: str) -> list[str]:
-    return [
-        block for block in paragraphs(text) if any(word in block.lower() for word in MEASURES)
-    ]
+    return [block for block in paragraphs(text) if any(word in block.lower() for word in MEASURES)]
 
 
 def stated_parameters() -> set[tuple[float, str]]:
@@ -126,7 +124,8 @@ def stated_parameters() -> set[tuple[float, str]]:
     pairs = set()
     for report in RESULTS.glob("*.md"):
         prose = "\n".join(
-            line for line in report.read_text(encoding="utf-8").splitlines()
+            line
+            for line in report.read_text(encoding="utf-8").splitlines()
             if not line.lstrip().startswith("|")
         )
         found = figures(prose)
@@ -192,5 +191,5 @@ def test_the_rule_catches_what_it_is_for() -> None:
     assert hand_copied(quoted, allowed) == []
     assert figures("1.1 million deliveries per second, 2.89x raw") == [
         (1_100_000.0, "deliveries/s", "1.1 million deliveries per second"),
-        (2.89, "×", "2.89x"),
+        (2.89, "x", "2.89x"),
     ]
