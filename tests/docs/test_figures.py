@@ -193,3 +193,29 @@ def test_the_rule_catches_what_it_is_for() -> None:
         (1_100_000.0, "deliveries/s", "1.1 million deliveries per second"),
         (2.89, "x", "2.89x"),
     ]
+
+
+def test_a_bench_reference_that_matches_nothing_fails_the_build(tmp_path: Path) -> None:
+    """A report whose layout changed cannot leave a stale or empty figure behind."""
+    sphinx_build = pytest.importorskip("sphinx.cmd.build")
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "fanout.md").write_text((RESULTS / "fanout.md").read_text(encoding="utf-8"))
+    source = tmp_path / "docs"
+    source.mkdir()
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS / '_ext')!r})\nextensions = ['bench_results']\n"
+    )
+    good = ":bench:`fanout | In process, capacity | litestar_sse | deliveries/s`"
+    for reference, expected_status in (
+        (good, 0),
+        (good.replace("deliveries/s", "events/s"), 1),
+        (good.replace("litestar_sse |", "nobody |"), 1),
+    ):
+        (source / "index.rst").write_text(f"Page\n====\n\n{reference} deliveries per second.\n")
+        out = tmp_path / "html"
+        options = ["-W", "--keep-going", "-q", "-b", "html", "-E"]
+        assert sphinx_build.build_main([*options, str(source), str(out)]) == expected_status
+        if expected_status == 0:
+            html = (out / "index.html").read_text(encoding="utf-8")
+            assert bench_figure(good.split("`")[1], RESULTS) in html
