@@ -14,7 +14,7 @@ help:
 	@echo "make test-on ON=/path/to/python3.10   the test suite on another interpreter, in .venv-3.10"
 	@echo "make test-litestar LITESTAR=litestar==2.12.1   the test suite on another Litestar (pip requirement or wheel path)"
 	@echo "make soak         long load, churn, fault and fuzzing runs (SOAK_SCALE=0.1 FUZZ_EXAMPLES=1000 for a short one)"
-	@echo "make demo         run the example app on http://127.0.0.1:8000"
+	@echo "make demo         the demo on http://127.0.0.1:8000 (broadcast, resume, live figures)"
 	@echo "make bench        full benchmark run (peers side by side), writes benchmarks/results/"
 	@echo "make bench-quick  a short benchmark run for day-to-day work"
 	@echo "make docs         build the Sphinx docs (warnings are errors)"
@@ -76,8 +76,14 @@ soak: system-deps install
 	SSE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/codec/test_fuzz.py
 	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -m soak tests/soak -v --durations=0
 
-demo: install
-	$(BIN)/python -m examples.demo
+# The demo needs this package and a server only: a venv of its own, not the dev toolchain.
+DEMO_VENV := .venv-demo
+$(DEMO_VENV)/.synced: $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(DEMO_VENV) $(UV) sync --frozen --no-default-groups --group demo
+	touch $@
+
+demo: $(DEMO_VENV)/.synced
+	$(DEMO_VENV)/bin/python -m examples.demo
 
 bench: install
 	$(BIN)/python -m benchmarks.run
@@ -86,4 +92,4 @@ bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) .venv-3.* .venv-litestar-* $(TOOLS) benchmarks/.venv-peers benchmarks/.venv-peers-litestar3 docs/_build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DEMO_VENV) .venv-3.* .venv-litestar-* $(TOOLS) benchmarks/.venv-peers benchmarks/.venv-peers-litestar3 docs/_build .mypy_cache .ruff_cache .pytest_cache

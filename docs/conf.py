@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "bench_results",
+    "markup_check",
 ]
 
 exclude_patterns = ["_build", "_ext", "examples"]

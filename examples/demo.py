@@ -1,166 +1,152 @@
-"""A live dashboard: a clock, fake server metrics with a chart, a log tail, and reconnection.
+"""The demo: one broadcast followed by every open tab, a cut and a resume, live figures.
 
-Run it with ``make demo`` (or ``.venv/bin/python -m examples.demo``) and open
-http://127.0.0.1:8000. Everything is served by this module: no CDN, no external assets.
+Run it with ``make demo`` (a small venv of its own: this package and uvicorn) and open
+http://127.0.0.1:8000 in two or more tabs. Everything is served by this module: no CDN, no
+external assets.
 
 What it shows:
 
-* named events (``hello``, ``clock``, ``metrics``, ``log``) dispatched to separate
-  ``addEventListener`` handlers;
-* typed data (msgspec Structs) sent as JSON;
-* ids and ``Last-Event-ID``: when the server ends the stream ("End stream (server)"), the browser
-  reconnects on its own after ``retry`` milliseconds and says which event it saw last; a
-  brand-new ``EventSource`` ("New connection") does not, unless the page passes the id in the
-  URL;
-* ``on_disconnect`` and ``finally``: the viewer count drops as soon as a tab is closed;
-* idle pings and a send timeout, as a production stream would have.
+* **Broadcast.** Every tab subscribes to the same topics of one :class:`~litestar_sse.Broadcaster`:
+  ``ticks`` (a counter published ten times a second), ``chat`` (what any tab publishes with the
+  form, ``POST /messages``) and ``stats``. One publish reaches every tab, encoded once.
+* **Resume.** "Cut 1 s" closes the tab's stream and opens it again a second later with the last
+  id it saw (``?lastEventId=``, what a browser's own reconnect sends as ``Last-Event-ID``): the
+  ticks published meanwhile are replayed from the history, none is lost. "Cut 4 s" outlasts the
+  history (the last :data:`TICK_HISTORY_SECONDS` seconds of ticks): the stream starts with a
+  ``gap`` event, and the page names the ticks that are lost for good.
+* **Real figures.** Once a second the server reads :meth:`Broadcaster.stats` and
+  :attr:`SSEPlugin.open_streams` and publishes them on ``stats``: events published per second,
+  deliveries per second (an event sent to three tabs is three deliveries), open streams, resumes
+  and gap events. Nothing is made up; the page plots them, one unit per chart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import itertools
-import math
-import random
+import contextlib
+import dataclasses
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, MediaType, get, post
-from litestar.params import FromQuery, HeaderParameter
+from litestar import Litestar, MediaType, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
-from litestar_sse import ServerSentEvent, ServerSentEventMessage
+from litestar_sse import (
+    Broadcaster,
+    MemoryBackend,
+    Retention,
+    ServerSentEvent,
+    SSEConfig,
+    SSEPlugin,
+)
+
+TICKS_PER_SECOND = 10
+TICK_HISTORY_SECONDS = 3.0
+"""How far back a resuming tab can be replayed: a cut longer than this gets a gap event."""
+TOPICS = ("ticks", "chat", "stats")
 
 
-class Hello(msgspec.Struct):
-    viewer: int
-    viewers: int
-    resumed_after: str | None
-    server_started: datetime.datetime
+def retention(topic: str) -> Retention:
+    """The ticks keep a short history, so that a long cut shows the gap; the rest keep more."""
+    if topic == "ticks":
+        return Retention(max_events=None, max_age=TICK_HISTORY_SECONDS)
+    return Retention(max_events=200)
 
 
-class Clock(msgspec.Struct):
-    time: datetime.datetime
+class Tick(msgspec.Struct):
+    n: int
+
+
+class NewMessage(msgspec.Struct):
+    tab: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Stats(msgspec.Struct):
+    """One sample of the figures, measured over the last second."""
+
     uptime_s: float
+    events_per_s: float
+    deliveries_per_s: float
+    open_streams: int
+    resumes: int
+    replayed: int
+    gaps: int
 
 
-class Metrics(msgspec.Struct):
-    requests_per_s: float
-    latency_p50_ms: float
-    latency_p99_ms: float
-    cpu_percent: float
-    viewers: int
-    disconnects: int
-
-
-class LogLine(msgspec.Struct):
-    level: str
-    message: str
-
-
-class Dashboard:
-    """State shared by every open stream of this process."""
-
-    def __init__(self) -> None:
-        self.started_at = datetime.datetime.now(datetime.timezone.utc)
-        self.started = time.monotonic()
-        self.viewers = 0
-        self.disconnects = 0
-        self.viewer_numbers = itertools.count(1)
-        self.event_ids = itertools.count(1)
-        # Bumped by POST /kick; a stream that sees it change ends itself.
-        self.generation = 0
-
-    def client_left(self) -> None:
-        """The ``on_disconnect`` callback: runs once the tab is gone and its stream closed."""
-        self.disconnects += 1
-
-
-board = Dashboard()
-
-LOG_MESSAGES = (
-    ("INFO", "GET /api/orders 200 in 12 ms"),
-    ("INFO", "cache refreshed: 1,204 keys"),
-    ("WARNING", "slow query on orders_by_customer (840 ms)"),
-    ("INFO", "worker 3 picked up job #5521"),
-    ("ERROR", "payment provider timed out, retrying"),
-    ("INFO", "POST /api/checkout 201 in 48 ms"),
-    ("DEBUG", "connection pool: 7 of 20 in use"),
+broadcaster = Broadcaster(MemoryBackend(retention=retention))
+plugin = SSEPlugin(
+    SSEConfig(broadcaster=broadcaster, ping_interval=15, send_timeout=30, retry=1_000)
 )
 
 
-def event(data: msgspec.Struct, name: str, retry: int | None = None) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=data, event=name, id=next(board.event_ids), retry=retry)
+@dataclasses.dataclass
+class Publishers:
+    """The two background tasks of the demo: the ticks and the figures."""
 
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
-async def dashboard_events(
-    resumed_after: str | None, limit: int | None, tick: float
-) -> AsyncIterator[ServerSentEventMessage]:
-    generation = board.generation
-    rng = random.Random()
-    viewer = next(board.viewer_numbers)
-    board.viewers += 1
-    try:
-        hello = Hello(viewer, board.viewers, resumed_after, board.started_at)
-        # retry: how long the browser waits before reconnecting once this stream ends.
-        yield event(hello, "hello", retry=2_000)
-        rps, p50 = 120.0, 18.0
-        for n in itertools.count():
-            if limit is not None and n >= limit:
-                return
-            now = datetime.datetime.now(datetime.timezone.utc)
-            yield event(Clock(now, round(time.monotonic() - board.started, 1)), "clock")
-            wave = math.sin(time.monotonic() / 8)
-            rps = max(5.0, rps + rng.gauss(0, 6) + 4 * wave)
-            p50 = min(250.0, max(4.0, p50 + rng.gauss(0, 1.5)))
-            p99 = p50 * (3 + rng.random() * 2)
-            cpu = min(100.0, max(1.0, rps / 4 + rng.gauss(0, 3)))
-            metrics = Metrics(
-                round(rps, 1),
-                round(p50, 1),
-                round(p99, 1),
-                round(cpu, 1),
-                board.viewers,
-                board.disconnects,
+    async def ticks(self) -> None:
+        n = 0
+        while True:
+            n += 1
+            await broadcaster.publish("ticks", Tick(n), event="tick")
+            await asyncio.sleep(1 / TICKS_PER_SECOND)
+
+    async def figures(self) -> None:
+        before, then = broadcaster.stats(), time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now, stats = time.monotonic(), broadcaster.stats()
+            elapsed = now - then
+            sample = Stats(
+                uptime_s=round(now - self.started, 1),
+                events_per_s=round((stats.published - before.published) / elapsed, 1),
+                deliveries_per_s=round((stats.delivered - before.delivered) / elapsed, 1),
+                open_streams=plugin.open_streams,
+                resumes=stats.resumes,
+                replayed=stats.replayed,
+                gaps=sum(stats.gaps.values()),
             )
-            yield event(metrics, "metrics")
-            if rng.random() < 0.3:
-                level, message = rng.choice(LOG_MESSAGES)
-                yield event(LogLine(level, message), "log")
-            await asyncio.sleep(tick)
-            if board.generation != generation:
-                return  # kicked: the browser reconnects after `retry` ms, with Last-Event-ID
-    finally:
-        # Runs however the stream ends: finished, kicked, or the tab was closed.
-        board.viewers -= 1
+            before, then = stats, now
+            await broadcaster.publish("stats", sample, event="stats")
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(job()) for job in (self.ticks, self.figures)]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+publishers = Publishers()
 
 
 @get("/events")
 async def events(
-    last_event_id_header: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
-    last_event_id: FromQuery[str | None] = None,
-    limit: FromQuery[int | None] = None,
-    tick: FromQuery[float] = 1.0,
+    request: Request[Any, Any, Any], broadcaster: NamedDependency[Broadcaster]
 ) -> ServerSentEvent:
-    """The dashboard's stream. ``?limit=N`` ends it after N ticks, ``?tick=`` sets the pace."""
-    # Browsers send the header when they reconnect by themselves; a page opening a new
-    # EventSource cannot set headers, so it may pass the id in the URL instead.
-    resumed_after = last_event_id_header or last_event_id
-    return ServerSentEvent(
-        dashboard_events(resumed_after, limit, tick),
-        ping_interval=10,
-        send_timeout=30,
-        on_disconnect=board.client_left,
-    )
+    """Every tab's stream: all three topics; ``Last-Event-ID`` (or ``?lastEventId=``) resumes."""
+    return await broadcaster.subscribe(TOPICS, connection=request)
 
 
-@post("/kick", status_code=200)
-async def kick() -> dict[str, int]:
-    """End every open stream, as a server restart would."""
-    board.generation += 1
-    return {"ending": board.viewers}
+@post("/messages")
+async def publish_message(
+    data: JSONBody[NewMessage], broadcaster: NamedDependency[Broadcaster]
+) -> dict[str, str]:
+    """Publish a message to every tab; returns its event id."""
+    return {"id": await broadcaster.publish("chat", data, event="chat")}
+
+
+@get("/", media_type=MediaType.HTML)
+async def page() -> str:
+    return PAGE.replace("__HISTORY__", f"{TICK_HISTORY_SECONDS:g}")
 
 
 PAGE = r"""<!doctype html>
@@ -168,227 +154,260 @@ PAGE = r"""<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>litestar-sse live dashboard</title>
+<title>litestar-sse demo: broadcast, resume, live figures</title>
 <link rel="icon" href="data:,">
 <style>
-  :root {
-    --bg: #f6f7f9; --card: #fff; --text: #1f2328; --muted: #656d76; --line: #d8dee4;
-    --blue: #1f6feb; --orange: #d1495b; --green: #1a7f37; --amber: #9a6700; --red: #cf222e;
-  }
-  @media (prefers-color-scheme: dark) {
-    :root {
-      --bg: #0d1117; --card: #161b22; --text: #e6edf3; --muted: #8d96a0; --line: #30363d;
-      --blue: #4493f8; --orange: #f0718a; --green: #3fb950; --amber: #d29922; --red: #f85149;
-    }
-  }
+  :root { --bg:#f6f7f9; --card:#fff; --text:#1f2328; --muted:#656d76; --line:#d8dee4;
+          --blue:#1f6feb; --orange:#d1495b; --green:#1a7f37; --red:#cf222e; }
   * { box-sizing: border-box; }
-  body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
-         background: var(--bg); color: var(--text); }
-  header { display: flex; flex-wrap: wrap; align-items: center; gap: 1rem;
-           padding: 1rem 1.5rem; border-bottom: 1px solid var(--line); background: var(--card); }
-  header h1 { font-size: 1.15rem; margin: 0; flex: 1; }
-  #clock { font: 600 1.6rem/1 ui-monospace, "SF Mono", Menlo, monospace; }
-  .badge { padding: .25rem .7rem; border-radius: 999px; font-weight: 600; font-size: .85rem;
-           color: #fff; background: var(--muted); }
-  .badge.open { background: var(--green); }
-  .badge.connecting { background: var(--amber); }
-  .badge.closed { background: var(--red); }
-  main { padding: 1.5rem; display: grid; gap: 1rem; max-width: 1200px; margin: 0 auto;
-         grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); }
-  .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
-          padding: .9rem 1rem; }
-  .card b, .card .label { display: block; color: var(--muted); font-size: .8rem;
-                          font-weight: 400; text-transform: uppercase; letter-spacing: .04em; }
-  .card output { display: block; font: 600 1.5rem/1.3 ui-monospace, Menlo, monospace; }
-  .wide { grid-column: 1 / -1; }
-  canvas { width: 100%; height: 220px; display: block; }
-  .legend span { margin-right: 1rem; font-size: .85rem; }
-  .legend i { display: inline-block; width: .8rem; height: .2rem; vertical-align: middle;
-              margin-right: .3rem; }
-  #log { font: 13px/1.5 ui-monospace, Menlo, monospace; margin: 0; padding: 0;
-         list-style: none; max-height: 16rem; overflow: auto; }
-  #log li { border-bottom: 1px dashed var(--line); padding: .1rem 0; }
-  #log .level { display: inline-block; min-width: 5.5em; }
-  .INFO { color: var(--blue); } .WARNING { color: var(--amber); }
-  .ERROR { color: var(--red); } .DEBUG { color: var(--muted); }
-  button { font: inherit; padding: .4rem .8rem; border-radius: 6px; cursor: pointer;
-           border: 1px solid var(--line); background: var(--card); color: var(--text); }
-  .note { color: var(--muted); font-size: .85rem; margin: .4rem 0 0; }
+  body { margin:0; font:15px/1.45 system-ui, sans-serif; background:var(--bg); color:var(--text); }
+  header { padding:16px 24px; border-bottom:1px solid var(--line); background:var(--card);
+           display:flex; gap:16px; align-items:center; flex-wrap:wrap; }
+  h1 { font-size:18px; margin:0; }
+  main { display:grid; grid-template-columns:repeat(auto-fit, minmax(330px, 1fr)); gap:16px;
+         padding:16px 24px; }
+  section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px; }
+  h2 { font-size:14px; margin:0 0 8px; color:var(--muted); text-transform:uppercase; }
+  .badge { padding:2px 10px; border-radius:10px; color:#fff; background:var(--muted); }
+  .badge.open { background:var(--green); } .badge.cut { background:var(--red); }
+  .figures { display:grid; grid-template-columns:repeat(3, 1fr); gap:8px; }
+  .figure b { display:block; font-size:22px; font-variant-numeric:tabular-nums; }
+  .figure span { color:var(--muted); font-size:12px; }
+  #messages { list-style:none; padding:0; margin:8px 0 0; max-height:180px; overflow:auto; }
+  #messages li { padding:3px 0; border-bottom:1px solid var(--line); }
+  #resume { min-height:3em; }
+  .ok { color:var(--green); } .lost { color:var(--red); }
+  button { font:inherit; padding:5px 12px; border-radius:6px; border:1px solid var(--line);
+           background:var(--card); color:var(--text); cursor:pointer; }
+  input { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px;
+          width:60%; }
+  canvas { width:100%; height:auto; }
+  .muted { color:var(--muted); font-size:13px; }
 </style>
 </head>
 <body>
 <header>
-  <h1>litestar-sse live dashboard</h1>
-  <span id="clock">--:--:--</span>
-  <span id="status" class="badge connecting">connecting</span>
+  <h1>litestar-sse demo</h1>
+  <span>this tab: <b id="tab"></b></span>
+  <span class="badge" id="status">connecting</span>
+  <span>last tick <b id="tick">-</b></span>
+  <span class="muted">last event id <code id="last-id">-</code></span>
 </header>
 <main>
-  <div class="card"><b>Requests / s</b><output id="rps">-</output></div>
-  <div class="card"><b>Latency p50</b><output id="p50">-</output></div>
-  <div class="card"><b>Latency p99</b><output id="p99">-</output></div>
-  <div class="card"><b>CPU</b><output id="cpu">-</output></div>
-  <div class="card"><b>Viewers online</b><output id="viewers">-</output></div>
-  <div class="card"><b>Disconnects seen</b><output id="disconnects">-</output></div>
-  <div class="card"><b>Events received</b><output id="received">0</output></div>
-  <div class="card"><b>Last event id</b><output id="last-id">-</output></div>
-  <div class="card"><b>Reconnects</b><output id="reconnects">0</output></div>
-  <div class="card"><b>Uptime</b><output id="uptime">-</output></div>
-  <div class="card wide">
-    <div class="legend">
-      <span><i style="background: var(--blue)"></i>requests / s</span>
-      <span><i style="background: var(--orange)"></i>p99 latency (ms)</span>
+  <section>
+    <h2>Broadcast to every tab</h2>
+    <p class="muted">Open this page in another tab too: a message published here reaches all of
+      them through one <code>Broadcaster.publish</code>.</p>
+    <form id="say"><input id="text" placeholder="a message" maxlength="200" autocomplete="off">
+      <button id="send">Publish</button></form>
+    <ul id="messages"></ul>
+  </section>
+  <section>
+    <h2>Cut and resume</h2>
+    <p class="muted">Closes this tab's stream, then reconnects with the last id it saw. The
+      server keeps the last __HISTORY__ s of ticks: a shorter cut is replayed, a longer one
+      gets a <code>gap</code> event.</p>
+    <button id="cut-short" data-seconds="1">Cut 1 s</button>
+    <button id="cut-long" data-seconds="4">Cut 4 s</button>
+    <p id="resume" class="muted">No cut yet.</p>
+  </section>
+  <section>
+    <h2>Measured on the server, every second</h2>
+    <div class="figures">
+      <div class="figure"><b id="events-per-s">-</b><span>events published/s</span></div>
+      <div class="figure"><b id="deliveries-per-s">-</b><span>deliveries/s</span></div>
+      <div class="figure"><b id="open-streams">-</b><span>open streams</span></div>
+      <div class="figure"><b id="resumes">-</b><span>resumes</span></div>
+      <div class="figure"><b id="replayed">-</b><span>events replayed</span></div>
+      <div class="figure"><b id="gaps">-</b><span>gap events</span></div>
     </div>
-    <canvas id="chart"></canvas>
-  </div>
-  <div class="card wide">
-    <div class="label">Log</div>
-    <ul id="log"></ul>
-  </div>
-  <div class="card wide">
-    <button id="kick">End stream (server)</button>
-    <button id="fresh">New connection</button>
-    <button id="resume">New connection, resume by URL</button>
-    <p class="note" id="hello">Waiting for the server...</p>
-    <p class="note">"End stream" makes the server finish every stream: the browser reconnects
-      after the event's <code>retry</code> (2 s) and sends <code>Last-Event-ID</code>.
-      A new <code>EventSource</code> cannot send that header; the third button passes the id
-      in the URL instead.</p>
-  </div>
+    <p class="muted">From <code>Broadcaster.stats()</code> and <code>SSEPlugin.open_streams</code>,
+      published on the <code>stats</code> topic.</p>
+  </section>
+  <section>
+    <h2>Throughput</h2>
+    <canvas id="rate-chart" width="640" height="260"
+      aria-label="events per second over the last minute"></canvas>
+  </section>
+  <section>
+    <h2>Open streams</h2>
+    <canvas id="streams-chart" width="640" height="260"
+      aria-label="open streams over the last minute"></canvas>
+  </section>
 </main>
 <script>
-  const $ = (id) => document.getElementById(id);
-  const points = [];
-  const MAX_POINTS = 120;
-  let source = null;
-  let received = 0;
-  let reconnects = 0;
-  let lastId = null;
+"use strict";
+const $ = (id) => document.getElementById(id);
+const tab = Math.random().toString(36).slice(2, 6);
+$("tab").textContent = tab;
+const page = window.demo = {ticks: [], messages: [], samples: [], gaps: [], resumes: [],
+                            opens: 0, lastId: null, axes: {}};
+let source = null;
+let cut = null;  // {lastTick, seconds} while a cut is being resumed
 
-  function setStatus(state) {
-    const badge = $("status");
-    badge.className = "badge " + state;
-    badge.textContent = {open: "live", connecting: "reconnecting", closed: "closed"}[state];
+function status(text, kind) {
+  $("status").textContent = text;
+  $("status").className = "badge " + kind;
+}
+
+function connect() {
+  const url = page.lastId ? "/events?lastEventId=" + encodeURIComponent(page.lastId) : "/events";
+  source = new EventSource(url);
+  source.onopen = () => { page.opens += 1; status("open", "open"); };
+  source.onerror = () =>
+    status(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting", "");
+  const remember = (e) => {
+    if (!e.lastEventId) return;
+    page.lastId = e.lastEventId;
+    $("last-id").textContent = e.lastEventId;
+  };
+  source.addEventListener("tick", (e) => { remember(e); onTick(JSON.parse(e.data).n); });
+  source.addEventListener("chat", (e) => { remember(e); onMessage(JSON.parse(e.data)); });
+  source.addEventListener("stats", (e) => { remember(e); onStats(JSON.parse(e.data)); });
+  source.addEventListener("gap", (e) => { onGap(JSON.parse(e.data)); });
+}
+
+function onTick(n) {
+  const previous = page.ticks.length ? page.ticks[page.ticks.length - 1] : null;
+  page.ticks.push(n);
+  if (page.ticks.length > 2000) page.ticks.splice(0, 1000);
+  $("tick").textContent = n;
+  if (cut && !cut.firstTick) {
+    cut.firstTick = n;
+    setTimeout(() => settle(cut), 50);  // the replay arrives at once, live ticks 100 ms apart
   }
+  if (cut) cut.received += 1;
+}
 
-  function count(event) {
-    received += 1;
-    $("received").textContent = received;
-    if (event.lastEventId) {
-      lastId = event.lastEventId;
-      $("last-id").textContent = lastId;
-    }
+function settle(done) {
+  if (done !== cut) return;
+  cut = null;
+  const missedFrom = done.lastTick + 1;
+  if (done.gap) {
+    const lost = done.firstTick - missedFrom;
+    const text = `Gap (${done.gap.reason}): ticks #${missedFrom}\u2013#${done.firstTick - 1} ` +
+      `(${lost}) are no longer in the history and are lost; live from #${done.firstTick}.`;
+    page.gaps.push({from: missedFrom, to: done.firstTick - 1, reason: done.gap.reason});
+    show(text, "lost");
+  } else {
+    page.resumes.push({after: done.lastTick, first: done.firstTick, replayed: done.received});
+    show(`Resumed after tick #${done.lastTick}: no tick lost, the ${done.received} missed ` +
+         `during the ${done.seconds} s cut were replayed on reconnect.`, "ok");
   }
+}
 
-  function connect(url) {
-    if (source) source.close();
-    source = new EventSource(url);
-    source.onopen = () => setStatus("open");
-    source.onerror = () => {
-      // CONNECTING: the browser retries by itself. CLOSED: it gave up (e.g. an HTTP error).
-      if (source.readyState === EventSource.CONNECTING) {
-        reconnects += 1;
-        $("reconnects").textContent = reconnects;
-        setStatus("connecting");
-      } else {
-        setStatus("closed");
-      }
-    };
-    source.addEventListener("hello", (event) => {
-      count(event);
-      const hello = JSON.parse(event.data);
-      $("hello").textContent = `You are viewer #${hello.viewer} of ${hello.viewers}. ` +
-        (hello.resumed_after ? `Resumed after event ${hello.resumed_after}.`
-                             : "Fresh connection: no Last-Event-ID.");
+function show(text, kind) { $("resume").textContent = text; $("resume").className = kind; }
+
+function onGap(data) { if (cut) cut.gap = data; }
+
+function onMessage(message) {
+  page.messages.push(message);
+  const item = document.createElement("li");
+  item.textContent = `tab ${message.tab}: ${message.text}`;
+  $("messages").prepend(item);
+}
+
+function onStats(sample) {
+  page.samples.push(sample);
+  if (page.samples.length > 60) page.samples.shift();
+  $("events-per-s").textContent = sample.events_per_s.toFixed(1);
+  $("deliveries-per-s").textContent = sample.deliveries_per_s.toFixed(1);
+  $("open-streams").textContent = sample.open_streams;
+  $("resumes").textContent = sample.resumes;
+  $("replayed").textContent = sample.replayed;
+  $("gaps").textContent = sample.gaps;
+  drawCharts();
+}
+
+function cutFor(seconds) {
+  if (!source || cut) return;
+  source.close();
+  status("cut", "cut");
+  const lastTick = page.ticks[page.ticks.length - 1];
+  cut = {lastTick, seconds, received: 0, firstTick: null, gap: null};
+  show(`Cut after tick #${lastTick}; reconnecting in ${seconds} s with id ${page.lastId}`, "muted");
+  setTimeout(connect, seconds * 1000);
+}
+
+$("cut-short").onclick = (e) => cutFor(Number(e.target.dataset.seconds));
+$("cut-long").onclick = (e) => cutFor(Number(e.target.dataset.seconds));
+$("say").onsubmit = async (e) => {
+  e.preventDefault();
+  const text = $("text").value.trim();
+  if (!text) return;
+  $("text").value = "";
+  await fetch("/messages", {method: "POST", headers: {"content-type": "application/json"},
+                            body: JSON.stringify({tab, text})});
+};
+
+// A line chart with labelled axes: x is seconds before the newest sample, y has one unit.
+function chart(canvas, series, yLabel, whole) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, left = 64, right = 12, top = 28, bottom = 44;
+  const css = getComputedStyle(document.body);
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = "13px system-ui, sans-serif";
+  ctx.fillStyle = css.color;
+  const samples = page.samples;
+  const values = series.flatMap((s) => samples.map(s.value));
+  const top_ = Math.max(1, ...values) * 1.15;
+  const max = whole ? Math.max(4, Math.ceil(top_ / 4) * 4) : top_;
+  const span = 60;
+  const x = (age) => left + (w - left - right) * (1 - age / span);
+  const y = (v) => h - bottom - (h - top - bottom) * (v / max);
+  ctx.strokeStyle = "#8c959f";
+  ctx.beginPath(); ctx.moveTo(left, top); ctx.lineTo(left, h - bottom);
+  ctx.lineTo(w - right, h - bottom); ctx.stroke();
+  ctx.textAlign = "right"; ctx.textBaseline = "middle";
+  for (let i = 0; i <= 4; i++) {
+    const v = max * i / 4;
+    ctx.fillText(whole || v >= 100 ? v.toFixed(0) : v.toFixed(1), left - 6, y(v));
+  }
+  ctx.textAlign = "center"; ctx.textBaseline = "top";
+  for (const age of [60, 45, 30, 15, 0]) ctx.fillText(String(age), x(age), h - bottom + 4);
+  ctx.fillText("seconds ago", left + (w - left - right) / 2, h - 18);
+  ctx.save(); ctx.translate(14, top + (h - top - bottom) / 2); ctx.rotate(-Math.PI / 2);
+  ctx.fillText(yLabel, 0, -8); ctx.restore();
+  let legend = left + 8;
+  for (const s of series) {
+    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.beginPath();
+    samples.forEach((sample, i) => {
+      const px = x(samples.length - 1 - i), py = y(s.value(sample));
+      if (i === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
     });
-    source.addEventListener("clock", (event) => {
-      count(event);
-      const clock = JSON.parse(event.data);
-      $("clock").textContent = new Date(clock.time).toLocaleTimeString();
-      $("uptime").textContent = formatDuration(clock.uptime_s);
-    });
-    source.addEventListener("metrics", (event) => {
-      count(event);
-      const m = JSON.parse(event.data);
-      $("rps").textContent = m.requests_per_s.toFixed(1);
-      $("p50").textContent = m.latency_p50_ms.toFixed(1) + " ms";
-      $("p99").textContent = m.latency_p99_ms.toFixed(1) + " ms";
-      $("cpu").textContent = m.cpu_percent.toFixed(0) + " %";
-      $("viewers").textContent = m.viewers;
-      $("disconnects").textContent = m.disconnects;
-      points.push([m.requests_per_s, m.latency_p99_ms]);
-      if (points.length > MAX_POINTS) points.shift();
-      draw();
-    });
-    source.addEventListener("log", (event) => {
-      count(event);
-      const line = JSON.parse(event.data);
-      const item = document.createElement("li");
-      const time = new Date().toLocaleTimeString();
-      const level = document.createElement("span");
-      level.className = "level " + line.level;
-      level.textContent = line.level;
-      item.append(level, `${time}  ${line.message}`);
-      $("log").prepend(item);
-      while ($("log").children.length > 50) $("log").lastChild.remove();
-    });
+    ctx.stroke(); ctx.lineWidth = 1;
+    ctx.fillStyle = s.color; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    const label = "\u2014 " + s.name;
+    ctx.fillText(label, legend, 6);
+    legend += ctx.measureText(label).width + 18;
+    ctx.fillStyle = css.color;
   }
+  page.axes[canvas.id] = {x: "seconds ago", y: yLabel, series: series.map((s) => s.name)};
+}
 
-  function formatDuration(seconds) {
-    const s = Math.floor(seconds);
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return (h ? h + "h " : "") + (h || m ? m + "m " : "") + (s % 60) + "s";
-  }
+function drawCharts() {
+  chart($("rate-chart"), [
+    {name: "events published", color: "#1f6feb", value: (s) => s.events_per_s},
+    {name: "deliveries", color: "#d1495b", value: (s) => s.deliveries_per_s},
+  ], "events per second");
+  chart($("streams-chart"), [
+    {name: "open streams", color: "#1a7f37", value: (s) => s.open_streams},
+  ], "streams", true);
+}
 
-  function draw() {
-    const canvas = $("chart");
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth, height = canvas.clientHeight;
-    canvas.width = width * ratio;
-    canvas.height = height * ratio;
-    const ctx = canvas.getContext("2d");
-    ctx.scale(ratio, ratio);
-    ctx.clearRect(0, 0, width, height);
-    const styles = getComputedStyle(document.documentElement);
-    ctx.strokeStyle = styles.getPropertyValue("--line");
-    ctx.lineWidth = 1;
-    for (let i = 1; i < 4; i++) {
-      const y = Math.round((height * i) / 4) + 0.5;
-      ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(width, y); ctx.stroke();
-    }
-    const series = [[0, "--blue"], [1, "--orange"]];
-    for (const [index, color] of series) {
-      const values = points.map((p) => p[index]);
-      const top = Math.max(...values, 1) * 1.15;
-      ctx.strokeStyle = styles.getPropertyValue(color);
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      values.forEach((value, i) => {
-        const x = (width * i) / (MAX_POINTS - 1);
-        const y = height - (height * value) / top;
-        if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
-      });
-      ctx.stroke();
-    }
-  }
-
-  $("kick").onclick = () => fetch("/kick", {method: "POST"});
-  $("fresh").onclick = () => connect("/events");
-  $("resume").onclick = () =>
-    connect(lastId ? "/events?last_event_id=" + encodeURIComponent(lastId) : "/events");
-  window.addEventListener("resize", draw);
-  connect("/events");
+connect();
 </script>
 </body>
 </html>
 """
 
 
-@get("/", media_type=MediaType.HTML)
-async def index() -> str:
-    return PAGE
-
-
-app = Litestar([index, events, kick])
+app = Litestar(
+    [events, publish_message, page],
+    plugins=[plugin],
+    on_startup=[publishers.start],
+    on_shutdown=[publishers.stop],
+)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,16 @@ paragraphs, ``-`` bullets, pipe tables, inline code and bold. Anything else is s
 
 When there are no reports yet the directive renders a short note instead, so the docs build on
 a fresh checkout.
+
+``:bench:`report | table | row | column``` quotes one figure of a report in running text, read
+when the docs are built, so that no page holds a hand-copied figure that a new ``make bench``
+would make stale. ``report`` is the file's stem (``fanout``), ``table`` the start of the
+``###`` heading above the table (``In process, capacity``), ``row`` the first cell of the row
+(``litestar_sse``; bold marks ignored), ``column`` the column's header (``deliveries/s``). The
+role renders the first number of that cell as the file writes it (``816,226``); ``column#2``
+takes its second number (``182`` of ``8 (182)``). A reference that matches nothing is an error,
+which fails the ``-W`` build: a report whose layout changed cannot leave a stale number behind.
+tests/docs/test_figures.py holds the rule that says which figures must be quoted this way.
 """
 
 from __future__ import annotations
@@ -144,6 +154,76 @@ def markdown_to_nodes(text: str) -> tuple[str | None, list[nodes.Node]]:
     return title, out
 
 
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+class BenchError(LookupError):
+    """A ``:bench:`` reference that no report holds."""
+
+
+def report_tables(text: str) -> dict[str, list[list[str]]]:
+    """The pipe tables of a report, by the ``###`` heading above each (header row first)."""
+    tables: dict[str, list[list[str]]] = {}
+    heading = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        match = _HEADING.match(stripped)
+        if match:
+            heading = match.group(2).strip()
+        elif stripped.startswith("|") and not _ALIGN_ROW.match(stripped):
+            tables.setdefault(heading, []).append(_cells(stripped))
+    return tables
+
+
+def bench_figure(reference: str, results: Path = RESULTS) -> str:
+    """The figure ``report | table | row | column[#k]`` names, as the report writes it."""
+    parts = [part.strip() for part in reference.split("|")]
+    if len(parts) != 4:
+        raise BenchError(f"{reference!r}: write 'report | table | row | column'")
+    report, table_name, row_name, column = parts
+    column, _, nth = column.partition("#")
+    index = int(nth) - 1 if nth else 0
+    path = results / f"{report}.md"
+    if not path.is_file():
+        raise BenchError(f"{reference!r}: no report {path.name} in {results}")
+    tables = report_tables(path.read_text(encoding="utf-8"))
+    found = [rows for name, rows in tables.items() if name.lower().startswith(table_name.lower())]
+    if len(found) != 1:
+        raise BenchError(f"{reference!r}: {len(found)} tables of {path.name} start with that")
+    header, *rows = found[0]
+    if column not in header:
+        raise BenchError(f"{reference!r}: no column {column!r} (columns: {header})")
+    for row in rows:
+        if row[0].strip("*") == row_name:
+            numbers = _NUMBER.findall(row[header.index(column)])
+            if index >= len(numbers):
+                raise BenchError(f"{reference!r}: the cell has {len(numbers)} numbers")
+            return numbers[index]
+    raise BenchError(f"{reference!r}: no row {row_name!r}")
+
+
+def bench_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Any,
+    options: dict[str, Any] | None = None,
+    content: list[str] | None = None,
+) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+    """``:bench:`report | table | row | column``` : one figure of a report, read at build."""
+    env = inliner.document.settings.env
+    results = Path(env.srcdir).parent / "benchmarks" / "results"
+    try:
+        figure = bench_figure(text, results)
+    except BenchError as error:
+        message = inliner.reporter.error(str(error), line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    env.note_dependency(str(results / f"{text.split('|', 1)[0].strip()}.md"))
+    return [nodes.inline(rawtext, figure, classes=["bench-figure"])], []
+
+
 class BenchmarkResults(SphinxDirective):
     """Render every ``*.md`` report of a results folder, each as a section with its chart."""
 
@@ -219,6 +299,7 @@ def _merge(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildE
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("benchmark-results", BenchmarkResults)
+    app.add_role("bench", bench_role)
     app.connect("env-get-outdated", _always_reread)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -129,30 +130,87 @@ def test_event_source_reads_the_default_framing_with_retry_ids_and_pings(
     assert max(framing_app.reconnection_gaps(log)) < 1.5
 
 
-def test_demo_page_shows_the_live_stream_and_a_screenshot_is_kept(
+def _ticks_are_contiguous(ticks: list[int]) -> bool:
+    return all(later == earlier + 1 for earlier, later in itertools.pairwise(ticks))
+
+
+def test_demo_broadcasts_to_two_tabs_resumes_a_cut_and_plots_live_figures(
     browser: BrowserContext, tmp_path: Path
 ) -> None:
-    """The demo a person opens with `make demo`: live values arrive and the page says so."""
+    """The demo a person opens with `make demo`, looked at in Chromium.
+
+    Two tabs follow one broadcast; a message published from one reaches both. A 1 s cut is
+    resumed with every tick replayed; a 4 s cut outlasts the 3 s history and the page shows the
+    gap. The figures are the server's own counters (open streams, resumes, gap events) and
+    change with what the tabs do; both charts have labelled axes, one unit each.
+    """
     port = free_port()
     process = _serve("examples.demo:app", port, tmp_path / "demo.log")
     try:
-        page = browser.new_page()
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_function(
-            "Number(document.getElementById('received').textContent) >= 3", timeout=20_000
+        first, second = browser.new_page(), browser.new_page()
+        first.set_viewport_size({"width": 1280, "height": 900})
+        for page in (first, second):
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("window.demo.opens >= 1", timeout=15_000)
+        first.wait_for_function(
+            "window.demo.samples.some((s) => s.open_streams >= 2)", timeout=15_000
         )
-        assert page.inner_text("#status").strip() != "connecting"
-        assert page.inner_text("#clock") != "--:--:--"
-        assert page.inner_text("#last-id") != "-"
+
+        first.fill("#text", "hello from the first tab")
+        first.click("#send")
+        for page in (first, second):
+            page.wait_for_function(
+                "window.demo.messages.some((m) => m.text === 'hello from the first tab')",
+                timeout=10_000,
+            )
+        assert second.inner_text("#messages").startswith("tab ")
+
+        first.click("#cut-short")
+        first.wait_for_function("window.demo.resumes.length >= 1", timeout=15_000)
+        [resume] = first.evaluate("window.demo.resumes")
+        assert resume["replayed"] >= 5  # about ten ticks were published during the cut
+        assert "no tick lost" in first.inner_text("#resume")
+
+        first.click("#cut-long")
+        first.wait_for_function("window.demo.gaps.length >= 1", timeout=15_000)
+        [gap] = first.evaluate("window.demo.gaps")
+        assert gap["reason"] == "retention"
+        assert gap["to"] >= gap["from"]
+        assert "lost" in first.inner_text("#resume")
+
+        # The server counted both resumes and the gap, and published the figures.
+        first.wait_for_function(
+            "window.demo.samples.some((s) => s.resumes >= 2 && s.gaps >= 1)", timeout=10_000
+        )
+        samples = first.evaluate("window.demo.samples")
+        assert samples[0]["resumes"] == 0
+        assert max(sample["events_per_s"] for sample in samples) > 5
+        assert max(sample["deliveries_per_s"] for sample in samples) > 10
+        assert first.inner_text("#open-streams").strip() == "2"
+
+        axes = first.evaluate("window.demo.axes")
+        assert axes["rate-chart"]["x"] == axes["streams-chart"]["x"] == "seconds ago"
+        assert axes["rate-chart"]["y"] == "events per second"
+        assert axes["streams-chart"]["y"] == "streams"
+
+        ticks_first = first.evaluate("window.demo.ticks")
+        ticks_second = second.evaluate("window.demo.ticks")
+        assert _ticks_are_contiguous(ticks_second)  # the tab that was never cut missed nothing
+        # The cut tab missed exactly the ticks the page named as lost, nothing else, none twice.
+        assert ticks_first == sorted(set(ticks_first))
+        missing = set(range(ticks_first[0], ticks_first[-1] + 1)) - set(ticks_first)
+        assert missing == set(range(gap["from"], gap["to"] + 1))
+
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "demo.png"
-        page.screenshot(path=str(shot), full_page=True)
+        first.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
-        page.close()
+        for page in (first, second):
+            page.close()
     finally:
         process.terminate()
         process.wait(timeout=10)
+    assert "Traceback" not in (tmp_path / "demo.log").read_text()
 
 
 COLLECT_ROOM = """() => {

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 from examples import demo, llm_tokens, minimal, progress, typed_models
 from litestar_sse.codec import DecodedEvent, decode_stream
+from litestar_sse.testing import sse_stream
 
 
 def stream(client: TestClient[Litestar], path: str, **kwargs: Any) -> list[DecodedEvent]:
@@ -140,43 +141,54 @@ def test_progress_unknown_job_is_404() -> None:
 # -- demo --------------------------------------------------------------------------------------
 
 
-def test_demo_stream_has_named_events_with_ids() -> None:
+def test_demo_publishes_ticks_and_measured_figures_to_every_stream() -> None:
+    with (
+        TestClient(demo.app) as client,
+        sse_stream(client, "GET", "/events") as first,
+        sse_stream(client, "GET", "/events") as second,
+    ):
+        posted = client.post("/messages", json={"tab": "ab12", "text": "hi"})
+        assert posted.status_code == 201
+        for stream_ in (first, second):
+            kinds: dict[str, list[DecodedEvent]] = {}
+            for event in stream_:
+                kinds.setdefault(event.event or "message", []).append(event)
+                if "stats" in kinds and "chat" in kinds:
+                    break
+            assert json.loads(kinds["chat"][0].data) == {"tab": "ab12", "text": "hi"}
+            assert kinds["chat"][0].id == posted.json()["id"]
+            ticks = [json.loads(event.data)["n"] for event in kinds["tick"]]
+            assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+        stats = json.loads(kinds["stats"][0].data)
+    # Counted by the server, not made up: both streams were open when the sample was taken.
+    assert stats["open_streams"] == 2
+    assert stats["events_per_s"] > 0
+    assert stats["deliveries_per_s"] >= stats["events_per_s"]
+    assert set(stats) == {
+        "uptime_s",
+        "events_per_s",
+        "deliveries_per_s",
+        "open_streams",
+        "resumes",
+        "replayed",
+        "gaps",
+    }
+
+
+def test_demo_resumes_from_history_or_sends_a_gap() -> None:
     with TestClient(demo.app) as client:
-        events = stream(client, "/events?limit=3&tick=0")
-    kinds = [event.event for event in events]
-    assert kinds[0] == "hello"
-    assert events[0].retry == 2_000
-    assert kinds.count("clock") == 3
-    assert kinds.count("metrics") == 3
-    assert set(kinds) <= {"hello", "clock", "metrics", "log"}
-    ids = [int(event.id) for event in events]
-    assert ids == sorted(ids)
-    assert len(set(ids)) == len(ids)
-    metrics = json.loads(next(e.data for e in events if e.event == "metrics"))
-    assert metrics["viewers"] >= 1
-    assert json.loads(events[0].data)["resumed_after"] is None
-
-
-def test_demo_reports_where_a_reconnect_resumes() -> None:
-    with TestClient(demo.app) as client:
-        by_header = stream(client, "/events?limit=0", headers={"Last-Event-ID": "41"})
-        by_query = stream(client, "/events?limit=0&last_event_id=42")
-    assert json.loads(by_header[0].data)["resumed_after"] == "41"
-    assert json.loads(by_query[0].data)["resumed_after"] == "42"
-
-
-def test_demo_kick_ends_streams() -> None:
-    with TestClient(demo.app) as client:
-        response = client.post("/kick")
-    assert response.status_code == 200
-    assert set(response.json()) == {"ending"}
-
-
-def test_demo_streams_release_their_viewer_slot() -> None:
-    before = demo.board.viewers
-    with TestClient(demo.app) as client:
-        stream(client, "/events?limit=1&tick=0")
-    assert demo.board.viewers == before
+        with sse_stream(client, "GET", "/events") as stream_:
+            seen = next(event for event in stream_ if event.event == "tick")
+        with sse_stream(client, "GET", "/events", last_event_id=seen.id) as resumed:
+            replayed = next(iter(resumed))
+            assert resumed.headers["SSE-Resumed-From"] == seen.id
+        assert "SSE-Gap" not in resumed.headers
+        position = int(seen.id.rsplit("-", 1)[1])
+        assert int(replayed.id.rsplit("-", 1)[1]) > position  # after it, nothing seen twice
+        with sse_stream(client, "GET", "/events", last_event_id="0-1") as stale:
+            gap = next(iter(stale))
+        assert gap.event == "gap"
+        assert stale.headers["SSE-Gap"] in {"epoch", "retention"}
 
 
 def test_demo_runs_uvicorn_when_executed(monkeypatch: pytest.MonkeyPatch) -> None:
