@@ -1,0 +1,119 @@
+"""Typed data (msgspec, dataclass, pydantic), the synchronous source, and the import rule."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import msgspec
+import pydantic
+import pytest
+
+from litestar_sse.client import DataDecodeError, Event, EventSource, SyncEventSource
+from tests.client.wire import Seen, chunk, head, serving, write
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
+@dataclasses.dataclass
+class PointDC:
+    x: int
+    y: int
+
+
+class PointModel(pydantic.BaseModel):
+    x: int
+    y: int
+
+
+BODY = b'data: {"x":1,"y":2}\n\ndata: {"x":"bad"}\n\ndata: {"x":3,"y":4}\n\n'
+
+
+async def _answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+    if index == 0:
+        await write(writer, head() + BODY)
+    else:
+        await write(writer, head(204))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("data_type", [Point, PointDC, PointModel])
+async def test_data_decodes_into_the_type_asked_and_a_bad_event_does_not_end_the_source(
+    data_type: type,
+) -> None:
+    async with serving(_answer) as server, EventSource(
+        server.url, data_type=data_type, retry=0.01, min_delay=0.01
+    ) as source:
+        first = await source.__anext__()
+        with pytest.raises(DataDecodeError, match="does not decode"):
+            await source.__anext__()
+        last = [item async for item in source]
+    assert isinstance(first, Event)
+    assert first.value == data_type(x=1, y=2)
+    assert first.data == '{"x":1,"y":2}'
+    assert [item.value for item in last] == [data_type(x=3, y=4)]  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def thread_server() -> Iterator[str]:
+    """The scripted server in a thread, for the synchronous client."""
+    ready = threading.Event()
+    stop: asyncio.Future[None] | None = None
+    url = ""
+    loop = asyncio.new_event_loop()
+
+    async def answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+        if index == 0:
+            assert "last-event-id" not in seen.headers
+            await write(writer, head(chunked=True) + chunk(b"retry: 50\nid: 1\ndata: a\n\nid: 2\n"))
+        elif index == 1:
+            assert seen.headers["last-event-id"] == "1"
+            await write(writer, head() + b'id: 3\ndata: {"x":5,"y":6}\n\n')
+        else:
+            await write(writer, head(204))
+
+    async def main() -> None:
+        nonlocal stop, url
+        stop = loop.create_future()
+        async with serving(answer) as server:
+            url = server.url
+            ready.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),))
+    thread.start()
+    ready.wait(10)
+    try:
+        yield url
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(10)
+        loop.close()
+
+
+def test_the_sync_source_reconnects_and_resumes_as_the_async_one(thread_server: str) -> None:
+    with SyncEventSource(thread_server, min_delay=0.01) as source:
+        items = list(source)
+    assert [(item.id, item.data) for item in items] == [  # type: ignore[union-attr]
+        ("1", "a"),
+        ("3", '{"x":5,"y":6}'),
+    ]
+    assert source.last_event_id == "3"
+
+
+def test_import_litestar_sse_does_not_import_httpx() -> None:
+    code = (
+        "import sys, litestar_sse, litestar_sse.codec;"
+        "litestar_sse.ServerSentEvent; litestar_sse.Broadcaster;"
+        "assert 'httpx' not in sys.modules, 'httpx imported';"
+        "import litestar_sse.client; assert 'httpx' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
