@@ -6,8 +6,8 @@ over HTTP/1.1 httpcore drops the connection (so the server sees the client leave
 HTTP/2 it keeps the shared connection and tells the server nothing, and the server's
 producer runs on until the whole connection closes. Neither httpx nor httpcore has a public
 way to reset one stream, so this module reaches the h2 state machine of the connection the
-response came on (``response.stream._httpcore_stream._stream``: httpcore's
-``HTTP2ConnectionByteStream``, with ``_connection``, ``_request`` and ``_stream_id``),
+response came on (httpcore's ``HTTP2ConnectionByteStream``, with ``_connection``,
+``_request`` and ``_stream_id``, found by unwrapping ``response.stream``),
 resets the stream there and writes the frame through httpcore's own writer (which holds the
 connection's write lock). Every step is checked: with another httpx or httpcore, or a
 transport that is not httpcore's, it does nothing and returns ``False``, and closing the
@@ -31,8 +31,13 @@ _CANCEL = 0x8  # RFC 9113 error code CANCEL: the stream is no longer needed
 def _target(response: httpx.Response) -> tuple[Any, Any, Any, int] | None:
     if response.http_version != "HTTP/2":
         return None
-    outer = getattr(response.stream, "_httpcore_stream", None)
-    inner = getattr(outer, "_stream", None)
+    # httpx's BoundAsyncStream -> its transport's ResponseStream -> httpcore's PoolByteStream
+    # -> HTTP2ConnectionByteStream: unwrapped one level at a time, whatever the nesting.
+    inner: Any = response.stream
+    for _ in range(6):
+        if hasattr(inner, "_stream_id"):
+            break
+        inner = getattr(inner, "_httpcore_stream", None) or getattr(inner, "_stream", None)
     connection = getattr(inner, "_connection", None)
     request = getattr(inner, "_request", None)
     stream_id = getattr(inner, "_stream_id", None)

@@ -34,13 +34,16 @@ async def test_every_event_exactly_once_in_order_over_a_hundred_cuts(feed_server
     first = httpx.post(f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0})
     feed_server.wait_for_state("count", lambda state: state["count"] >= TOTAL // 2)
     numbers: list[int] = []
-    async with CuttingProxy(feed_server.port, 150, 1500, seed=7) as proxy, EventSource(
-        proxy.url + "/feed",
-        last_event_id=first.json()["id"],
-        retry=0.01,
-        min_delay=0.005,
-        max_delay=0.05,
-    ) as source:
+    async with (
+        CuttingProxy(feed_server.port, 150, 1500, seed=7) as proxy,
+        EventSource(
+            proxy.url + "/feed",
+            last_event_id=first.json()["id"],
+            retry=0.01,
+            min_delay=0.005,
+            max_delay=0.05,
+        ) as source,
+    ):
         async with httpx.AsyncClient() as client:
             await client.post(
                 f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0.001}

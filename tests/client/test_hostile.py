@@ -23,9 +23,10 @@ async def test_an_endless_line_is_a_clear_error_within_the_line_limit() -> None:
             await write(writer, b"x" * 65536)
             sent += 65536
 
-    async with serving(answer) as server, EventSource(
-        server.url, max_line_length=100_000, retry=0.01, min_delay=0.01
-    ) as source:
+    async with (
+        serving(answer) as server,
+        EventSource(server.url, max_line_length=100_000, retry=0.01, min_delay=0.01) as source,
+    ):
         with pytest.raises(EventSourceError, match="max_line_length"):
             async for _ in source:
                 pass
@@ -45,9 +46,10 @@ async def test_a_never_ending_event_is_a_clear_error_within_the_event_limit() ->
             await write(writer, b"data: " + b"y" * 1000 + b"\n")
             sent += 1007
 
-    async with serving(answer) as server, EventSource(
-        server.url, max_event_length=200_000, retry=0.01, min_delay=0.01
-    ) as source:
+    async with (
+        serving(answer) as server,
+        EventSource(server.url, max_event_length=200_000, retry=0.01, min_delay=0.01) as source,
+    ):
         with pytest.raises(EventSourceError, match="max_event_length"):
             async for _ in source:
                 pass

@@ -142,9 +142,7 @@ async def test_no_byte_for_idle_timeout_reconnects() -> None:
 
     async with serving(answer) as server:
         started = time.monotonic()
-        items = await collect(
-            EventSource(server.url, idle_timeout=0.4, retry=0.05, min_delay=0.01)
-        )
+        items = await collect(EventSource(server.url, idle_timeout=0.4, retry=0.05, min_delay=0.01))
         took = time.monotonic() - started
     assert datas(items) == ["a", "b"]
     assert server.requests[1].headers["last-event-id"] == "7"
@@ -200,9 +198,10 @@ async def test_gaps_raise_raises_and_the_source_reads_on() -> None:
         else:
             await write(writer, head(204))
 
-    async with serving(answer) as server, EventSource(
-        server.url, gaps="raise", retry=0.01, min_delay=0.01
-    ) as source:
+    async with (
+        serving(answer) as server,
+        EventSource(server.url, gaps="raise", retry=0.01, min_delay=0.01) as source,
+    ):
         with pytest.raises(GapError, match="overflow") as caught:
             async for _ in source:
                 pass

@@ -48,9 +48,10 @@ async def _answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
 async def test_data_decodes_into_the_type_asked_and_a_bad_event_does_not_end_the_source(
     data_type: type,
 ) -> None:
-    async with serving(_answer) as server, EventSource(
-        server.url, data_type=data_type, retry=0.01, min_delay=0.01
-    ) as source:
+    async with (
+        serving(_answer) as server,
+        EventSource(server.url, data_type=data_type, retry=0.01, min_delay=0.01) as source,
+    ):
         first = await source.__anext__()
         with pytest.raises(DataDecodeError, match="does not decode"):
             await source.__anext__()
