@@ -13,8 +13,14 @@ from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from litestar_sse import Broadcaster, MemoryBackend, Retention, ServerSentEvent, SSEConfig
-from litestar_sse import SSEPlugin
+from litestar_sse import (
+    Broadcaster,
+    MemoryBackend,
+    Retention,
+    ServerSentEvent,
+    SSEConfig,
+    SSEPlugin,
+)
 
 RETENTION = Retention(max_events=100_000)
 

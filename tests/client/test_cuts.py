@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -31,8 +32,13 @@ def feed_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serv
 async def test_every_event_exactly_once_in_order_over_a_hundred_cuts(feed_server: Server) -> None:
     # Half published before the client connects (read as replays after event 0, whose id
     # the client starts from), half while it reads (live).
-    first = httpx.post(f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0})
-    feed_server.wait_for_state("count", lambda state: state["count"] >= TOTAL // 2)
+    async with httpx.AsyncClient() as client:
+        first = await client.post(
+            f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0}
+        )
+    await anyio.to_thread.run_sync(
+        feed_server.wait_for_state, "count", lambda state: state["count"] >= TOTAL // 2
+    )
     numbers: list[int] = []
     async with (
         CuttingProxy(feed_server.port, 150, 1500, seed=7) as proxy,

@@ -13,6 +13,12 @@ from tests.client.wire import Seen, head, serving, write
 pytestmark = pytest.mark.anyio
 
 
+async def drain(source: EventSource[str]) -> None:
+    async with source:
+        async for _ in source:
+            pass
+
+
 async def test_an_endless_line_is_a_clear_error_within_the_line_limit() -> None:
     sent = 0
 
@@ -75,10 +81,9 @@ async def test_a_redirect_loop_is_a_clear_error() -> None:
         await write(writer, head(302, "Location: /loop", "Content-Type: text/plain"))
 
     async with serving(answer) as server:
+        source = EventSource(server.url + "/loop", retry=0.01)
         with pytest.raises(EventSourceError, match="redirect loop"):
-            async with EventSource(server.url + "/loop", retry=0.01) as source:
-                async for _ in source:
-                    pass
+            await drain(source)
     assert len(server.requests) == 21  # httpx's max_redirects (20) + the first, then no retry
 
 
@@ -87,7 +92,6 @@ async def test_an_unfollowed_redirect_names_the_fix() -> None:
         await write(writer, head(307, "Location: /elsewhere", "Content-Type: text/plain"))
 
     async with serving(answer) as server:
+        source = EventSource(server.url, follow_redirects=False)
         with pytest.raises(EventSourceError, match="follow_redirects=True"):
-            async with EventSource(server.url, follow_redirects=False) as source:
-                async for _ in source:
-                    pass
+            await drain(source)

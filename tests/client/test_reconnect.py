@@ -117,7 +117,8 @@ async def test_repeated_failures_back_off_exponentially_and_max_attempts_gives_u
     assert len(server.requests) == 4
     one, two, three = server.intervals()
     assert 0.09 <= one < 0.6  # the plain retry after the first failure
-    assert 0.1 <= two and 0.2 <= three  # then doubled, with jitter (at least half of it)
+    assert two >= 0.1
+    assert three >= 0.2
 
 
 async def test_a_content_type_other_than_event_stream_is_an_error() -> None:
