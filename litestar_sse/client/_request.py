@@ -57,6 +57,11 @@ class RequestSpec:
         self.params = params
         merged = httpx.Headers({"Accept": "text/event-stream", "Cache-Control": "no-store"})
         merged.update(headers or {})
+        if "Last-Event-ID" in merged:
+            raise ValueError(
+                "pass last_event_id=... instead of a Last-Event-ID header: the source sends "
+                "the id it resumes from on every attempt"
+            )
         self.headers = merged
         self.content = content
         self.json = json
@@ -72,9 +77,10 @@ class RequestSpec:
         idle_timeout: float | None,
     ) -> httpx.Request:
         """The request of one attempt, resuming after ``last_event_id`` (if not empty)."""
-        headers = self.headers.copy()
+        headers = self.headers.raw
         if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
+            # UTF-8, as browsers send it (httpx would refuse a str that is not ASCII).
+            headers = [*headers, (b"Last-Event-ID", last_event_id.encode())]
         # Reads wait idle_timeout at most: no byte (event or ping) for that long means the
         # connection is dead, and the source reconnects.
         base = client.timeout
