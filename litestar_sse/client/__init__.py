@@ -7,6 +7,13 @@ async code (``AsyncEventSource`` is the same class, under the name httpx's ``Asy
 suggests); :class:`SyncEventSource` reads from synchronous code. See docs/client.rst.
 """
 
+try:
+    import httpx  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a fresh interpreter
+    raise ImportError(
+        "litestar_sse.client needs httpx: pip install 'litestar-sse[client]'"
+    ) from exc
+
 from litestar_sse.client._async import EventSource
 from litestar_sse.client._events import (
     DataDecodeError,

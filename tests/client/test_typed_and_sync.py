@@ -115,6 +115,23 @@ def test_import_litestar_sse_does_not_import_httpx() -> None:
         "import sys, litestar_sse, litestar_sse.codec;"
         "litestar_sse.ServerSentEvent; litestar_sse.Broadcaster;"
         "assert 'httpx' not in sys.modules, 'httpx imported';"
-        "import litestar_sse.client; assert 'httpx' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_client_loads_neither_litestar_nor_the_server_layers() -> None:
+    code = (
+        "import sys, litestar_sse.client;"
+        "assert 'httpx' in sys.modules;"
+        "assert 'litestar' not in sys.modules, 'litestar imported';"
+        "assert not [m for m in sys.modules if m.startswith(('litestar_sse.asgi', "
+        "'litestar_sse.response', 'litestar_sse.broadcast', 'litestar_sse.plugin'))]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_httpx_the_client_names_the_extra() -> None:
+    code = "import sys; sys.modules['httpx'] = None; import litestar_sse.client"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "pip install 'litestar-sse[client]'" in done.stderr
