@@ -214,9 +214,10 @@ def check_response(status: int, content_type: str | None) -> tuple[Verdict, str]
 
     ``200`` with ``text/event-stream`` opens; ``204`` ends the source (the server's way to
     say "no more"); ``408``, ``429`` and ``5xx`` are tried again; anything else ends it with
-    an error, as a browser's ``EventSource`` fails the connection.
+    an error, as a browser's ``EventSource`` fails the connection. Unlike a browser, any other
+    ``2xx`` opens too: a ``POST`` stream may well answer ``201`` (Litestar's ``@post`` does).
     """
-    if status == 200:
+    if 200 <= status <= 299 and status != 204:
         media = (content_type or "").partition(";")[0].strip().lower()
         if media == "text/event-stream":
             return "open", ""

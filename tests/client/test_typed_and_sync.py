@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import msgspec
@@ -14,7 +13,7 @@ import pydantic
 import pytest
 
 from litestar_sse.client import DataDecodeError, Event, EventSource, SyncEventSource
-from tests.client.wire import Seen, chunk, head, serving, write
+from tests.client.wire import Seen, chunk, head, serving, serving_in_thread, write
 
 
 class Point(msgspec.Struct):
@@ -62,42 +61,21 @@ async def test_data_decodes_into_the_type_asked_and_a_bad_event_does_not_end_the
     assert [item.value for item in last] == [data_type(x=3, y=4)]  # type: ignore[union-attr]
 
 
+async def _sync_answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+    if index == 0:
+        assert "last-event-id" not in seen.headers
+        await write(writer, head(chunked=True) + chunk(b"retry: 50\nid: 1\ndata: a\n\nid: 2\n"))
+    elif index == 1:
+        assert seen.headers["last-event-id"] == "1"
+        await write(writer, head() + b'id: 3\ndata: {"x":5,"y":6}\n\n')
+    else:
+        await write(writer, head(204))
+
+
 @pytest.fixture
 def thread_server() -> Iterator[str]:
-    """The scripted server in a thread, for the synchronous client."""
-    ready = threading.Event()
-    stop: asyncio.Future[None] | None = None
-    url = ""
-    loop = asyncio.new_event_loop()
-
-    async def answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
-        if index == 0:
-            assert "last-event-id" not in seen.headers
-            await write(writer, head(chunked=True) + chunk(b"retry: 50\nid: 1\ndata: a\n\nid: 2\n"))
-        elif index == 1:
-            assert seen.headers["last-event-id"] == "1"
-            await write(writer, head() + b'id: 3\ndata: {"x":5,"y":6}\n\n')
-        else:
-            await write(writer, head(204))
-
-    async def main() -> None:
-        nonlocal stop, url
-        stop = loop.create_future()
-        async with serving(answer) as server:
-            url = server.url
-            ready.set()
-            await stop
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),))
-    thread.start()
-    ready.wait(10)
-    try:
-        yield url
-    finally:
-        assert stop is not None
-        loop.call_soon_threadsafe(stop.set_result, None)
-        thread.join(10)
-        loop.close()
+    with serving_in_thread(_sync_answer) as server:
+        yield server.url
 
 
 def test_the_sync_source_reconnects_and_resumes_as_the_async_one(thread_server: str) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -125,3 +126,29 @@ async def forever() -> None:
 async def serving(handler: Handler) -> AsyncIterator[WireServer]:
     async with WireServer(handler) as server:
         yield server
+
+
+@contextlib.contextmanager
+def serving_in_thread(handler: Handler) -> Iterator[WireServer]:
+    """:func:`serving` on an event loop of its own thread, for synchronous clients."""
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = loop.create_future()
+    holder: list[WireServer] = []
+
+    async def main() -> None:
+        async with serving(handler) as server:
+            holder.append(server)
+            ready.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),))
+    thread.start()
+    try:
+        if not ready.wait(10):
+            raise RuntimeError("the scripted server did not start")
+        yield holder[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(10)
+        loop.close()
