@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -17,6 +18,7 @@ from litestar_sse.client._events import (
     GapError,
     ResponseError,
     data_decoder,
+    same_text,
 )
 from litestar_sse.client._h2 import areset_stream
 from litestar_sse.client._request import RequestSpec
@@ -229,8 +231,10 @@ class EventSource(Generic[T]):
         self._http2 = http2
         self._reader = Reader(self._settings, last_event_id)
         self._backoff = Backoff(self._settings)
-        self._decode = data_decoder(data_type)
-        self._items: AsyncGenerator[DecodedEvent | Gap, None] | None = None
+        decode = data_decoder(data_type)
+        self._decode: Callable[[str], Any] | None = None if decode is same_text else decode
+        self._items: AsyncGenerator[Sequence[DecodedEvent | Gap], None] | None = None
+        self._pending: deque[DecodedEvent | Gap] = deque()
         self._closed = False
         self.response: httpx.Response | None = None
         """The latest response (its status and headers); ``None`` before the first."""
@@ -268,32 +272,42 @@ class EventSource(Generic[T]):
         return self
 
     async def __anext__(self) -> Event[T] | Gap:
-        if self._items is None:
-            if self._closed:
-                raise StopAsyncIteration
-            self._items = self._run()
-        item = await self._items.__anext__()
+        pending = self._pending
+        if not pending:
+            if self._items is None:
+                if self._closed:
+                    raise StopAsyncIteration
+                self._items = self._run()
+            # A chunk's events come as one batch: the generator resumes once per chunk.
+            pending.extend(await self._items.__anext__())
+        return self._deliver(pending.popleft())
+
+    def _deliver(self, item: DecodedEvent | Gap) -> Event[T] | Gap:
         if isinstance(item, Gap):
             if self._settings.gaps == "raise":
                 raise GapError(item)
             return item
+        data = item.data
+        if self._decode is None:
+            return Event(data, item.event, item.id, item.retry, data)  # type: ignore[arg-type]
         try:
-            value = self._decode(item.data)
+            value = self._decode(data)
         except Exception as exc:
             raise DataDecodeError(item.event, item.id, exc) from exc
-        return Event(item.data, item.event, item.id, item.retry, value)
+        return Event(data, item.event, item.id, item.retry, value)
 
     async def aclose(self) -> None:
         """End the request (``RST_STREAM`` over HTTP/2) and close the source's own client."""
         self._closed = True
         items, self._items = self._items, None
+        self._pending.clear()
         with anyio.CancelScope(shield=True):
             if items is not None:
                 await items.aclose()
             if self._own_client and self._client is not None:
                 await self._client.aclose()
 
-    async def _run(self) -> AsyncGenerator[DecodedEvent | Gap, None]:
+    async def _run(self) -> AsyncGenerator[Sequence[DecodedEvent | Gap], None]:
         settings, reader, backoff, spec = self._settings, self._reader, self._backoff, self._request
         if self._client is None:
             self._client = httpx.AsyncClient(http2=self._http2)
@@ -332,16 +346,16 @@ class EventSource(Generic[T]):
                             items = reader.feed(chunk)
                             if items:
                                 backoff.succeeded()
-                                for item in items:
-                                    yield item
+                                yield items
                     except httpx.TransportError as exc:  # cut, reset, or idle too long
                         broken = exc
                     finally:
                         with anyio.CancelScope(shield=True):
                             await areset_stream(response)
                             await response.aclose()
-                    for gap in reader.close():
-                        yield gap
+                    gaps = reader.close()
+                    if gaps:
+                        yield gaps
                     if not settings.reconnect:
                         if broken is None:
                             return

@@ -63,45 +63,27 @@ class DataDecodeError(EventSourceError):
         self.id = id
 
 
-class Event(Generic[T]):
+class Event(msgspec.Struct, Generic[T], frozen=True):
     """One event, as a browser's ``EventSource`` dispatches it.
 
     Attributes:
-        event: The event type (``"message"`` when the server sent none).
         data: The data, as text: several ``data`` lines joined with ``"\\n"``.
+        event: The event type (``"message"`` when the server sent none).
         id: The last event id in force, sent back as ``Last-Event-ID`` on reconnect.
         retry: The reconnection time (milliseconds) this event set, if it set one.
         value: ``data`` decoded into the source's ``data_type``; ``data`` itself without one.
     """
 
-    __slots__ = ("data", "event", "id", "retry", "value")
-
-    def __init__(self, data: str, event: str, id: str, retry: int | None, value: T) -> None:
-        self.data = data
-        self.event = event
-        self.id = id
-        self.retry = retry
-        self.value = value
+    data: str
+    event: str
+    id: str
+    retry: int | None
+    value: T
 
     def json(self, type: Any = Any) -> Any:
         """Decode ``data`` as JSON (into ``type`` if given: a msgspec ``Struct``, a dataclass,
         a pydantic model...), as the source's ``data_type`` does."""
         return data_decoder(type)(self.data)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Event):
-            return NotImplemented
-        return (self.data, self.event, self.id, self.retry) == (
-            other.data,
-            other.event,
-            other.id,
-            other.retry,
-        ) and self.value == other.value
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Event(event={self.event!r}, data={self.data!r}, id={self.id!r})"
 
 
 @dataclass(frozen=True)
@@ -140,12 +122,13 @@ def data_decoder(data_type: Any) -> Callable[[str], Any]:
     the server encodes with, so a type comes back as the server sent it.
     """
     if data_type is None or data_type is str:
-        return _same
+        return same_text
     validate = getattr(data_type, "model_validate_json", None)
     if callable(validate):
         return validate  # type: ignore[no-any-return]
     return msgspec.json.Decoder(data_type).decode
 
 
-def _same(text: str) -> str:
+def same_text(text: str) -> str:
+    """The decoder of ``str`` data: the text itself."""
     return text

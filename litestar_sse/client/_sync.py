@@ -6,7 +6,8 @@ The same source as :class:`~litestar_sse.client.EventSource`, driven by an ``htt
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -20,6 +21,7 @@ from litestar_sse.client._events import (
     GapError,
     ResponseError,
     data_decoder,
+    same_text,
 )
 from litestar_sse.client._h2 import reset_stream
 from litestar_sse.client._request import RequestSpec
@@ -232,8 +234,10 @@ class SyncEventSource(Generic[T]):
         self._http2 = http2
         self._reader = Reader(self._settings, last_event_id)
         self._backoff = Backoff(self._settings)
-        self._decode = data_decoder(data_type)
-        self._items: Generator[DecodedEvent | Gap, None, None] | None = None
+        decode = data_decoder(data_type)
+        self._decode: Callable[[str], Any] | None = None if decode is same_text else decode
+        self._items: Generator[Sequence[DecodedEvent | Gap], None, None] | None = None
+        self._pending: deque[DecodedEvent | Gap] = deque()
         self._closed = False
         self.response: httpx.Response | None = None
         """The latest response (its status and headers); ``None`` before the first."""
@@ -271,31 +275,41 @@ class SyncEventSource(Generic[T]):
         return self
 
     def __next__(self) -> Event[T] | Gap:
-        if self._items is None:
-            if self._closed:
-                raise StopIteration
-            self._items = self._run()
-        item = next(self._items)
+        pending = self._pending
+        if not pending:
+            if self._items is None:
+                if self._closed:
+                    raise StopIteration
+                self._items = self._run()
+            # A chunk's events come as one batch: the generator resumes once per chunk.
+            pending.extend(next(self._items))
+        return self._deliver(pending.popleft())
+
+    def _deliver(self, item: DecodedEvent | Gap) -> Event[T] | Gap:
         if isinstance(item, Gap):
             if self._settings.gaps == "raise":
                 raise GapError(item)
             return item
+        data = item.data
+        if self._decode is None:
+            return Event(data, item.event, item.id, item.retry, data)  # type: ignore[arg-type]
         try:
-            value = self._decode(item.data)
+            value = self._decode(data)
         except Exception as exc:
             raise DataDecodeError(item.event, item.id, exc) from exc
-        return Event(item.data, item.event, item.id, item.retry, value)
+        return Event(data, item.event, item.id, item.retry, value)
 
     def close(self) -> None:
         """End the request (``RST_STREAM`` over HTTP/2) and close the source's own client."""
         self._closed = True
         items, self._items = self._items, None
+        self._pending.clear()
         if items is not None:
             items.close()
         if self._own_client and self._client is not None:
             self._client.close()
 
-    def _run(self) -> Generator[DecodedEvent | Gap, None, None]:
+    def _run(self) -> Generator[Sequence[DecodedEvent | Gap], None, None]:
         settings, reader, backoff, spec = self._settings, self._reader, self._backoff, self._request
         if self._client is None:
             self._client = httpx.Client(http2=self._http2)
@@ -334,13 +348,15 @@ class SyncEventSource(Generic[T]):
                             items = reader.feed(chunk)
                             if items:
                                 backoff.succeeded()
-                                yield from items
+                                yield items
                     except httpx.TransportError as exc:  # cut, reset, or idle too long
                         broken = exc
                     finally:
                         reset_stream(response)
                         response.close()
-                    yield from reader.close()
+                    gaps = reader.close()
+                    if gaps:
+                        yield gaps
                     if not settings.reconnect:
                         if broken is None:
                             return
