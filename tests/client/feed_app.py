@@ -53,21 +53,22 @@ async def feed(
     return await broadcaster.subscribe("feed", connection=request, ping_interval=1)
 
 
-async def _publish_next(broadcaster: Broadcaster) -> str:
+async def _publish_next(broadcaster: Broadcaster) -> tuple[int, str]:
     number = published["count"]
+    published["count"] += 1
     event_id = await broadcaster.publish(
         "feed", payload(number), event="tick" if number % 3 else None
     )
-    published["count"] += 1
-    return event_id
+    return number, event_id
 
 
 @post("/publish", status_code=202)
 async def publish(
     count: FromQuery[int], pause: FromQuery[float], broadcaster: NamedDependency[Broadcaster]
-) -> dict[str, str]:
-    """Publish ``count`` events, one every ``pause`` seconds; return the first one's id."""
-    first = await _publish_next(broadcaster)
+) -> dict[str, Any]:
+    """Publish ``count`` events, one every ``pause`` seconds; return the first one's number
+    and id."""
+    number, first = await _publish_next(broadcaster)
 
     async def run() -> None:
         for _ in range(count - 1):
@@ -78,7 +79,7 @@ async def publish(
     task = asyncio.get_running_loop().create_task(run())
     tasks.add(task)
     task.add_done_callback(tasks.discard)
-    return {"id": first}
+    return {"id": first, "number": number}
 
 
 @get("/state/{key:str}", sync_to_thread=False)

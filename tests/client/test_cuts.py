@@ -28,20 +28,22 @@ def feed_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Serv
         yield server
 
 
-@pytest.mark.anyio
-async def test_every_event_exactly_once_in_order_over_a_hundred_cuts(feed_server: Server) -> None:
-    # Half published before the client connects (read as replays after event 0, whose id
-    # the client starts from), half while it reads (live).
+async def read_through_cuts(
+    server: Server, total: int, low: int, high: int, seed: int
+) -> CuttingProxy:
+    """Publish ``total`` events, half before the client connects (read as replays after event
+    0, whose id the client starts from), half while it reads (live), and read them through a
+    proxy cutting every connection after ``low`` to ``high`` bytes: each exactly once, in
+    order, and no gap. Returns the proxy (its count of cuts)."""
     async with httpx.AsyncClient() as client:
-        first = await client.post(
-            f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0}
-        )
+        first = await client.post(f"{server.url}/publish", params={"count": total // 2, "pause": 0})
+    before = first.json()["number"]
     await anyio.to_thread.run_sync(
-        feed_server.wait_for_state, "count", lambda state: state["count"] >= TOTAL // 2
+        server.wait_for_state, "count", lambda state: state["count"] >= before + total // 2
     )
     numbers: list[int] = []
     async with (
-        CuttingProxy(feed_server.port, 150, 1500, seed=7) as proxy,
+        CuttingProxy(server.port, low, high, seed=seed) as proxy,
         EventSource(
             proxy.url + "/feed",
             last_event_id=first.json()["id"],
@@ -51,16 +53,20 @@ async def test_every_event_exactly_once_in_order_over_a_hundred_cuts(feed_server
         ) as source,
     ):
         async with httpx.AsyncClient() as client:
-            await client.post(
-                f"{feed_server.url}/publish", params={"count": TOTAL // 2, "pause": 0.001}
-            )
+            await client.post(f"{server.url}/publish", params={"count": total // 2, "pause": 0.001})
         async for item in source:
             assert not isinstance(item, Gap), item
             number = int(item.data.partition("|")[0])
             assert item.data == payload(number)
             assert item.event == ("tick" if number % 3 else "message")
             numbers.append(number)
-            if len(numbers) == TOTAL - 1:
+            if len(numbers) == total - 1:
                 break
-    assert numbers == list(range(1, TOTAL))
+    assert numbers == list(range(before + 1, before + total))
+    return proxy
+
+
+@pytest.mark.anyio
+async def test_every_event_exactly_once_in_order_over_a_hundred_cuts(feed_server: Server) -> None:
+    proxy = await read_through_cuts(feed_server, TOTAL, 150, 1500, seed=7)
     assert proxy.cuts >= 100, proxy.cuts

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, post
+from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent
@@ -989,7 +990,7 @@ def test_route_settings_override_the_app() -> None:
 
 
 @post("/v1/completions")
-async def _completions(data: dict[str, Any]) -> ServerSentEvent:
+async def _completions(data: JSONBody[dict[str, Any]]) -> ServerSentEvent:
     async def tokens() -> AsyncIterator[str]:
         for token in ("Hel", "lo ", data["prompt"]):
             yield json.dumps({"token": token})
