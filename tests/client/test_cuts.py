@@ -16,7 +16,7 @@ from tests.client.cutting_proxy import CuttingProxy
 from tests.client.feed_app import payload
 from tests.e2e.live_server import Server, live_server
 
-TOTAL = 600
+TOTAL = 400
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -1034,7 +1034,7 @@ async def test_client_follow_decodes_scores_and_reports_a_gap(
         if index == 0:
             assert seen.headers["last-event-id"] == "a-1"
             body = (
-                b'id: a-2\ndata: {"home":1,"away":0}\n\n'
+                b'retry: 20\nid: a-2\ndata: {"home":1,"away":0}\n\n'
                 b'event: gap\nid: a-9\ndata: {"reason":"retention","topics":["m"]}\n\n'
                 b'id: a-10\ndata: {"home":2,"away":0}\n\n'
             )
