@@ -21,7 +21,7 @@ from benchmarks.apps import FLOOR, OURS, Implementation
 from benchmarks.report import Report, Row, Table
 
 NAME = "client"
-TITLE = "Python client: decoding and reconnecting"
+TITLE = "Scenario 6: the Python client, decoding and reconnecting"
 DESCRIPTION = """
 **Decoding**: a body of events shaped like a broadcast feed (`id`, `event`, one line of JSON
 `data`) is cut into 16 KiB chunks and served by an in-memory httpx transport, so every client
