@@ -1,5 +1,6 @@
-"""Closing an EventSource over HTTP/2 ends the server's producer at once (RST_STREAM), while
-other streams on the same connection go on; httpx alone would leave it running."""
+"""Closing an EventSource over HTTP/2 (h2c; hypercorn and granian) ends the server's producer
+at once (RST_STREAM), while other streams on the same connection go on; httpx alone would
+leave it running."""
 
 from __future__ import annotations
 
@@ -18,14 +19,32 @@ from tests.processes import free_port, start_listening, stop
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def h2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+SERVERS = {
+    "hypercorn": ["-m", "hypercorn", "tests.client.h2_app:app", "--graceful-timeout", "1"],
+    # --http auto: HTTP/1.1, and HTTP/2 with prior knowledge (h2c) on the same port.
+    "granian": [
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--http",
+        "auto",
+        "tests.client.h2_app:app",
+    ],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def h2_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     port = free_port()
     log = tmp_path_factory.mktemp("h2") / "server.log"
-    command = [
-        sys.executable, "-m", "hypercorn", "tests.client.h2_app:app",
-        "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "1",
-    ]  # fmt: skip
+    command = [sys.executable, *SERVERS[request.param]]
+    if request.param == "hypercorn":
+        command += ["--bind", f"127.0.0.1:{port}"]
+    else:
+        command += ["--host", "127.0.0.1", "--port", str(port)]
     process = start_listening(command, port, log)
     try:
         yield Server(f"http://127.0.0.1:{port}", "127.0.0.1", port, log)
