@@ -341,11 +341,14 @@ class EventSource(Generic[T]):
                 else:
                     reader.open(response.headers)
                     broken: httpx.TransportError | None = None
+                    delivered = False
                     try:
                         async for chunk in response.aiter_bytes():
                             items = reader.feed(chunk)
                             if items:
-                                backoff.succeeded()
+                                if not delivered:
+                                    delivered = True
+                                    backoff.succeeded()
                                 yield items
                     except httpx.TransportError as exc:  # cut, reset, or idle too long
                         broken = exc
@@ -363,7 +366,8 @@ class EventSource(Generic[T]):
                             f"the stream broke ({broken!r}) and a {settings.method} request is "
                             "not sent again unless reconnect=True"
                         ) from broken
-                    backoff.failed()
+                    if not delivered:  # a drop after events is no failed attempt
+                        backoff.failed()
             if backoff.exhausted():
                 raise EventSourceError(
                     f"gave up after {backoff.failures} failed attempts in a row (max_attempts)"

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from litestar_sse.validation import check_seconds
+
 __all__ = ("RequestSpec",)
 
 
@@ -50,8 +52,7 @@ class RequestSpec:
                 "content must be bytes or str: a request body may have to be sent again "
                 f"when the source reconnects, and a {type(content).__name__} cannot"
             )
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be None or > 0 (seconds), not {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         self.method = method.upper()
         self.url = url
         self.params = params

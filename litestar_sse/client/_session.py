@@ -4,7 +4,6 @@ how long to wait before the next attempt. The async and sync sources drive it wi
 from __future__ import annotations
 
 import email.utils
-import math
 import random
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ import msgspec
 from litestar_sse.client._events import EventSourceError, Gap
 from litestar_sse.codec import DecodedEvent, DecodeError, EventDecoder, check_event_id
 from litestar_sse.codec.decoder import DEFAULT_MAX_EVENT_LENGTH, DEFAULT_MAX_LINE_LENGTH
+from litestar_sse.validation import check_count, check_seconds
 
 __all__ = ("Backoff", "Reader", "Settings", "check_response", "retry_after")
 
@@ -65,27 +65,17 @@ class Settings:
     ) -> Settings:
         """Check every setting; raise ``ValueError`` naming the one to fix."""
         method = method.upper()
-        _positive("retry", retry, zero=True)
-        _positive("min_delay", min_delay, zero=True)
-        _positive("max_delay", max_delay)
+        retry = _required_seconds(retry, "retry")
+        min_delay = _required_seconds(min_delay, "min_delay")
+        max_delay = _required_seconds(max_delay, "max_delay", zero=False)
         if max_delay < min_delay:
             raise ValueError(f"max_delay ({max_delay}) must not be below min_delay ({min_delay})")
-        if idle_timeout is not None:
-            _positive("idle_timeout", idle_timeout)
-        if max_attempts is not None and (
-            not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1
-        ):
-            raise ValueError(
-                f"max_attempts must be None or an int of at least 1, not {max_attempts!r}"
-            )
+        idle_timeout = check_seconds(idle_timeout, "idle_timeout")
+        max_attempts = check_count(max_attempts, "max_attempts", minimum=1)
         if gaps not in ("yield", "raise"):
             raise ValueError(f"gaps must be 'yield' or 'raise', not {gaps!r}")
-        for name, value in (
-            ("max_line_length", max_line_length),
-            ("max_event_length", max_event_length),
-        ):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be None or a positive int, not {value!r}")
+        max_line_length = check_count(max_line_length, "max_line_length", minimum=1)
+        max_event_length = check_count(max_event_length, "max_event_length", minimum=1)
         return cls(
             method=method,
             reconnect=method in IDEMPOTENT_METHODS if reconnect is None else reconnect,
@@ -104,16 +94,11 @@ class Settings:
 DEFAULT_LIMITS: Final = (DEFAULT_MAX_LINE_LENGTH, DEFAULT_MAX_EVENT_LENGTH)
 
 
-def _positive(name: str, value: float, *, zero: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not zero)
-    ):
-        kind = "a finite number >= 0" if zero else "a finite number > 0"
-        raise ValueError(f"{name} must be {kind} (seconds), not {value!r}")
+def _required_seconds(value: float, name: str, *, zero: bool = True) -> float:
+    seconds = check_seconds(value, name, zero=zero)
+    if seconds is None:
+        raise TypeError(f"{name} must be a number of seconds, not None")
+    return seconds
 
 
 class Reader:
@@ -276,7 +261,7 @@ class Backoff:
         self.failures = 0
 
     def failed(self) -> None:
-        """An attempt failed (no connection, a retried status, nothing read)."""
+        """An attempt failed (no connection, a retried status, a stream with no event)."""
         self.failures += 1
 
     def exhausted(self) -> bool:

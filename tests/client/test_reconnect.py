@@ -272,3 +272,18 @@ async def test_bad_settings_fail_at_construction_naming_the_fix() -> None:
         EventSource("http://x", content=iter([b"a"]))  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="AsyncClient"):
         EventSource("http://x", client=httpx.Client())  # type: ignore[call-overload]
+
+
+async def test_a_drop_after_events_is_not_a_failed_attempt() -> None:
+    # max_attempts counts failures in a row: a stream that delivered events and then ended
+    # resets the count, so a long-lived feed is never given up on for its normal ends.
+    async def answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+        if index < 3:
+            await write(writer, head() + f"id: {index}\ndata: {index}\n\n".encode())
+        else:
+            await write(writer, head(204))
+
+    async with serving(answer) as server:
+        source = EventSource(server.url, retry=0.01, min_delay=0.01, max_attempts=1)
+        assert datas(await collect(source)) == ["0", "1", "2"]
+    assert len(server.requests) == 4
