@@ -27,6 +27,8 @@ PACKAGES = (
     "anyio",
     "msgspec",
     "pydantic",
+    "httpx",
+    "httpx-sse",
 )
 
 

@@ -1,12 +1,12 @@
-"""Reading a stream from Python with httpx and the package's own decoder."""
+"""Reading a stream from Python: litestar_sse.client (pip install 'litestar-sse[client]')."""
 
 import httpx
 
-from litestar_sse.codec import DecodedEvent, aiter_events
+from litestar_sse.client import Event, EventSource
 
 
-async def read_events(client: httpx.AsyncClient, url: str) -> list[DecodedEvent]:
-    async with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response:
-        response.raise_for_status()
+async def read_events(client: httpx.AsyncClient, url: str) -> list[Event[str]]:
+    # reconnect=False: this stream ends when it is done, instead of being resumed.
+    async with EventSource(url, client=client, reconnect=False) as source:
         # Each event is yielded as soon as its blank line arrives.
-        return [event async for event in aiter_events(response.aiter_bytes())]
+        return [event async for event in source if isinstance(event, Event)]

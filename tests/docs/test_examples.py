@@ -9,7 +9,7 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from types import ModuleType
@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
+from litestar import Litestar, post
+from litestar.params import JSONBody
 from litestar.testing import TestClient
 
+from litestar_sse import ServerSentEvent
 from litestar_sse.codec import DecodedComment, DecodedEvent, EventDecoder, decode_stream
 from litestar_sse.testing import sse_stream
 from tests.polling import wait_until_sync
@@ -167,7 +169,10 @@ async def test_python_client_reads_events(monkeypatch: pytest.MonkeyPatch) -> No
     transport = httpx.ASGITransport(app=first.app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         events = await module.read_events(client, "/count?limit=2")
-    assert events == [DecodedEvent("1", "count"), DecodedEvent("2", "count")]
+    assert [(event.event, event.data, event.id) for event in events] == [
+        ("count", "1", ""),
+        ("count", "2", ""),
+    ]
 
 
 # -- responses and yields ----------------------------------------------------------------------
@@ -984,3 +989,82 @@ def test_route_settings_override_the_app() -> None:
             assert stream.read() == b"data: Hello\r\n\r\ndata: [DONE]\r\n\r\n"
         with sse_stream(client, "GET", "/quiet") as stream:
             assert stream.read() == b"retry: 3000\r\ndata: shh\r\n\r\n"
+
+
+# -- the Python client -------------------------------------------------------------------------
+
+
+@post("/v1/completions")
+async def _completions(data: JSONBody[dict[str, Any]]) -> ServerSentEvent:
+    async def tokens() -> AsyncIterator[str]:
+        for token in ("Hel", "lo ", data["prompt"]):
+            yield json.dumps({"token": token})
+        if data.get("stream"):
+            yield "[DONE]"  # as OpenAI's API ends a stream
+
+    return ServerSentEvent(tokens())
+
+
+def _completions_app() -> Litestar:
+    return Litestar([_completions])
+
+
+@pytest.mark.anyio
+async def test_client_post_reads_an_llm_style_stream() -> None:
+    module = load("client_post")
+    transport = httpx.ASGITransport(app=_completions_app())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert await module.complete(client, "you") == "Hello you"
+
+
+@pytest.mark.anyio
+async def test_migrating_from_httpx_sse_reads_the_same_tokens() -> None:
+    pytest.importorskip("httpx_sse")
+    before, after = load("migrate_httpx_sse_before"), load("migrate_httpx_sse_after")
+    app = _completions_app()
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        old = await before.tokens(client, "/v1/completions")
+        new = await after.tokens(client, "/v1/completions")
+    assert old == new == ["Hel", "lo ", "hi"]
+
+
+@pytest.mark.anyio
+async def test_client_follow_decodes_scores_and_reports_a_gap(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.client.wire import Seen, head, serving, write
+
+    async def answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+        if index == 0:
+            assert seen.headers["last-event-id"] == "a-1"
+            body = (
+                b'retry: 20\nid: a-2\ndata: {"home":1,"away":0}\n\n'
+                b'event: gap\nid: a-9\ndata: {"reason":"retention","topics":["m"]}\n\n'
+                b'id: a-10\ndata: {"home":2,"away":0}\n\n'
+            )
+            await write(writer, head(200, "SSE-Gap: retention") + body)
+        else:
+            await write(writer, head(204))
+
+    module = load("client_follow")
+    async with serving(answer) as server:
+        await module.follow(server.url + "/matches/final/events", last_event_id="a-1")
+    assert capsys.readouterr().out.splitlines() == [
+        "a-2 1 0",
+        "missed events (retention); resuming after a-9",
+        "a-10 2 0",
+    ]
+
+
+def test_client_sync_reads_the_first_events_and_leaves() -> None:
+    from tests.client.wire import Seen, forever, head, serving_in_thread, write
+
+    async def answer(seen: Seen, index: int, writer: asyncio.StreamWriter) -> None:
+        await write(writer, head() + b"data: 1\n\ndata: 2\n\ndata: 3\n\n")
+        await forever()
+
+    module = load("client_sync")
+    with serving_in_thread(answer) as server:
+        assert module.first_events(server.url, 2) == ["1", "2"]
+        assert len(server.requests) == 1

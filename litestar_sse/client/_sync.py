@@ -1,0 +1,376 @@
+"""``SyncEventSource``: read an event stream from synchronous code, reconnecting and resuming.
+
+The same source as :class:`~litestar_sse.client.EventSource`, driven by an ``httpx.Client``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import httpx
+
+from litestar_sse.client._events import (
+    DataDecodeError,
+    Event,
+    EventSourceError,
+    Gap,
+    GapError,
+    ResponseError,
+    data_decoder,
+    same_text,
+)
+from litestar_sse.client._h2 import reset_stream
+from litestar_sse.client._request import RequestSpec
+from litestar_sse.client._session import (
+    DEFAULT_LIMITS,
+    Backoff,
+    Reader,
+    Settings,
+    check_response,
+    retry_after,
+)
+from litestar_sse.codec import DecodedEvent
+
+__all__ = ("SyncEventSource",)
+
+T = TypeVar("T")
+
+
+class SyncEventSource(Generic[T]):
+    """An event stream read from synchronous code: :class:`EventSource` for an ``httpx.Client``.
+
+    Use it as a context manager and iterate it::
+
+        with SyncEventSource("https://example.org/rooms/7/events") as source:
+            for event in source:
+                print(event.event, event.data, event.id)
+
+    It reconnects after a dropped connection or a stream that ended, waiting the server's
+    ``retry`` (else ``retry`` here), longer when attempts fail in a row, and resumes with
+    ``Last-Event-ID``: an event whose blank line never arrived is never yielded, nor its id
+    sent. It stops on ``204``; ends with :class:`ResponseError` on a ``4xx`` other than
+    ``408``/``429`` or a response that is not ``text/event-stream``; tries ``408``, ``429``
+    and ``5xx`` again, honouring ``Retry-After``. When the server says events were missed
+    (``SSE-Gap`` and its gap event), a :class:`Gap` is yielded where they were lost.
+
+    Leaving the ``with`` (``break``, an exception) ends the request at once,
+    over HTTP/2 too, so the server stops producing.
+
+    Args:
+        url: The stream's URL.
+        method: The request's method. Sources whose method is not idempotent (``POST``...)
+            do not reconnect unless ``reconnect=True``.
+        params: Query parameters.
+        headers: Request headers (``Accept: text/event-stream`` and ``Cache-Control:
+            no-store`` are sent unless given here).
+        content: A request body, bytes or text.
+        json: A request body sent as JSON.
+        data: A request body sent as a form.
+        auth: httpx authentication (a tuple, an ``httpx.Auth``...).
+        client: An ``httpx.Client`` to send with (its base URL, cookies, transport,
+            HTTP/2...). Not closed by the source. Without one, the source makes its own and
+            closes it.
+        http2: With no ``client``: speak HTTP/2 where the server does (``httpx[http2]``).
+        timeout: Seconds to connect, to write the request and to wait for a pooled
+            connection (``None``: the client's timeouts).
+        idle_timeout: Seconds without a byte (an event or a ping comment) after which the
+            connection counts as dead and the source reconnects. ``None`` (the default)
+            waits for ever, as a browser does; set it to a few times the server's ping
+            interval (``SSEConfig.ping_interval``, 15 s by default) to notice dead peers.
+        follow_redirects: Follow redirects (a loop ends the source with an error).
+        reconnect: Reconnect after the stream ends or breaks. ``None`` (the default): only
+            for idempotent methods, so a ``POST`` is never sent twice unless asked; without
+            reconnecting, a stream that ends ends the iteration and a broken one raises.
+        retry: Seconds to wait before reconnecting until the server sends ``retry``
+            (browsers wait about 3 s).
+        min_delay: The shortest wait between two attempts, whatever the server says (a
+            server sending ``retry: 0`` cannot make the source reconnect in a tight loop).
+        max_delay: The longest wait when attempts fail in a row (the wait doubles per
+            failure, with jitter). A longer server ``retry`` or ``Retry-After`` is honoured.
+        max_attempts: Failed attempts in a row after which the source raises
+            :class:`EventSourceError` (``None``: never gives up, as a browser).
+        last_event_id: Resume after this id from the first request on.
+        data_type: Decode each event's data into this type (a msgspec ``Struct``, a
+            dataclass, a pydantic model, ``dict``...) as :attr:`Event.value`, with msgspec's
+            JSON rules, the server's.
+        gap_event: The event type of the server's gap events (``None``: no event is read as
+            a gap, only the ``SSE-Gap`` header is).
+        gaps: ``"yield"`` a :class:`Gap`, or ``"raise"`` a :class:`GapError` (the source stays
+            usable: iterate again to read on).
+        max_line_length: The longest line accepted, in characters; a longer one ends the
+            source with :class:`EventSourceError` (``None``: no limit).
+        max_event_length: The largest event data accepted, in characters (``None``: no
+            limit).
+
+    Raises:
+        ValueError: A setting is out of range (the message names it).
+        TypeError: ``content`` cannot be sent twice.
+    """
+
+    @overload
+    def __init__(
+        self: SyncEventSource[str],
+        url: httpx.URL | str,
+        *,
+        method: str = ...,
+        params: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        content: bytes | str | None = ...,
+        json: Any = ...,
+        data: Mapping[str, Any] | None = ...,
+        auth: Any = ...,
+        client: httpx.Client | None = ...,
+        http2: bool = ...,
+        timeout: float | None = ...,
+        idle_timeout: float | None = ...,
+        follow_redirects: bool = ...,
+        reconnect: bool | None = ...,
+        retry: float = ...,
+        min_delay: float = ...,
+        max_delay: float = ...,
+        max_attempts: int | None = ...,
+        last_event_id: str | None = ...,
+        data_type: None = ...,
+        gap_event: str | None = ...,
+        gaps: Literal["yield", "raise"] = ...,
+        max_line_length: int | None = ...,
+        max_event_length: int | None = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: SyncEventSource[T],
+        url: httpx.URL | str,
+        *,
+        method: str = ...,
+        params: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        content: bytes | str | None = ...,
+        json: Any = ...,
+        data: Mapping[str, Any] | None = ...,
+        auth: Any = ...,
+        client: httpx.Client | None = ...,
+        http2: bool = ...,
+        timeout: float | None = ...,
+        idle_timeout: float | None = ...,
+        follow_redirects: bool = ...,
+        reconnect: bool | None = ...,
+        retry: float = ...,
+        min_delay: float = ...,
+        max_delay: float = ...,
+        max_attempts: int | None = ...,
+        last_event_id: str | None = ...,
+        data_type: type[T],
+        gap_event: str | None = ...,
+        gaps: Literal["yield", "raise"] = ...,
+        max_line_length: int | None = ...,
+        max_event_length: int | None = ...,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        url: httpx.URL | str,
+        *,
+        method: str = "GET",
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        auth: Any = None,
+        client: httpx.Client | None = None,
+        http2: bool = False,
+        timeout: float | None = 10.0,
+        idle_timeout: float | None = None,
+        follow_redirects: bool = True,
+        reconnect: bool | None = None,
+        retry: float = 3.0,
+        min_delay: float = 0.1,
+        max_delay: float = 30.0,
+        max_attempts: int | None = None,
+        last_event_id: str | None = None,
+        data_type: Any = None,
+        gap_event: str | None = "gap",
+        gaps: Literal["yield", "raise"] = "yield",
+        max_line_length: int | None = DEFAULT_LIMITS[0],
+        max_event_length: int | None = DEFAULT_LIMITS[1],
+    ) -> None:
+        self._settings = Settings.check(
+            method=method,
+            reconnect=reconnect,
+            retry=retry,
+            min_delay=min_delay,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            idle_timeout=idle_timeout,
+            gap_event=gap_event,
+            gaps=gaps,
+            max_line_length=max_line_length,
+            max_event_length=max_event_length,
+        )
+        self._request = RequestSpec(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            content=content,
+            json=json,
+            data=data,
+            auth=auth,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+        )
+        if client is not None and not isinstance(client, httpx.Client):
+            raise TypeError(
+                f"client must be an httpx.Client, not {type(client).__name__} "
+                "(use EventSource with an httpx.AsyncClient)"
+            )
+        self._client = client
+        self._own_client = client is None
+        self._http2 = http2
+        self._reader = Reader(self._settings, last_event_id)
+        self._backoff = Backoff(self._settings)
+        decode = data_decoder(data_type)
+        self._decode: Callable[[str], Any] | None = None if decode is same_text else decode
+        self._items: Generator[Sequence[DecodedEvent | Gap], None, None] | None = None
+        self._pending: deque[DecodedEvent | Gap] = deque()
+        self._closed = False
+        self.response: httpx.Response | None = None
+        """The latest response (its status and headers); ``None`` before the first."""
+
+    @property
+    def last_event_id(self) -> str:
+        """The id of the last event received: sent as ``Last-Event-ID`` on reconnect."""
+        return self._reader.last_event_id
+
+    @property
+    def resumed_from(self) -> str | None:
+        """The latest response's ``SSE-Resumed-From`` header: the id after which it resumed."""
+        return self._reader.resumed_from
+
+    @property
+    def retry(self) -> float:
+        """Seconds the source waits before reconnecting: the server's ``retry``, if it sent
+        one (never below ``min_delay``)."""
+        server = self._reader.retry
+        base = self._settings.retry if server is None else server / 1000
+        return max(base, self._settings.min_delay)
+
+    def __enter__(self) -> SyncEventSource[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> SyncEventSource[T]:
+        return self
+
+    def __next__(self) -> Event[T] | Gap:
+        pending = self._pending
+        if not pending:
+            if self._items is None:
+                if self._closed:
+                    raise StopIteration
+                self._items = self._run()
+            # A chunk's events come as one batch: the generator resumes once per chunk.
+            pending.extend(next(self._items))
+        return self._deliver(pending.popleft())
+
+    def _deliver(self, item: DecodedEvent | Gap) -> Event[T] | Gap:
+        if isinstance(item, Gap):
+            if self._settings.gaps == "raise":
+                raise GapError(item)
+            return item
+        data = item.data
+        if self._decode is None:
+            return Event(data, item.event, item.id, item.retry, data)  # type: ignore[arg-type]
+        try:
+            value = self._decode(data)
+        except Exception as exc:
+            raise DataDecodeError(item.event, item.id, exc) from exc
+        return Event(data, item.event, item.id, item.retry, value)
+
+    def close(self) -> None:
+        """End the request (``RST_STREAM`` over HTTP/2) and close the source's own client."""
+        self._closed = True
+        items, self._items = self._items, None
+        self._pending.clear()
+        if items is not None:
+            items.close()
+        if self._own_client and self._client is not None:
+            self._client.close()
+
+    def _run(self) -> Generator[Sequence[DecodedEvent | Gap], None, None]:
+        settings, reader, backoff, spec = self._settings, self._reader, self._backoff, self._request
+        if self._client is None:
+            self._client = httpx.Client(http2=self._http2)
+        client = self._client
+        while True:
+            wait_at_least = None
+            try:
+                request = spec.build(client, reader.last_event_id, settings.idle_timeout)
+                response = client.send(
+                    request, stream=True, auth=spec.auth, follow_redirects=spec.follow_redirects
+                )
+            except httpx.TooManyRedirects as exc:
+                raise EventSourceError(f"redirect loop: {exc}") from exc
+            except httpx.TransportError as exc:
+                if not settings.reconnect or isinstance(exc, httpx.UnsupportedProtocol):
+                    raise EventSourceError(f"cannot reach the stream: {exc!r}") from exc
+                backoff.failed()
+            else:
+                self.response = response
+                verdict, why = check_response(
+                    response.status_code, response.headers.get("content-type")
+                )
+                if verdict != "open":
+                    response.close()
+                    if verdict == "done":
+                        return
+                    if verdict == "fail" or not settings.reconnect:
+                        raise ResponseError(why, response.status_code, response.headers)
+                    backoff.failed()
+                    wait_at_least = retry_after(response.headers.get("retry-after"))
+                else:
+                    reader.open(response.headers)
+                    broken: httpx.TransportError | None = None
+                    delivered = False
+                    try:
+                        for chunk in response.iter_bytes():
+                            items = reader.feed(chunk)
+                            if items:
+                                if not delivered:
+                                    delivered = True
+                                    backoff.succeeded()
+                                yield items
+                    except httpx.TransportError as exc:  # cut, reset, or idle too long
+                        broken = exc
+                    finally:
+                        reset_stream(response)
+                        response.close()
+                    gaps = reader.close()
+                    if gaps:
+                        yield gaps
+                    if not settings.reconnect:
+                        if broken is None:
+                            return
+                        raise EventSourceError(
+                            f"the stream broke ({broken!r}) and a {settings.method} request is "
+                            "not sent again unless reconnect=True"
+                        ) from broken
+                    if not delivered:  # a drop after events is no failed attempt
+                        backoff.failed()
+            if backoff.exhausted():
+                raise EventSourceError(
+                    f"gave up after {backoff.failures} failed attempts in a row (max_attempts)"
+                )
+            time.sleep(backoff.delay(reader.retry, wait_at_least))
