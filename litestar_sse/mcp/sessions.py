@@ -1,0 +1,215 @@
+"""The MCP SDK's Streamable HTTP app, each request told its session, resumed on any worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar_sse.codec import encode_event
+from litestar_sse.mcp.current import current_session
+from litestar_sse.mcp.sdk import LAST_EVENT_ID_HEADER, MCP_SESSION_ID_HEADER
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from litestar_sse.mcp.session_store import SessionEventStore, StreamSubscription
+    from litestar_sse.mcp.store import BroadcastEventStore
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+__all__ = ("MCPSessions",)
+
+logger = logging.getLogger("litestar_sse.mcp")
+
+SESSION_HEADER: Final = MCP_SESSION_ID_HEADER.lower().encode()
+LAST_EVENT_HEADER: Final = LAST_EVENT_ID_HEADER.lower().encode()
+PING_SECONDS: Final = 15.0
+"""A comment line after this long without an event keeps proxies from closing the stream."""
+SEND_TIMEOUT: Final = 30.0
+"""A client that reads nothing for this long loses its resumed stream (it may resume again)."""
+
+
+class MCPSessions:
+    """The MCP python SDK's Streamable HTTP app, with each request's session known to a
+    :class:`~litestar_sse.mcp.BroadcastEventStore`, and resumed on any worker.
+
+    Wrap the SDK's app (or its session manager's ``handle_request``) and serve this instead::
+
+        store = BroadcastEventStore(broadcaster)
+        mcp.streamable_http_app(event_store=store)
+        endpoint = MCPSessions(mcp.session_manager.handle_request, store)
+
+    For each request, before the SDK sees it:
+
+    * **Without** ``Mcp-Session-Id`` (an ``initialize`` that may open a session): a new
+      session store is made for it, and registered under the session id the SDK answers
+      with, before that answer reaches the client.
+    * **With** ``Mcp-Session-Id``: the session's store is looked up in the registry; an
+      unknown or closed session is a ``404`` (the SDK's answer too), on every worker.
+    * ``GET`` **with** ``Last-Event-ID``: answered here, not by the SDK, from the session's
+      store: the messages after that id, then live ones until the stream's response. Any
+      worker answers it, whichever runs the request (its messages come through the
+      broadcaster). An id the session did not hand out is a ``404``, and costs no read.
+    * A ``DELETE`` that ends a session closes it in the registry, for every worker.
+
+    New requests of a session (``POST``) still need the worker that holds it: the SDK keeps
+    a session's state (its negotiated version, its running requests) in that process's
+    memory, and answers ``404`` elsewhere. Route each ``Mcp-Session-Id`` to one worker
+    (sticky sessions); see the MCP section of the docs.
+
+    Args:
+        app: The SDK's ASGI app.
+        store: The store given to the SDK as its ``event_store``.
+    """
+
+    def __init__(self, app: ASGIApp, store: BroadcastEventStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        session_id = headers.get(SESSION_HEADER)
+        if session_id is None:
+            session = self.store.new_session()
+            send = self._registering(session, send)
+        else:
+            found = await self.store.find_session(session_id)
+            if found is None:
+                await _error(send, 404, "Session not found")
+                return
+            session = found
+            if scope["method"] == "GET" and LAST_EVENT_HEADER in headers:
+                accept = headers.get(b"accept", "")
+                if "text/event-stream" not in accept and "*/*" not in accept:
+                    await _error(send, 406, "Not Acceptable: Client must accept text/event-stream")
+                    return
+                await self._resume(session, session_id, headers[LAST_EVENT_HEADER], receive, send)
+                return
+            if scope["method"] == "DELETE":
+                send = self._closing(session_id, send)
+        token = current_session.set(session)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_session.reset(token)
+
+    def _registering(self, session: SessionEventStore, send: Send) -> Send:
+        async def registering_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                new_id = _headers(message).get(SESSION_HEADER)
+                if new_id is not None:
+                    await self.store.register(new_id, session)
+            await send(message)
+
+        return registering_send
+
+    def _closing(self, session_id: str, send: Send) -> Send:
+        async def closing_send(message: Message) -> None:
+            # 404: the SDK of this process does not hold the session; it ends anyway.
+            if message["type"] == "http.response.start" and message["status"] in (200, 404):
+                await self.store.close_session(session_id)
+            await send(message)
+
+        return closing_send
+
+    async def _resume(
+        self,
+        session: SessionEventStore,
+        session_id: str,
+        last_event_id: str,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        resumed = await session.resume(last_event_id)
+        if resumed is None:
+            await _error(send, 404, "Unknown Last-Event-ID for this session")
+            return
+        _, stream = resumed
+        async with stream:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream"),
+                        (b"cache-control", b"no-cache, no-transform"),
+                        (SESSION_HEADER, session_id.encode()),
+                    ],
+                }
+            )
+            await _stream_until_done(stream, receive, send)
+
+
+async def _stream_until_done(stream: StreamSubscription, receive: Receive, send: Send) -> None:
+    """Write ``stream``'s messages as SSE events (a comment when idle) until it ends or the
+    client goes; then end the body."""
+    lock = asyncio.Lock()
+
+    async def write(body: bytes) -> None:
+        async with lock:
+            await asyncio.wait_for(
+                send({"type": "http.response.body", "body": body, "more_body": True}),
+                SEND_TIMEOUT,
+            )
+
+    async def pump() -> None:
+        async for message in stream:
+            if message.data:  # not a priming event
+                await write(encode_event(message.data, event="message", id=message.id))
+
+    async def gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    tasks = {pumping, asyncio.ensure_future(gone())}
+    try:
+        while True:
+            done, _ = await asyncio.wait(
+                tasks, timeout=PING_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if done:
+                break
+            await write(b": ping\r\n\r\n")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
+        logger.warning("resumed MCP stream ended early", exc_info=pumping.exception())
+    with contextlib.suppress(OSError):
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _headers(scope: MutableMapping[str, Any]) -> dict[bytes, str]:
+    """The headers of a scope or ``http.response.start`` message, names lower-cased (the
+    first of repeated ones)."""
+    out: dict[bytes, str] = {}
+    for name, value in scope.get("headers", ()):
+        out.setdefault(bytes(name).lower(), bytes(value).decode("latin-1"))
+    return out
+
+
+async def _error(send: Send, status: int, message: str) -> None:
+    """A JSON-RPC error without a request id, as the SDK's transport answers."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
