@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, unquote
 
 from litestar_sse.broadcast import BacklogEnd, BroadcastMessage, Gap
@@ -81,6 +81,9 @@ class SessionEventStore(EventStore):
         self.prefix = check_topic(prefix)
         self._key = key
         self.page_size = page_size
+        self.initialize: dict[str, Any] | None = None
+        """The params of the client's ``initialize``, kept in the registry so that another
+        worker can take the session over (see :class:`~litestar_sse.mcp.MCPSessions`)."""
 
     def topic(self, stream_id: StreamId) -> str:
         """The topic of stream ``stream_id``.

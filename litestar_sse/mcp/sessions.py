@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.codec import encode_event
 from litestar_sse.mcp.current import current_session
-from litestar_sse.mcp.sdk import LAST_EVENT_ID_HEADER, MCP_SESSION_ID_HEADER
+from litestar_sse.mcp.sdk import (
+    LAST_EVENT_ID_HEADER,
+    MCP_SESSION_ID_HEADER,
+    StreamableHTTPSessionManager,
+    can_take_over,
+    holds_session,
+    take_over_session,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -34,44 +41,88 @@ PING_SECONDS: Final = 15.0
 """A comment line after this long without an event keeps proxies from closing the stream."""
 SEND_TIMEOUT: Final = 30.0
 """A client that reads nothing for this long loses its resumed stream (it may resume again)."""
+MAX_INITIALIZE_BYTES: Final = 64 * 1024
+"""An ``initialize`` body kept for other workers (to take the session over) at most."""
 
 
 class MCPSessions:
-    """The MCP python SDK's Streamable HTTP app, with each request's session known to a
-    :class:`~litestar_sse.mcp.BroadcastEventStore`, and resumed on any worker.
+    """The MCP python SDK's Streamable HTTP server, with each session's streams kept apart in
+    a :class:`~litestar_sse.mcp.BroadcastEventStore`, and every session served by any worker.
 
-    Wrap the SDK's app (or its session manager's ``handle_request``) and serve this instead::
+    Give the SDK the store, and serve this instead of the SDK's app::
 
         store = BroadcastEventStore(broadcaster)
-        mcp.streamable_http_app(event_store=store)
-        endpoint = MCPSessions(mcp.session_manager.handle_request, store)
+        mcp.streamable_http_app(event_store=store)  # makes mcp.session_manager
+        endpoint = MCPSessions(mcp.session_manager, store)  # an ASGI app
+        # Litestar: @asgi("/mcp", is_mount=True) calling endpoint(scope, receive, send),
+        # and lifespan=[lambda app: mcp.session_manager.run()]
 
     For each request, before the SDK sees it:
 
     * **Without** ``Mcp-Session-Id`` (an ``initialize`` that may open a session): a new
-      session store is made for it, and registered under the session id the SDK answers
-      with, before that answer reaches the client.
+      session store is made for it, and registered (with the client's ``initialize``
+      params) under the session id the SDK answers with, before that answer reaches the
+      client.
     * **With** ``Mcp-Session-Id``: the session's store is looked up in the registry; an
-      unknown or closed session is a ``404`` (the SDK's answer too), on every worker.
+      unknown or closed session is a ``404`` on every worker. A session opened by another
+      worker is taken over by this worker's session manager (a transport with that id, the
+      handshake already done), so that its requests are served here.
     * ``GET`` **with** ``Last-Event-ID``: answered here, not by the SDK, from the session's
-      store: the messages after that id, then live ones until the stream's response. Any
-      worker answers it, whichever runs the request (its messages come through the
-      broadcaster). An id the session did not hand out is a ``404``, and costs no read.
+      store: the messages after that id, then live ones until the stream's response,
+      whichever worker runs the request (its messages come through the broadcaster). An id
+      the session did not hand out is a ``404``, and costs no read.
     * A ``DELETE`` that ends a session closes it in the registry, for every worker.
 
-    New requests of a session (``POST``) still need the worker that holds it: the SDK keeps
-    a session's state (its negotiated version, its running requests) in that process's
-    memory, and answers ``404`` elsewhere. Route each ``Mcp-Session-Id`` to one worker
-    (sticky sessions); see the MCP section of the docs.
+    What stays with one worker: a request runs where it was sent (its stream resumes
+    anywhere), and a server-to-client request (sampling, elicitation, roots) is answered to
+    the worker that sent it only if the client's reply is routed there; with the SDK's
+    authentication, a session is served only by the worker that opened it (its owner is
+    known there only; elsewhere the SDK answers ``404``).
 
     Args:
-        app: The SDK's ASGI app.
+        app: The SDK's ``StreamableHTTPSessionManager`` (``mcp.session_manager``), or any
+            ASGI app in front of it (such as ``mcp.streamable_http_app()``, with its
+            authentication); then pass the manager as ``manager``.
         store: The store given to the SDK as its ``event_store``.
+        manager: The session manager, for sessions opened by other workers; by default
+            ``app`` if it is one. Without it, those sessions get the SDK's ``404``.
+
+    Raises:
+        ValueError: the manager is stateless (it keeps no sessions and uses no event
+            store), or does not use ``store``.
     """
 
-    def __init__(self, app: ASGIApp, store: BroadcastEventStore) -> None:
+    def __init__(
+        self,
+        app: ASGIApp | StreamableHTTPSessionManager,
+        store: BroadcastEventStore,
+        *,
+        manager: StreamableHTTPSessionManager | None = None,
+    ) -> None:
+        if isinstance(app, StreamableHTTPSessionManager):
+            manager = app if manager is None else manager
+            app = app.handle_request
+        if manager is not None:
+            if manager.stateless:
+                raise ValueError(
+                    "the MCP session manager is stateless: it keeps no sessions and uses no "
+                    "event store; use a stateful one (stateless_http=False) with MCPSessions"
+                )
+            if manager.event_store is not store:
+                raise ValueError(
+                    "the MCP session manager does not use this store: give the same store "
+                    "as its event_store (streamable_http_app(event_store=store))"
+                )
+            if not can_take_over(manager):
+                logger.warning(
+                    "this MCP SDK's session manager is not one litestar_sse.mcp knows: "
+                    "sessions opened by other workers will get 404 (route each "
+                    "Mcp-Session-Id to one worker)"
+                )
+                manager = None
         self.app = app
         self.store = store
+        self.manager = manager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +132,9 @@ class MCPSessions:
         session_id = headers.get(SESSION_HEADER)
         if session_id is None:
             session = self.store.new_session()
-            send = self._registering(session, send)
+            body = bytearray()
+            receive = _recording(receive, body)
+            send = self._registering(session, body, send)
         else:
             found = await self.store.find_session(session_id)
             if found is None:
@@ -99,15 +152,26 @@ class MCPSessions:
                 send = self._closing(session_id, send)
         token = current_session.set(session)
         try:
+            if session_id is not None:
+                await self._hold(session_id, session)
             await self.app(scope, receive, send)
         finally:
             current_session.reset(token)
 
-    def _registering(self, session: SessionEventStore, send: Send) -> Send:
+    async def _hold(self, session_id: str, session: SessionEventStore) -> None:
+        """Make sure this worker's session manager serves ``session_id`` (in the context
+        of the request, whose session store the session's message loop inherits)."""
+        manager = self.manager
+        if manager is None or session.initialize is None or holds_session(manager, session_id):
+            return
+        await take_over_session(manager, session_id, session.initialize)
+
+    def _registering(self, session: SessionEventStore, body: bytearray, send: Send) -> Send:
         async def registering_send(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 new_id = _headers(message).get(SESSION_HEADER)
                 if new_id is not None:
+                    session.initialize = _initialize_params(body)
                     await self.store.register(new_id, session)
             await send(message)
 
@@ -189,6 +253,33 @@ async def _stream_until_done(stream: StreamSubscription, receive: Receive, send:
         logger.warning("resumed MCP stream ended early", exc_info=pumping.exception())
     with contextlib.suppress(OSError):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _recording(receive: Receive, body: bytearray) -> Receive:
+    """``receive``, keeping the first :data:`MAX_INITIALIZE_BYTES` of the body in ``body``
+    (one byte more marks it cut)."""
+
+    async def recording_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request" and len(body) <= MAX_INITIALIZE_BYTES:
+            body.extend(message.get("body", b"")[: MAX_INITIALIZE_BYTES + 1 - len(body)])
+        return message
+
+    return recording_receive
+
+
+def _initialize_params(body: bytearray) -> dict[str, Any] | None:
+    """The params of the ``initialize`` request in ``body``, if it is one (and whole)."""
+    if len(body) > MAX_INITIALIZE_BYTES:
+        return None
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "initialize":
+        return None
+    params = message.get("params")
+    return params if isinstance(params, dict) else None
 
 
 def _headers(scope: MutableMapping[str, Any]) -> dict[bytes, str]:

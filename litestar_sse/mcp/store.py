@@ -127,7 +127,11 @@ class BroadcastEventStore(EventStore):
             )
         if not self._owns(session):
             raise ValueError("session is not a session of this store (see new_session)")
-        record = {"prefix": session.prefix, "key": base64.b64encode(session._key).decode()}
+        record = {
+            "prefix": session.prefix,
+            "key": base64.b64encode(session._key).decode(),
+            "initialize": session.initialize,
+        }
         await self.broadcaster.publish(self._registry_topic(session_id), record, event=OPENED)
 
     async def find_session(self, session_id: object) -> SessionEventStore | None:
@@ -152,7 +156,10 @@ class BroadcastEventStore(EventStore):
             return None
         if not isinstance(prefix, str) or not prefix.startswith(self.prefix) or len(key) < 16:
             return None
-        return self._session(prefix, key)
+        session = self._session(prefix, key)
+        initialize = record.get("initialize")
+        session.initialize = initialize if isinstance(initialize, dict) else None
+        return session
 
     async def close_session(self, session_id: str) -> None:
         """End session ``session_id`` for every worker: :meth:`find_session` no longer

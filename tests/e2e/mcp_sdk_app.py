@@ -60,7 +60,7 @@ async def count(to: int, ctx: Context) -> str:
 
 server.streamable_http_app(event_store=store, retry_interval=RETRY_MS)
 manager = server.session_manager
-sessions = MCPSessions(manager.handle_request, store)
+sessions = MCPSessions(manager, store)
 
 
 @asgi("/mcp", is_mount=True)
