@@ -7,7 +7,7 @@ The private ones, all in :func:`holds_session` and :func:`take_over_session`: a 
 opened by another worker is taken over by this worker's ``StreamableHTTPSessionManager``
 (``mcp`` 2.x keeps sessions in its ``_server_instances`` and runs them in its
 ``_task_group``, with its ``_lifespan_state``, ``_session_creation_lock`` and
-``_discard_session``). ``tests/mcp/test_sdk.py`` checks each of them against the installed
+``_discard_session``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against the installed
 SDK, so a release that changes one fails there, by name; a manager without them is never
 touched (:func:`can_take_over` is false, and such requests get the SDK's own ``404``).
 """
