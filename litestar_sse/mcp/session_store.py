@@ -56,8 +56,9 @@ def is_response(message: BroadcastMessage) -> bool:
 class SessionEventStore(EventStore):
     """The MCP SDK's ``EventStore`` for the streams of one session.
 
-    Made by :class:`~litestar_sse.mcp.BroadcastEventStore` (:meth:`open_session`,
-    :meth:`find_session`), never directly. Each stream is a topic,
+    Made by :class:`~litestar_sse.mcp.BroadcastEventStore`
+    (:meth:`~litestar_sse.mcp.BroadcastEventStore.open_session`,
+    :meth:`~litestar_sse.mcp.BroadcastEventStore.find_session`), never directly. Each stream is a topic,
     ``<store prefix><session space>/<stream id>`` (the space a random name the session was
     given, the stream id percent-encoded), so equal stream ids of two sessions (request ids,
     which every session counts from 0) never share a topic.
