@@ -3,11 +3,13 @@
 The public names: the ``EventStore`` interface and its types, the JSON-RPC message types,
 the Streamable HTTP transport's header names and standalone stream id.
 
-The private ones, all in :func:`holds_session` and :func:`take_over_session`: a session
-opened by another worker is taken over by this worker's ``StreamableHTTPSessionManager``
-(``mcp`` 2.x keeps sessions in its ``_server_instances`` and runs them in its
-``_task_group``, with its ``_lifespan_state``, ``_session_creation_lock`` and
-``_discard_session``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against the installed
+The private ones, all in :func:`holds_session`, :func:`take_over_session` and
+:func:`in_flight`: a session opened by another worker is taken over by this worker's
+``StreamableHTTPSessionManager`` (``mcp`` 2.x keeps sessions in its ``_server_instances``
+and runs them in its ``_task_group``, with its ``_lifespan_state``,
+``_session_creation_lock`` and ``_discard_session``), and a resumption answered outside the
+SDK holds the session open as the SDK's own would (the transport's ``_requests_in_flight``
+and ``_idle_timeout``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against the installed
 SDK, so a release that changes one fails there, by name; a manager without them is never
 touched (:func:`can_take_over` is false, and such requests get the SDK's own ``404``).
 """
@@ -15,7 +17,9 @@ touched (:func:`can_take_over` is false, and such requests get the SDK's own ``4
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -37,9 +41,12 @@ try:
         StreamId,
     )
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+    from mcp.server.transport_security import TransportSecurityMiddleware
     from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
     from mcp.types import InitializeRequestParams, JSONRPCMessage, jsonrpc_message_adapter
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+    from starlette.requests import Request
+    from starlette.types import ASGIApp
 except ImportError as exc:  # pragma: no cover - exercised in a fresh interpreter
     raise ImportError(
         "litestar_sse.mcp needs the MCP python SDK: pip install 'litestar-sse[mcp]'"
@@ -58,7 +65,9 @@ __all__ = (
     "StreamableHTTPSessionManager",
     "can_take_over",
     "holds_session",
+    "in_flight",
     "jsonrpc_message_adapter",
+    "security_refusal",
     "take_over_session",
 )
 
@@ -71,6 +80,7 @@ _MANAGER_INTERNALS = (
     "_session_creation_lock",
     "_discard_session",
 )
+_TRANSPORT_INTERNALS = ("_requests_in_flight", "_idle_timeout")
 
 
 def can_take_over(manager: Any) -> bool:
@@ -79,7 +89,36 @@ def can_take_over(manager: Any) -> bool:
         isinstance(manager, StreamableHTTPSessionManager)
         and not manager.stateless
         and all(hasattr(manager, name) for name in _MANAGER_INTERNALS)
+        and all(hasattr(StreamableHTTPServerTransport(None), name) for name in _TRANSPORT_INTERNALS)
     )
+
+
+async def security_refusal(
+    manager: StreamableHTTPSessionManager, scope: Any, receive: Any
+) -> ASGIApp | None:
+    """The SDK's answer to a request its transport security (``Host`` and ``Origin``
+    checks against DNS rebinding) refuses, or ``None``; as the transport checks a ``GET``."""
+    checks = TransportSecurityMiddleware(manager.security_settings)
+    return await checks.validate_request(Request(scope, receive), is_post=False)
+
+
+@asynccontextmanager
+async def in_flight(manager: StreamableHTTPSessionManager, session_id: str) -> AsyncIterator[None]:
+    """Count a request answered outside the SDK as in flight for session ``session_id``
+    (if this process serves it): the SDK does not end a session as idle while one is."""
+    transport = manager._server_instances.get(session_id)
+    idle_scope = None if transport is None else transport.idle_scope
+    if transport is None or idle_scope is None or transport._idle_timeout is None:
+        yield
+        return
+    transport._requests_in_flight += 1
+    idle_scope.deadline = math.inf
+    try:
+        yield
+    finally:
+        transport._requests_in_flight -= 1
+        if not transport._requests_in_flight:
+            idle_scope.deadline = anyio.current_time() + transport._idle_timeout
 
 
 def holds_session(manager: StreamableHTTPSessionManager, session_id: str) -> bool:

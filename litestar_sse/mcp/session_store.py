@@ -58,10 +58,10 @@ class SessionEventStore(EventStore):
 
     Made by :class:`~litestar_sse.mcp.BroadcastEventStore`
     (:meth:`~litestar_sse.mcp.BroadcastEventStore.open_session`,
-    :meth:`~litestar_sse.mcp.BroadcastEventStore.find_session`), never directly. Each stream is a topic,
-    ``<store prefix><session space>/<stream id>`` (the space a random name the session was
-    given, the stream id percent-encoded), so equal stream ids of two sessions (request ids,
-    which every session counts from 0) never share a topic.
+    :meth:`~litestar_sse.mcp.BroadcastEventStore.find_session`), never directly. Each
+    stream is a topic, ``<store prefix><session space>/<stream id>`` (the space a random
+    name the session was given, the stream id percent-encoded), so equal stream ids of two
+    sessions (request ids, which every session counts from 0) never share a topic.
 
     An MCP event id is ``<broadcast id>.<tag>``, the tag an HMAC-SHA256 of the broadcast id
     under the session's own random key. A ``Last-Event-ID`` is the only thing a resuming

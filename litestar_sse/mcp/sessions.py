@@ -16,6 +16,8 @@ from litestar_sse.mcp.sdk import (
     StreamableHTTPSessionManager,
     can_take_over,
     holds_session,
+    in_flight,
+    security_refusal,
     take_over_session,
 )
 
@@ -146,7 +148,9 @@ class MCPSessions:
                 if "text/event-stream" not in accept and "*/*" not in accept:
                     await _error(send, 406, "Not Acceptable: Client must accept text/event-stream")
                     return
-                await self._resume(session, session_id, headers[LAST_EVENT_HEADER], receive, send)
+                await self._resume(
+                    session, session_id, headers[LAST_EVENT_HEADER], scope, receive, send
+                )
                 return
             if scope["method"] == "DELETE":
                 send = self._closing(session_id, send)
@@ -191,9 +195,16 @@ class MCPSessions:
         session: SessionEventStore,
         session_id: str,
         last_event_id: str,
+        scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
+        manager = self.manager
+        if manager is not None:
+            refusal = await security_refusal(manager, scope, receive)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         resumed = await session.resume(last_event_id)
         if resumed is None:
             await _error(send, 404, "Unknown Last-Event-ID for this session")
@@ -211,7 +222,11 @@ class MCPSessions:
                     ],
                 }
             )
-            await _stream_until_done(stream, receive, send)
+            if manager is None:
+                await _stream_until_done(stream, receive, send)
+                return
+            async with in_flight(manager, session_id):
+                await _stream_until_done(stream, receive, send)
 
 
 async def _stream_until_done(stream: StreamSubscription, receive: Receive, send: Send) -> None:

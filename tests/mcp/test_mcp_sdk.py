@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from litestar_sse.broadcast import Broadcaster
@@ -36,6 +37,9 @@ def test_the_private_names_of_the_sdk_used_to_take_sessions_over_are_there() -> 
     assert isinstance(manager._server_instances, dict)
     assert callable(manager._discard_session)
     assert hasattr(manager._session_creation_lock, "__aenter__")
+    transport = StreamableHTTPServerTransport(None, idle_timeout=60)
+    assert transport._requests_in_flight == 0
+    assert transport._idle_timeout == 60
     assert can_take_over(manager)
     for name in sdk.__all__:
         assert getattr(sdk, name) is not None
@@ -124,6 +128,10 @@ async def test_unknown_sessions_and_ids_are_refused_on_every_worker(
         assert (await http.get("/mcp", headers=forged)).status_code == 404
         forged["accept"] = "application/json"
         assert (await http.get("/mcp", headers=forged)).status_code == 406
+        # the SDK's DNS-rebinding checks hold for the resumptions MCPSessions answers
+        forged["accept"] = "text/event-stream"
+        rebound = await http.get("/mcp", headers={**forged, "host": "evil.example"})
+        assert rebound.status_code == 421
         await store.close_session("no-params")
         assert (await http.post("/mcp", json=ping, headers=headers("no-params"))).status_code == 404
 
