@@ -3,15 +3,17 @@
 The public names: the ``EventStore`` interface and its types, the JSON-RPC message types,
 the Streamable HTTP transport's header names and standalone stream id.
 
-The private ones, all in :func:`holds_session`, :func:`take_over_session` and
-:func:`in_flight`: a session opened by another worker is taken over by this worker's
-``StreamableHTTPSessionManager`` (``mcp`` 2.x keeps sessions in its ``_server_instances``
-and runs them in its ``_task_group``, with its ``_lifespan_state``,
-``_session_creation_lock`` and ``_discard_session``), and a resumption answered outside the
-SDK holds the session open as the SDK's own would (the transport's ``_requests_in_flight``
-and ``_idle_timeout``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against the installed
-SDK, so a release that changes one fails there, by name; a manager without them is never
-touched (:func:`can_take_over` is false, and such requests get the SDK's own ``404``).
+The private ones, all in :func:`holds_session`, :func:`take_over_session`,
+:func:`in_flight` and :func:`same_owner`: a session opened by another worker is taken over
+by this worker's ``StreamableHTTPSessionManager`` (``mcp`` 2.x keeps sessions in its
+``_server_instances`` and runs them in its ``_task_group``, with its ``_lifespan_state``,
+``_session_creation_lock`` and ``_discard_session``); a resumption answered outside the SDK
+holds the session open as the SDK's own would (the transport's ``_requests_in_flight`` and
+``_idle_timeout``) and is refused to another credential as the SDK refuses it (the
+manager's ``_session_owners``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against
+the installed SDK, so a release that changes one fails there, by name; a manager without
+them is never touched (:func:`can_take_over` is false, and such requests get the SDK's own
+``404``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 try:
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
     from mcp.server.connection import Connection
     from mcp.server.runner import serve_connection
     from mcp.server.streamable_http import (
@@ -67,6 +70,7 @@ __all__ = (
     "holds_session",
     "in_flight",
     "jsonrpc_message_adapter",
+    "same_owner",
     "security_refusal",
     "take_over_session",
 )
@@ -79,6 +83,7 @@ _MANAGER_INTERNALS = (
     "_lifespan_state",
     "_session_creation_lock",
     "_discard_session",
+    "_session_owners",
 )
 _TRANSPORT_INTERNALS = ("_requests_in_flight", "_idle_timeout")
 
@@ -100,6 +105,18 @@ async def security_refusal(
     checks against DNS rebinding) refuses, or ``None``; as the transport checks a ``GET``."""
     checks = TransportSecurityMiddleware(manager.security_settings)
     return await checks.validate_request(Request(scope, receive), is_post=False)
+
+
+def same_owner(manager: StreamableHTTPSessionManager | None, session_id: str, scope: Any) -> bool:
+    """Whether the request (its ``scope``) may use session ``session_id`` as the SDK decides
+    it: with the credential the session was opened with (none without the SDK's
+    authentication). A session opened elsewhere is known to have no owner only here, where
+    it was opened: refused to an authenticated request (fail closed)."""
+    user = scope.get("user")
+    requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+    if manager is not None and session_id in manager._server_instances:
+        return bool(requestor == manager._session_owners.get(session_id))
+    return requestor is None
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from litestar_sse.mcp.sdk import (
     can_take_over,
     holds_session,
     in_flight,
+    same_owner,
     security_refusal,
     take_over_session,
 )
@@ -205,6 +206,9 @@ class MCPSessions:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+        if not same_owner(manager, session_id, scope):
+            await _error(send, 404, "Session not found")
+            return
         resumed = await session.resume(last_event_id)
         if resumed is None:
             await _error(send, 404, "Unknown Last-Event-ID for this session")
@@ -266,7 +270,7 @@ async def _stream_until_done(stream: StreamSubscription, receive: Receive, send:
         await asyncio.gather(*tasks, return_exceptions=True)
     if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
         logger.warning("resumed MCP stream ended early", exc_info=pumping.exception())
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, RuntimeError):  # the client may be gone
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -32,7 +34,7 @@ def test_the_private_names_of_the_sdk_used_to_take_sessions_over_are_there() -> 
     server = MCPServer("names")
     server.streamable_http_app()
     manager = server.session_manager
-    for name in ("_server_instances", "_task_group", "_lifespan_state"):
+    for name in ("_server_instances", "_task_group", "_lifespan_state", "_session_owners"):
         assert name in vars(manager), name
     assert isinstance(manager._server_instances, dict)
     assert callable(manager._discard_session)
@@ -147,3 +149,32 @@ async def test_a_manager_mcp_sessions_cannot_serve_is_refused_at_construction() 
         assert isinstance(manager, StreamableHTTPSessionManager)
         assert MCPSessions(manager.handle_request, store).manager is None
         assert MCPSessions(manager.handle_request, store, manager=manager).manager is manager
+
+
+async def test_a_resumption_is_refused_to_a_credential_that_did_not_open_the_session(
+    endpoint: tuple[MCPSessions, BroadcastEventStore],
+) -> None:
+    app, store = endpoint
+    session = await store.open_session("opened-elsewhere")  # no owner known here
+    priming = await session.store_event("1", None)
+    await session.store_event("1", result_message())
+    token = AccessToken(token="t", client_id="mallory", scopes=[])
+
+    async def authenticated(scope: Any, receive: Any, send: Any) -> None:
+        await app({**scope, "user": AuthenticatedUser(token)}, receive, send)
+
+    resume = headers("opened-elsewhere", **{"last-event-id": priming})
+    resume["accept"] = "text/event-stream"
+    transport = httpx.ASGITransport(authenticated)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        assert (await http.get("/mcp", headers=resume)).status_code == 404
+    async with client(app) as http:  # no credential, as the session was opened
+        answered = await http.get("/mcp", headers=resume)
+    assert answered.status_code == 200
+    assert [m["result"] for m in messages(answered.text)] == [{}]
+
+
+def result_message() -> Any:
+    from mcp.types import jsonrpc_message_adapter
+
+    return jsonrpc_message_adapter.validate_python({"jsonrpc": "2.0", "id": 1, "result": {}})
