@@ -3,17 +3,16 @@
 The public names: the ``EventStore`` interface and its types, the JSON-RPC message types,
 the Streamable HTTP transport's header names and standalone stream id.
 
-The private ones, all in :func:`holds_session`, :func:`take_over_session`,
-:func:`in_flight` and :func:`same_owner`: a session opened by another worker is taken over
-by this worker's ``StreamableHTTPSessionManager`` (``mcp`` 2.x keeps sessions in its
-``_server_instances`` and runs them in its ``_task_group``, with its ``_lifespan_state``,
-``_session_creation_lock`` and ``_discard_session``); a resumption answered outside the SDK
-holds the session open as the SDK's own would (the transport's ``_requests_in_flight`` and
-``_idle_timeout``) and is refused to another credential as the SDK refuses it (the
-manager's ``_session_owners``). ``tests/mcp/test_mcp_sdk.py`` checks each of them against
-the installed SDK, so a release that changes one fails there, by name; a manager without
-them is never touched (:func:`can_take_over` is false, and such requests get the SDK's own
-``404``).
+The private ones, all in :func:`holds_session`, :func:`take_over_session` and
+:func:`in_flight`: a session opened by another worker is taken over by this worker's
+``StreamableHTTPSessionManager`` (``mcp`` 2.x keeps sessions in its ``_server_instances``,
+their owners in ``_session_owners``, and runs them in its ``_task_group``, with its
+``_lifespan_state``, ``_session_creation_lock`` and ``_discard_session``); a resumption
+answered outside the SDK holds the session open as the SDK's own would (the transport's
+``_requests_in_flight`` and ``_idle_timeout``). ``tests/mcp/test_mcp_sdk.py`` checks each
+of them against the installed SDK, so a release that changes one fails there, by name; a
+manager without them is never touched (:func:`can_take_over` is false, and such requests
+get the SDK's own ``404``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskStatus
@@ -70,7 +69,7 @@ __all__ = (
     "holds_session",
     "in_flight",
     "jsonrpc_message_adapter",
-    "same_owner",
+    "requestor",
     "security_refusal",
     "take_over_session",
 )
@@ -107,16 +106,11 @@ async def security_refusal(
     return await checks.validate_request(Request(scope, receive), is_post=False)
 
 
-def same_owner(manager: StreamableHTTPSessionManager | None, session_id: str, scope: Any) -> bool:
-    """Whether the request (its ``scope``) may use session ``session_id`` as the SDK decides
-    it: with the credential the session was opened with (none without the SDK's
-    authentication). A session opened elsewhere is known to have no owner only here, where
-    it was opened: refused to an authenticated request (fail closed)."""
+def requestor(scope: Any) -> dict[str, Any] | None:
+    """Who makes the request, as the SDK compares it with the owner of a session: the
+    credential the SDK's authentication put in ``scope["user"]``, or ``None``."""
     user = scope.get("user")
-    requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
-    if manager is not None and session_id in manager._server_instances:
-        return bool(requestor == manager._session_owners.get(session_id))
-    return requestor is None
+    return dict(authorization_context(user)) if isinstance(user, AuthenticatedUser) else None
 
 
 @asynccontextmanager
@@ -144,13 +138,17 @@ def holds_session(manager: StreamableHTTPSessionManager, session_id: str) -> boo
 
 
 async def take_over_session(
-    manager: StreamableHTTPSessionManager, session_id: str, initialize: Mapping[str, Any]
+    manager: StreamableHTTPSessionManager,
+    session_id: str,
+    initialize: Mapping[str, Any],
+    owner: Mapping[str, Any] | None,
 ) -> bool:
-    """Serve session ``session_id`` (opened on another worker, whose client sent the
-    ``initialize`` params ``initialize``) in this process, as if it had been opened here:
-    a transport with that id, and the server's message loop on a connection that has already
-    completed the handshake. Run from the request's context: the loop inherits it (and so
-    the session's store).
+    """Serve session ``session_id`` (opened on another worker by ``owner``, see
+    :func:`requestor`, whose client sent the ``initialize`` params ``initialize``) in this
+    process, as if it had been opened here: a transport with that id, owned by ``owner``,
+    and the server's message loop on a connection that has already completed the
+    handshake. Run from the request's context: the loop inherits it (and so the session's
+    store).
 
     ``False`` when it cannot: the manager is not running, is at ``max_sessions``, or the
     params are not valid ``initialize`` params.
@@ -179,6 +177,8 @@ async def take_over_session(
             retry_interval=manager.retry_interval,
             idle_timeout=manager.session_idle_timeout,
         )
+        if owner is not None:
+            manager._session_owners[session_id] = cast("Any", dict(owner))
         manager._server_instances[session_id] = transport
     try:
         await task_group.start(partial(_serve, manager, transport, params, version))

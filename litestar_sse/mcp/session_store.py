@@ -85,6 +85,9 @@ class SessionEventStore(EventStore):
         self.initialize: dict[str, Any] | None = None
         """The params of the client's ``initialize``, kept in the registry so that another
         worker can take the session over (see :class:`~litestar_sse.mcp.MCPSessions`)."""
+        self.owner: dict[str, Any] | None = None
+        """Who opened the session, as the SDK's authentication identifies a credential
+        (``None`` without it), kept in the registry for every worker."""
 
     def topic(self, stream_id: StreamId) -> str:
         """The topic of stream ``stream_id``.

@@ -17,7 +17,7 @@ from litestar_sse.mcp.sdk import (
     can_take_over,
     holds_session,
     in_flight,
-    same_owner,
+    requestor,
     security_refusal,
     take_over_session,
 )
@@ -76,11 +76,13 @@ class MCPSessions:
       the session did not hand out is a ``404``, and costs no read.
     * A ``DELETE`` that ends a session closes it in the registry, for every worker.
 
+    With the SDK's authentication, the credential that opened a session (its owner, as the
+    SDK records it) is kept in the registry too: a worker taking the session over gives it
+    the same owner, and a resumption by another credential is a ``404``, as the SDK answers.
+
     What stays with one worker: a request runs where it was sent (its stream resumes
     anywhere), and a server-to-client request (sampling, elicitation, roots) is answered to
-    the worker that sent it only if the client's reply is routed there; with the SDK's
-    authentication, a session is served only by the worker that opened it (its owner is
-    known there only; elsewhere the SDK answers ``404``).
+    the worker that sent it only if the client's reply is routed there.
 
     Args:
         app: The SDK's ``StreamableHTTPSessionManager`` (``mcp.session_manager``), or any
@@ -137,7 +139,7 @@ class MCPSessions:
             session = self.store.new_session()
             body = bytearray()
             receive = _recording(receive, body)
-            send = self._registering(session, body, send)
+            send = self._registering(session, scope, body, send)
         else:
             found = await self.store.find_session(session_id)
             if found is None:
@@ -169,14 +171,18 @@ class MCPSessions:
         manager = self.manager
         if manager is None or session.initialize is None or holds_session(manager, session_id):
             return
-        await take_over_session(manager, session_id, session.initialize)
+        await take_over_session(manager, session_id, session.initialize, session.owner)
 
-    def _registering(self, session: SessionEventStore, body: bytearray, send: Send) -> Send:
+    def _registering(
+        self, session: SessionEventStore, scope: Scope, body: bytearray, send: Send
+    ) -> Send:
         async def registering_send(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 new_id = _headers(message).get(SESSION_HEADER)
                 if new_id is not None:
                     session.initialize = _initialize_params(body)
+                    # the SDK's authentication (inside the app) has set the user by now
+                    session.owner = requestor(scope)
                     await self.store.register(new_id, session)
             await send(message)
 
@@ -184,8 +190,9 @@ class MCPSessions:
 
     def _closing(self, session_id: str, send: Send) -> Send:
         async def closing_send(message: Message) -> None:
-            # 404: the SDK of this process does not hold the session; it ends anyway.
-            if message["type"] == "http.response.start" and message["status"] in (200, 404):
+            # Only the SDK's 200 (never its 404, which is also its answer to a credential
+            # that is not the session's): the session is then held here, as taken over.
+            if message["type"] == "http.response.start" and message["status"] == 200:
                 await self.store.close_session(session_id)
             await send(message)
 
@@ -206,7 +213,7 @@ class MCPSessions:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        if not same_owner(manager, session_id, scope):
+        if requestor(scope) != session.owner:  # as the SDK answers another credential
             await _error(send, 404, "Session not found")
             return
         resumed = await session.resume(last_event_id)

@@ -131,6 +131,7 @@ class BroadcastEventStore(EventStore):
             "prefix": session.prefix,
             "key": base64.b64encode(session._key).decode(),
             "initialize": session.initialize,
+            "owner": session.owner,
         }
         await self.broadcaster.publish(self._registry_topic(session_id), record, event=OPENED)
 
@@ -159,6 +160,10 @@ class BroadcastEventStore(EventStore):
         session = self._session(prefix, key)
         initialize = record.get("initialize")
         session.initialize = initialize if isinstance(initialize, dict) else None
+        owner = record.get("owner")
+        if owner is not None and not isinstance(owner, dict):
+            return None  # a record this store did not write: refuse the session
+        session.owner = owner
         return session
 
     async def close_session(self, session_id: str) -> None:

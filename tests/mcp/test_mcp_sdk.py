@@ -151,27 +151,46 @@ async def test_a_manager_mcp_sessions_cannot_serve_is_refused_at_construction() 
         assert MCPSessions(manager.handle_request, store, manager=manager).manager is manager
 
 
-async def test_a_resumption_is_refused_to_a_credential_that_did_not_open_the_session(
+def as_user(app: MCPSessions, client_id: str | None) -> httpx.AsyncClient:
+    """A client whose requests carry the SDK's authenticated user ``client_id``."""
+
+    async def authenticated(scope: Any, receive: Any, send: Any) -> None:
+        if client_id is not None:
+            token = AccessToken(token="t", client_id=client_id, scopes=[])
+            scope = {**scope, "user": AuthenticatedUser(token)}
+        await app(scope, receive, send)
+
+    transport = httpx.ASGITransport(authenticated)
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+async def test_a_session_serves_only_the_credential_that_opened_it_on_every_worker(
     endpoint: tuple[MCPSessions, BroadcastEventStore],
 ) -> None:
     app, store = endpoint
-    session = await store.open_session("opened-elsewhere")  # no owner known here
+    # opened by alice on another worker: her identity is in the registry
+    session = store.new_session()
+    session.initialize = INITIALIZE
+    session.owner = {"client_id": "alice", "issuer": None, "subject": None}
+    await store.register("alices", session)
     priming = await session.store_event("1", None)
     await session.store_event("1", result_message())
-    token = AccessToken(token="t", client_id="mallory", scopes=[])
-
-    async def authenticated(scope: Any, receive: Any, send: Any) -> None:
-        await app({**scope, "user": AuthenticatedUser(token)}, receive, send)
-
-    resume = headers("opened-elsewhere", **{"last-event-id": priming})
+    resume = headers("alices", **{"last-event-id": priming})
     resume["accept"] = "text/event-stream"
-    transport = httpx.ASGITransport(authenticated)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
-        assert (await http.get("/mcp", headers=resume)).status_code == 404
-    async with client(app) as http:  # no credential, as the session was opened
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    for intruder in ("mallory", None):
+        async with as_user(app, intruder) as http:
+            assert (await http.get("/mcp", headers=resume)).status_code == 404
+            assert (
+                await http.post("/mcp", json=ping, headers=headers("alices"))
+            ).status_code == 404
+            assert (await http.delete("/mcp", headers=headers("alices"))).status_code == 404
+    async with as_user(app, "alice") as http:
         answered = await http.get("/mcp", headers=resume)
-    assert answered.status_code == 200
-    assert [m["result"] for m in messages(answered.text)] == [{}]
+        assert answered.status_code == 200
+        assert [m["result"] for m in messages(answered.text)] == [{}]
+        assert (await http.post("/mcp", json=ping, headers=headers("alices"))).status_code == 200
+    assert await store.find_session("alices") is not None  # no intruder closed it
 
 
 def result_message() -> Any:
