@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.switching_proxy import SwitchingProxy
-from tests.processes import free_port, start_listening, stop
+from tests.e2e.workers import two_workers as started_workers
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -32,19 +31,8 @@ def two_workers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[tuple[in
         "MCP_STEP_SECONDS": "0.25",
         "MCP_RETRY_MS": "100",
     }
-    ports = (free_port(), free_port())
-    processes = []
-    try:
-        for name, port in zip("ab", ports, strict=True):
-            command = [
-                sys.executable, "-m", "uvicorn", "examples.mcp_server:app",
-                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            ]  # fmt: skip
-            processes.append(start_listening(command, port, tmp_path / f"{name}.log", env=env))
+    with started_workers("examples.mcp_server:app", tmp_path, env) as ports:
         yield ports
-    finally:
-        for process in processes:
-            stop(process)
 
 
 async def test_a_tool_call_cut_mid_way_resumes_on_the_other_worker_exactly_once(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.switching_proxy import SwitchingProxy
-from tests.processes import free_port, start_listening, stop
+from tests.e2e.workers import two_workers as started_workers
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -40,19 +39,8 @@ def two_workers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[tuple[in
         "MCP_STEP_SECONDS": "0.25",
         "MCP_RETRY_MS": "100",
     }
-    ports = (free_port(), free_port())
-    processes = []
-    try:
-        for name, port in zip("ab", ports, strict=True):
-            command = [
-                sys.executable, "-m", "uvicorn", "tests.e2e.mcp_sdk_app:app",
-                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            ]  # fmt: skip
-            processes.append(start_listening(command, port, tmp_path / f"{name}.log", env=env))
+    with started_workers("tests.e2e.mcp_sdk_app:app", tmp_path, env) as ports:
         yield ports
-    finally:
-        for process in processes:
-            stop(process)
 
 
 async def test_a_call_of_the_sdks_server_cut_mid_way_resumes_on_the_other_worker(
