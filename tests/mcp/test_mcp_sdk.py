@@ -4,7 +4,9 @@ and ``MCPSessions`` in front of the SDK's real session manager, in process."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -197,3 +199,17 @@ def result_message() -> Any:
     from mcp.types import jsonrpc_message_adapter
 
     return jsonrpc_message_adapter.validate_python({"jsonrpc": "2.0", "id": 1, "result": {}})
+
+
+def test_a_manager_of_an_unknown_shape_is_used_without_takeovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An SDK release whose manager lacks what take_over_session uses: warned at start,
+    # never touched (sessions opened elsewhere then get the SDK's own 404).
+    store = BroadcastEventStore(Broadcaster())
+    other_shape = SimpleNamespace(stateless=False, event_store=store, handle_request=None)
+    with caplog.at_level(logging.WARNING, logger="litestar_sse.mcp"):
+        sessions = MCPSessions(served(store=store).handle_request, store, manager=other_shape)  # type: ignore[arg-type]
+    assert sessions.manager is None
+    assert "route each Mcp-Session-Id to one worker" in caplog.text
+    assert not can_take_over(other_shape)
