@@ -138,7 +138,7 @@ async def test_the_same_request_id_in_two_sessions_shares_nothing(sdk_server: Se
         for request_id in range(1, 5):
             call = {
                 "jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                "params": {"name": "hold", "arguments": {"seconds": 5}},
+                "params": {"name": "hold", "arguments": {"seconds": 1}},
             }  # fmt: skip
             events = await anyio.to_thread.run_sync(lambda c=call: bob.post(c, read_until_id=True))
             primed[request_id] = events[-1].id
