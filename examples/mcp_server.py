@@ -36,15 +36,8 @@ from litestar.exceptions import HTTPException
 from mcp.types import jsonrpc_message_adapter
 
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
-from litestar_sse.broadcast import (
-    BroadcastBackend,
-    Broadcaster,
-    BroadcastMessage,
-    MemoryBackend,
-    MessageSubscription,
-    Retention,
-)
-from litestar_sse.mcp import BroadcastEventStore, is_response
+from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Retention
+from litestar_sse.mcp import BroadcastEventStore, SessionEventStore, StreamSubscription
 
 SUPPORTED_VERSIONS: Final = ("2025-03-26", "2025-06-18", "2025-11-25")
 SESSION_HEADER: Final = "Mcp-Session-Id"
@@ -66,10 +59,11 @@ TOOLS: Final = [
 
 
 def retention(topic: str) -> Retention:
-    """A session lasts a day after it starts; a request's stream ten minutes after its last
-    message. Neither piles up: idle topics are dropped whole."""
-    if topic.startswith("mcp-session:"):
-        return Retention(max_events=4, idle_ttl=24 * 3600)
+    """A session lasts a day after it starts (its entry in the store's registry); a
+    request's stream ten minutes after its last message. Neither piles up: idle topics are
+    dropped whole."""
+    if topic.startswith("mcp:session/"):
+        return Retention(max_events=2, idle_ttl=24 * 3600)
     return Retention(max_events=1000, idle_ttl=600)
 
 
@@ -97,33 +91,26 @@ def rpc_error(status: int, code: int, message: str, request_id: Any = None) -> R
     return Response(body, status_code=status, media_type="application/json")
 
 
-def session_topic(session_id: str) -> str:
-    return f"mcp-session:{session_id}"
-
-
-async def open_session(version: str) -> str:
+async def open_session() -> tuple[str, SessionEventStore]:
+    """A new session and its store, known to every worker (the store's registry is in the
+    broadcaster)."""
     session_id = secrets.token_urlsafe(24)
-    await broadcaster.publish(session_topic(session_id), {"version": version}, event="open")
-    return session_id
+    return session_id, await store.open_session(session_id)
 
 
-async def find_session(request: Request[Any, Any, Any]) -> str:
-    """The request's session id, known to every worker; else 400 (missing) or 404."""
+async def find_session(request: Request[Any, Any, Any]) -> tuple[str, SessionEventStore]:
+    """The request's session id and its store, known to every worker; else 400 (missing)
+    or 404 (unknown, or ended)."""
     session_id = request.headers.get(SESSION_HEADER)
     if not session_id:
         raise HTTPException(status_code=400, detail="Missing Mcp-Session-Id")
-    if len(session_id) > 64 or not all("\x21" <= c <= "\x7e" for c in session_id):
-        raise HTTPException(status_code=404, detail="Unknown session")
-    state = None
-    async for item in broadcaster.history(session_topic(session_id)):
-        if isinstance(item, BroadcastMessage):
-            state = item.event
-    if state != "open":
+    session = await store.find_session(session_id)
+    if session is None:
         raise HTTPException(status_code=404, detail="Unknown or terminated session")
     version = request.headers.get("mcp-protocol-version")
     if version is not None and version not in SUPPORTED_VERSIONS:
         raise HTTPException(status_code=400, detail=f"Unsupported protocol version {version}")
-    return session_id
+    return session_id, session
 
 
 def accepts(request: Request[Any, Any, Any], *types: str) -> bool:
@@ -178,7 +165,7 @@ async def answer(send: Any, request_id: Any, method: str, params: dict[str, Any]
         await fail(-32601, f"Method not found: {method}")
 
 
-async def run(stream: BroadcastEventStore, stream_id: str, message: dict[str, Any]) -> None:
+async def run(stream: SessionEventStore, stream_id: str, message: dict[str, Any]) -> None:
     async def send(payload: dict[str, Any]) -> None:
         await stream.store_event(stream_id, jsonrpc_message_adapter.validate_python(payload))
 
@@ -190,14 +177,13 @@ async def run(stream: BroadcastEventStore, stream_id: str, message: dict[str, An
         raise
 
 
-async def events(subscription: MessageSubscription) -> AsyncIterator[ServerSentEventMessage]:
-    """Each stored message as one SSE event with the store's id; the priming event (empty
+async def events(subscription: StreamSubscription) -> AsyncIterator[ServerSentEventMessage]:
+    """Each stored message as one SSE event with its MCP event id; the priming event (empty
     data) also tells the client how long to wait before it reconnects."""
     async with subscription:
         async for item in subscription:
-            if isinstance(item, BroadcastMessage):
-                retry = None if item.data else RETRY_MS
-                yield ServerSentEventMessage(data=item.data, id=item.id, retry=retry)
+            retry = None if item.data else RETRY_MS
+            yield ServerSentEventMessage(data=item.data, id=item.id, retry=retry)
 
 
 # -- the endpoint ----------------------------------------------------------------------------
@@ -218,19 +204,16 @@ async def mcp_post(request: Request[Any, Any, Any]) -> Response[Any]:
     method = message.get("method")
     is_request = "id" in message and isinstance(method, str)
     if method == "initialize" and is_request:
-        params = message.get("params") or {}
-        wanted = params.get("protocolVersion")
-        session_id = await open_session(wanted if wanted in SUPPORTED_VERSIONS else "")
+        session_id, stream = await open_session()
     else:
-        session_id = await find_session(request)
+        session_id, stream = await find_session(request)
     headers = {SESSION_HEADER: session_id}
     if not is_request:  # a notification, or the client's answer to a request of ours
         return Response(None, status_code=202, headers=headers)
 
-    stream = store.for_session(session_id)
     stream_id = json.dumps(message["id"])  # 1 and "1" are different requests
     # Follow the stream before anything is stored in it: every message arrives once.
-    subscription = await stream.subscribe(stream_id, until=is_response)
+    subscription = await stream.subscribe(stream_id)
     try:
         await stream.store_event(stream_id, None)  # priming: an id before any message
     except BaseException:
@@ -244,44 +227,26 @@ async def mcp_post(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get("/mcp")
 async def mcp_get(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Resume a request's stream after ``Last-Event-ID``: the store replays what the client
-    missed, then the stream goes on live until the request's response."""
+    """Resume a request's stream after ``Last-Event-ID``: what the client missed, then the
+    stream live until the request's response. Only an id of this session opens a stream."""
     if not accepts(request, "text/event-stream"):
         return rpc_error(406, -32600, "Accept text/event-stream")
-    session_id = await find_session(request)
+    session_id, stream = await find_session(request)
     headers = {SESSION_HEADER: session_id}
     last_event_id = request.headers.get("last-event-id")
     if not last_event_id:  # no standalone stream: this server sends nothing unprompted
         return Response(None, status_code=405, headers={**headers, "Allow": "POST, DELETE"})
-    stream = store.for_session(session_id)
-    replayed: list[Any] = []
-
-    async def collect(event: Any) -> None:
-        replayed.append(event)
-
-    stream_id = await stream.replay_events_after(last_event_id, collect)
-    if stream_id is None:
+    resumed = await stream.resume(last_event_id)
+    if resumed is None:
         return rpc_error(404, -32600, "Unknown Last-Event-ID for this session")
-
-    async def resumed() -> AsyncIterator[ServerSentEventMessage]:
-        after = last_event_id
-        for event in replayed:
-            data = event.message.model_dump_json(by_alias=True, exclude_unset=True)
-            yield ServerSentEventMessage(data=data, id=event.event_id)
-            after = event.event_id
-            if is_response(BroadcastMessage("", after, None, data)):
-                return
-        # Live from the last replayed id: anything stored since the replay comes first.
-        async for item in events(await stream.subscribe(stream_id, last_event_id=after)):
-            yield item
-
-    return ServerSentEvent(resumed(), headers=headers)
+    _, subscription = resumed
+    return ServerSentEvent(events(subscription), headers=headers)
 
 
 @delete("/mcp", status_code=200)
 async def mcp_delete(request: Request[Any, Any, Any]) -> Response[Any]:
-    session_id = await find_session(request)
-    await broadcaster.publish(session_topic(session_id), "{}", event="closed")
+    session_id, _ = await find_session(request)
+    await store.close_session(session_id)
     return Response(None, status_code=200)
 
 
