@@ -13,11 +13,13 @@ from litestar_sse.broadcast.backend import (
     BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
+    IdempotencyKeyReusedError,
     NotPublishedError,
     PublishOutcomeUnknownError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    TooManyIdempotencyKeysError,
 )
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
@@ -56,6 +58,7 @@ __all__ = (
     "Broadcaster",
     "Gap",
     "HistoryItem",
+    "IdempotencyKeyReusedError",
     "InvalidTopicError",
     "MemoryBackend",
     "MessageItem",
@@ -71,6 +74,7 @@ __all__ = (
     "Snapshot",
     "Subscription",
     "SubscriptionResponse",
+    "TooManyIdempotencyKeysError",
     "TooManyTopicsError",
     "Until",
 )

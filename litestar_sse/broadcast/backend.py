@@ -7,12 +7,18 @@ subscribers into the fan-out, in position order, through :meth:`EventSink.delive
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, Union
 
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import (
+    ClientException,
+    ServiceUnavailableException,
+    TooManyRequestsException,
+)
+from litestar.status_codes import HTTP_409_CONFLICT
 
 from litestar_sse.validation import check_count, check_seconds
 
@@ -27,11 +33,14 @@ __all__ = (
     "BackendUnavailableError",
     "BroadcastBackend",
     "EventSink",
+    "IdempotencyKeyReusedError",
     "NotPublishedError",
     "PublishOutcomeUnknownError",
     "Retention",
     "RetentionPolicy",
     "Snapshot",
+    "TooManyIdempotencyKeysError",
+    "idempotency_fingerprint",
     "resolve_retention",
 )
 
@@ -64,6 +73,41 @@ class PublishOutcomeUnknownError(BackendUnavailableError):
     Unhandled in a route: ``503`` with ``{"detail": "Redis did not answer: the event may
     have been published"}``.
     """
+
+
+class IdempotencyKeyReusedError(ClientException):
+    """A publish reused an ``idempotency_key`` of its topic with another event (another
+    event type or other data) within the backend's ``idempotency_window``: nothing was
+    stored. A retry must send the very event it retries; a new event needs a new key.
+
+    Unhandled in a route: ``409`` with ``{"detail": "Idempotency key already used with
+    another event"}`` (neither the key nor the events are quoted).
+    """
+
+    status_code = HTTP_409_CONFLICT
+
+
+class TooManyIdempotencyKeysError(TooManyRequestsException):
+    """The in-memory backend remembers ``max_idempotency_keys`` keys already, none of them
+    expired: a publish with a new key is refused (nothing stored) rather than forgetting a
+    key before its window ends. Retrying later is safe.
+
+    Unhandled in a route: ``429`` with ``{"detail": "Too many idempotency keys in use"}``.
+    """
+
+
+def idempotency_fingerprint(event: bytes | None, data: bytes) -> bytes:
+    """What a backend remembers of an event published with an idempotency key, to tell a
+    retry (the same event type and data) from another event reusing the key: 16 bytes of
+    BLAKE2b over both (lengths included, so no two pairs read alike)."""
+    digest = hashlib.blake2b(digest_size=16)
+    if event is None:
+        digest.update(b"-")
+    else:
+        digest.update(b"%d:" % len(event))
+        digest.update(event)
+    digest.update(data)
+    return digest.digest()
 
 
 BACKEND_ERRORS: Final = (
@@ -197,8 +241,11 @@ class BroadcastBackend(ABC):
     ) -> str:
         """Store one event and return its id; ``data`` is the text of its ``data`` lines.
 
-        With an ``idempotency_key`` already used within the backend's idempotency window,
-        store nothing and return the id of the event stored under it.
+        An ``idempotency_key`` belongs to ``topic``: one used on another topic is another
+        key. With a key already used on ``topic`` within the backend's idempotency window,
+        store nothing and return the id of the event stored under it if it was the same
+        event (:func:`idempotency_fingerprint` of its type and data), else raise
+        :class:`IdempotencyKeyReusedError`.
         """
 
     async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook

@@ -13,15 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from litestar_sse.broadcast.backend import (
+    IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    TooManyIdempotencyKeysError,
+    idempotency_fingerprint,
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
 from litestar_sse.broadcast.memory_reads import MemoryReads
 from litestar_sse.broadcast.memory_replay import MemoryReplay
-from litestar_sse.validation import check_count, check_seconds
+from litestar_sse.validation import check_count, check_required_count, check_seconds
 
 __all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
 
@@ -33,7 +36,8 @@ entry (a tuple, its position and time, the bytes object's header, the deque's sl
 
 
 MAX_IDEMPOTENCY_KEYS: Final = 100_000
-"""Most idempotency keys the in-memory backend remembers (the oldest are forgotten first)."""
+"""The default ``max_idempotency_keys`` of :class:`MemoryBackend`: most idempotency keys
+remembered at once (about 300 bytes each, at most 30 MB)."""
 
 
 class _TopicLog:
@@ -98,9 +102,16 @@ class MemoryBackend(MemoryReads):
             memory the history takes. An event larger than that is delivered live but not
             kept.
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
-            remembered (from the moment the event is stored; the newest
-            :data:`MAX_IDEMPOTENCY_KEYS` at most): a publish with the same key within it stores
-            nothing and returns the first event's id.
+            remembered, from the moment its event is stored: a publish to the same topic
+            with the same key within it stores nothing and returns the first event's id (or
+            raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError` if its event
+            type or data differ). A key is never forgotten before its window ends, whatever
+            else is published.
+        max_idempotency_keys: Most keys remembered at once (default 100,000). When that
+            many are within their window, a publish with a new key is refused with
+            :class:`~litestar_sse.broadcast.TooManyIdempotencyKeysError` (a ``429``; nothing
+            stored) until the oldest expire: publishes with keys can then fail, but never
+            store a retried event twice.
         clock: Monotonic clock, in seconds, for ``max_age`` and ``idempotency_window``
             (replaceable in tests).
 
@@ -115,14 +126,19 @@ class MemoryBackend(MemoryReads):
         max_topics_retained: int | None = 10_000,
         max_history_bytes: int | None = 64 * 2**20,
         idempotency_window: float = 300.0,
+        max_idempotency_keys: int = MAX_IDEMPOTENCY_KEYS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         window = check_seconds(idempotency_window, "idempotency_window")
         if window is None:
             raise TypeError("idempotency_window must be a positive number of seconds, got None")
         self._idempotency_window = window
-        self._keys: dict[str, tuple[str, float]] = {}
-        """Idempotency key -> (event id, when it is forgotten), oldest first."""
+        self.max_idempotency_keys = check_required_count(
+            max_idempotency_keys, "max_idempotency_keys", minimum=1
+        )
+        self._keys: dict[tuple[str, str], tuple[str, float, bytes]] = {}
+        """(topic, idempotency key) -> (event id, when it is forgotten, fingerprint of the
+        event), oldest first (the window is constant: in the order they expire)."""
         self.max_topics_retained = check_count(
             max_topics_retained, "max_topics_retained", minimum=1
         )
@@ -211,11 +227,17 @@ class MemoryBackend(MemoryReads):
     ) -> str:
         """Number the event, keep it in the topic's history and deliver it locally.
 
-        With an ``idempotency_key`` seen within ``idempotency_window``, only return the id of
-        the event published with it.
+        With an ``idempotency_key`` used on ``topic`` within ``idempotency_window``, only
+        return the id of the event published with it.
+
+        Raises:
+            IdempotencyKeyReusedError: the key was used on ``topic`` with another event.
+            TooManyIdempotencyKeysError: a new key, and ``max_idempotency_keys`` are held.
         """
+        fingerprint = b""
         if idempotency_key is not None:
-            known = self._known_key(idempotency_key)
+            fingerprint = idempotency_fingerprint(event, data)
+            known = self._known_key((topic, idempotency_key), fingerprint)
             if known is not None:
                 return known
         self._position = position = self._position + 1
@@ -241,14 +263,21 @@ class MemoryBackend(MemoryReads):
         self.sink.deliver(topic, position, chunk)
         text = event_id.decode()
         if idempotency_key is not None:
-            keys = self._keys
-            keys[idempotency_key] = (text, now + self._idempotency_window)
-            if len(keys) > MAX_IDEMPOTENCY_KEYS:
-                del keys[next(iter(keys))]
+            self._keys[topic, idempotency_key] = (
+                text,
+                now + self._idempotency_window,
+                fingerprint,
+            )
         return text
 
-    def _known_key(self, key: str) -> str | None:
-        """The id of the event published with ``key``, if it is still remembered."""
+    def _known_key(self, key: tuple[str, str], fingerprint: bytes) -> str | None:
+        """The id of the event published with ``key`` (topic, key), if it is still
+        remembered; ``None`` for a new key, which there is room for.
+
+        Raises:
+            IdempotencyKeyReusedError: ``key`` was used with another event.
+            TooManyIdempotencyKeysError: a new key, and no room for it.
+        """
         keys, now = self._keys, self._clock()
         while keys:  # forget the expired keys, oldest first (a constant window: in order)
             oldest = next(iter(keys))
@@ -256,7 +285,15 @@ class MemoryBackend(MemoryReads):
                 break
             del keys[oldest]
         found = keys.get(key)
-        return None if found is None else found[0]
+        if found is None:
+            if len(keys) >= self.max_idempotency_keys:
+                raise TooManyIdempotencyKeysError(detail="Too many idempotency keys in use")
+            return None
+        if found[2] != fingerprint:
+            raise IdempotencyKeyReusedError(
+                detail="Idempotency key already used with another event"
+            )
+        return found[0]
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Decide where the subscriber resumes, a few operations per topic; the missed events

@@ -32,9 +32,11 @@ from redis.asyncio import Redis
 from litestar_sse.broadcast.backend import (
     BackendStats,
     BackendUnavailableError,
+    IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    idempotency_fingerprint,
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import (
@@ -86,8 +88,13 @@ class RedisStreamBackend(RedisReads):
             :class:`PublishOutcomeUnknownError` if it was (Redis may still run it when it
             resumes).
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
-            remembered (in Redis, from the moment the event is stored): a publish with the
-            same key within it stores nothing and returns the first event's id.
+            remembered (in Redis, from the moment the event is stored): a publish to the
+            same topic with the same key within it stores nothing and returns the first
+            event's id, or raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError`
+            if its event type or data differ. Each key is a Redis key of its own that
+            expires with its window: nothing else makes Redis forget it, unless a
+            ``maxmemory`` policy that evicts keys is set (use ``noeviction`` or a
+            ``volatile-*`` policy with care).
 
     Publishes and subscriptions in flight at once never ask the client's connection pool
     for more than its ``max_connections`` less one (redis-py's default pool holds 100 and
@@ -227,23 +234,30 @@ class RedisStreamBackend(RedisReads):
         """Add the event to the topic's stream, within ``publish_timeout``.
 
         Raises:
+            IdempotencyKeyReusedError: ``idempotency_key`` was used on ``topic`` with
+                another event (nothing stored).
             NotPublishedError: the command never reached Redis.
             PublishOutcomeUnknownError: it did, and no answer came.
         """
         max_events, max_age, lifetime = self._limits(topic)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
         keys.append(self.keys.log)
-        ttl = 0
+        ttl, fingerprint = 0, ""
         if idempotency_key is not None:
-            keys.append(self.keys.idempotency(idempotency_key))
+            keys.append(self.keys.idempotency(topic, idempotency_key))
             ttl = self._idempotency_ms
+            fingerprint = idempotency_fingerprint(event, data).hex()
         args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
-        args += (lifetime, b"d", data)
+        args += (lifetime, fingerprint, b"d", data)
         if event is not None:
             args += (b"e", event)
         epoch, stream_id = await run_publish(
             self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
         )
+        if epoch == b"!":
+            raise IdempotencyKeyReusedError(
+                detail="Idempotency key already used with another event"
+            )
         if not epoch:  # a repeat: the id stored under the key
             return str(stream_id.decode())
         return f"{epoch.decode()}-{stream_id.decode()}"

@@ -14,8 +14,9 @@ Keys, for a ``prefix`` of ``litestar_sse:``:
 * ``litestar_sse:log`` — the change log: one entry per event, with the event's id and its
   topic (field ``t``), the newest :data:`CHANGE_LOG_LENGTH` kept; ``meta``'s ``lt`` is the id
   of the newest entry removed. Readers learn from it which topic streams to read.
-* ``litestar_sse:idem:<key>`` — the id of the event published with idempotency ``key``,
-  expiring after the backend's ``idempotency_window``.
+* ``litestar_sse:idem:<n>:<topic>:<key>`` — the id of the event published to ``topic``
+  (``n`` characters long) with idempotency ``key``, and the fingerprint of that event (its
+  type and data), expiring after the backend's ``idempotency_window``.
 * ``litestar_sse:wake:<token>`` — one tiny stream per process, written to wake its reader
   when it must start reading a new topic (expires an hour after the last wake).
 
@@ -56,9 +57,11 @@ class RedisKeys:
         """The stream of ``topic``."""
         return self.topic_prefix + topic
 
-    def idempotency(self, key: str) -> str:
-        """Where the id of the event published with idempotency ``key`` is remembered."""
-        return self.idempotency_prefix + key
+    def idempotency(self, topic: str, key: str) -> str:
+        """Where the id of the event published to ``topic`` with idempotency ``key`` is
+        remembered: a key belongs to its topic (the topic's length first, so that no two
+        pairs share a name)."""
+        return f"{self.idempotency_prefix}{len(topic)}:{topic}:{key}"
 
     def wake(self, token: str) -> str:
         """The stream one process' reader is woken through."""
@@ -104,12 +107,18 @@ PUBLISH: Final = (
 -- KEYS: meta, trimmed, stream, newest, log, idempotency key (when ARGV[6] > 0)
 -- ARGV: candidate epoch, max events (-1: none), max age ms (0: none), topic, log length,
 --       idempotency window ms (0: no key), ms the stream lives after this event (0: for
---       ever), fields...
--- Returns {epoch, id}, or {'', full id of the event} when the idempotency key was used
+--       ever), fingerprint of the event (hex; '' without a key), fields...
+-- Returns {epoch, id}, or {'', full id of the event} when the idempotency key was used for
+-- the same event, or {'!', full id} when it was used for another one (nothing stored)
 local idempotency_ms = tonumber(ARGV[6])
 if idempotency_ms > 0 then
   local stored = redis.call('GET', KEYS[6])
-  if stored then return {'', stored} end
+  if stored then
+    local first, print = string.match(stored, '^(%S+) (%x+)$')
+    if not first then return {'', stored} end
+    if print ~= ARGV[8] then return {'!', first} end
+    return {'', first}
+  end
 end
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n', 'll')
@@ -129,9 +138,9 @@ if tonumber(ARGV[7]) > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
   local expired = redis.call('HGET', KEYS[4], ARGV[4])
   if expired then redis.call('HSET', KEYS[2], ARGV[4], expired) end
 end
-redis.call('XADD', KEYS[3], id, unpack(ARGV, 8))
+redis.call('XADD', KEYS[3], id, unpack(ARGV, 9))
 if idempotency_ms > 0 then
-  redis.call('SET', KEYS[6], epoch .. '-' .. id, 'PX', idempotency_ms)
+  redis.call('SET', KEYS[6], epoch .. '-' .. id .. ' ' .. ARGV[8], 'PX', idempotency_ms)
 end
 redis.call('XADD', KEYS[5], id, 't', ARGV[4])
 if redis.call('XLEN', KEYS[5]) > tonumber(ARGV[5]) then
