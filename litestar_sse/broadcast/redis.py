@@ -241,7 +241,7 @@ class RedisStreamBackend(RedisReads):
         """
         max_events, max_age, lifetime = self._limits(topic)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        keys.append(self.keys.log)
+        keys += (self.keys.log, self.keys.state(topic))
         ttl, fingerprint = 0, ""
         if idempotency_key is not None:
             keys.append(self.keys.idempotency(topic, idempotency_key))
@@ -289,8 +289,9 @@ class RedisStreamBackend(RedisReads):
         keys = [self.keys.meta, self.keys.trimmed, self.keys.newest]
         args: list[Any] = [new_epoch(), last_epoch, last_id]
         for topic in topics:
-            keys.append(self.keys.topic(topic))
-            args += (topic, self._limits(topic)[1])
+            keys += (self.keys.topic(topic), self.keys.state(topic))
+            _, max_age, lifetime = self._limits(topic)
+            args += (topic, max_age, lifetime)
         reply = await within(self.redis, self._watch_timeout, self._read_snapshot(keys, args))
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
         head_id = f"{epoch}-{head.decode()}"
@@ -315,7 +316,7 @@ class RedisStreamBackend(RedisReads):
             replay = RedisReplay(
                 self._read_page,
                 (self.keys.trimmed, self.keys.newest),
-                [(topic, self.keys.topic(topic)) for topic in missed],
+                [(topic, self._stream_keys(topic), self._limits(topic)[2]) for topic in missed],
                 last_id,
                 head,
                 encode,
@@ -331,6 +332,10 @@ class RedisStreamBackend(RedisReads):
                 replay=replay,
             )
         return Snapshot(resumed_from=last_event_id, live_after=live_after, replay=replay)
+
+    def _stream_keys(self, topic: str) -> tuple[str, str]:
+        """The stream and the state of ``topic``."""
+        return self.keys.topic(topic), self.keys.state(topic)
 
     async def _read_snapshot(self, keys: list[Any], args: list[Any]) -> Any:
         async with redis_command(self.redis, self._slots):
