@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from litestar_sse.broadcast.backend import BroadcastBackend
+from litestar_sse.broadcast.backend import BackendUnavailableError, BroadcastBackend
 from litestar_sse.broadcast.history import BroadcastMessage, HistoryPage
 from litestar_sse.broadcast.ids import (
     new_epoch,
@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
+    from litestar_sse.broadcast.redis_outage import Outage
+
 __all__ = ("HISTORY", "RedisReads")
 
+_T = TypeVar("_T")
 _first: Final = itemgetter(0)
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 
@@ -87,6 +90,7 @@ class RedisReads(BroadcastBackend):
     _slots: contextlib.AbstractAsyncContextManager[Any]
     _watch_timeout: float
     _history_script: AsyncScript | None = None
+    _outage: Outage
 
     @property
     def redis(self) -> Redis:
@@ -95,6 +99,17 @@ class RedisReads(BroadcastBackend):
 
     def _limits(self, topic: str) -> tuple[int, int, int]:
         raise NotImplementedError
+
+    async def _checked(self, call: Awaitable[_T]) -> _T:
+        """Await a call to Redis, noting whether Redis answered (see
+        :class:`~.redis_outage.Outage`: one log line per outage)."""
+        try:
+            result = await call
+        except BackendUnavailableError as exc:
+            self._outage.failed(exc)
+            raise
+        self._outage.recovered()
+        return result
 
     async def read_history(
         self,
@@ -130,7 +145,9 @@ class RedisReads(BroadcastBackend):
             keys += (self.keys.topic(topic), self.keys.state(topic))
             _, max_age, lifetime = self._limits(topic)
             args += (topic, max_age, lifetime)
-        reply = await within(self.redis, self._watch_timeout, self._run_history(keys, args))
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._run_history(keys, args))
+        )
         status = reply[2]
         if status != b"ok":
             reason = "epoch" if status == b"epoch" else "invalid"
@@ -176,7 +193,9 @@ class RedisReads(BroadcastBackend):
         if parsed is None:
             return None
         epoch, stream_id = parsed
-        reply = await within(self.redis, self._watch_timeout, self._read_log(stream_id))
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._read_log(stream_id))
+        )
         known, entries = reply
         if known is None or known.decode() != epoch or not entries:
             return None
