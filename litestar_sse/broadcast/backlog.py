@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_MAX_QUEUE_BYTES",
+    "FIRST_PAGE_BYTES",
     "JOIN_BYTES",
     "REPLAY_PAGE_BYTES",
     "Backlog",
@@ -42,6 +43,13 @@ JOIN_BYTES: Final = 64 * 1024
 REPLAY_PAGE_BYTES: Final = 256 * 1024
 """Most bytes of one replay page (less when ``max_queue_bytes`` is lower)."""
 
+FIRST_PAGE_BYTES: Final = 16 * 1024
+"""Most bytes of the first replay page. Each next page may hold twice as many, up to
+:data:`REPLAY_PAGE_BYTES`: a page is read only once the stream sent the previous one, so the
+pages grow as fast as the client reads, and a client that resumes and stops reading holds
+this much of its replay, not a full page (a Redis page is a copy of its own: 300 such
+clients held 78 MiB with full pages)."""
+
 
 class Backlog:
     """The replay of one subscriber, then its gap event.
@@ -49,12 +57,14 @@ class Backlog:
     Args:
         snapshot: Where the subscriber resumed: its ``history``, ``replay`` and gap.
         format: Writes the gap event.
-        page_bytes: Most bytes read from the replay at once.
+        page_bytes: Most bytes read from the replay at once; the first page reads at most
+            :data:`FIRST_PAGE_BYTES`, and each next one twice the previous, up to this.
     """
 
     __slots__ = (
         "_format",
         "_gap_due",
+        "_max_page_bytes",
         "_page",
         "_page_bytes",
         "_replays",
@@ -71,7 +81,8 @@ class Backlog:
             replays.append(snapshot.replay)
         self._replays = replays
         self._format = format
-        self._page_bytes = page_bytes
+        self._max_page_bytes = page_bytes
+        self._page_bytes = min(FIRST_PAGE_BYTES, page_bytes)
         self._page: deque[bytes] = deque()
         self.gap = snapshot.gap
         """Why events were missed, as far as known (``"retention"`` once the history lost
@@ -94,6 +105,8 @@ class Backlog:
         page, replays = self._page, self._replays
         while not page and replays:
             read = await replays[0].read(self._page_bytes)
+            # the stream sent the previous page: the next may be larger
+            self._page_bytes = min(2 * self._page_bytes, self._max_page_bytes)
             page.extend(read.events)
             if read.lost:
                 self.gap = self.gap or "retention"

@@ -20,7 +20,7 @@ from conftest import BackendFactory, EventReader, until
 from redis.asyncio import Redis
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Snapshot, Subscription
-from litestar_sse.broadcast.backlog import REPLAY_PAGE_BYTES
+from litestar_sse.broadcast.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +88,43 @@ async def test_resumers_that_do_not_read_hold_a_page_each_not_their_replay(
         # each holds at most a page (and one chunk): it was its whole replay, 2 MB each
         assert grown < 10 * (2 * REPLAY_PAGE_BYTES + 128 * KIB), grown
         assert len(in_flight) == 10
+        for subscription in resumers:
+            subscription.close()
+
+
+async def test_a_resumer_that_does_not_read_holds_a_small_first_page(
+    make_backend: BackendFactory,
+) -> None:
+    # A Redis resumer that read nothing held +267 KiB (a 256 KiB page each, a copy of its
+    # own) against +20 KiB on the memory backend: 300 of them, +78 MiB. The first page is
+    # small, and the pages grow as the client reads.
+    topics = [f"t{index}" for index in range(20)]
+    backend = make_backend(retention=Retention(max_events=None))
+    if isinstance(backend, MemoryBackend):
+        backend.max_history_bytes = None
+    async with Broadcaster(backend) as broadcaster:
+        start = await broadcaster.publish("t0", "before")
+        await publish_many(broadcaster, topics, 50, 2000)  # 2 MB to replay per client
+        gc.collect()
+        tracemalloc.start()
+        try:
+            resumers = [
+                await broadcaster.open_subscription(topics, last_event_id=start) for _ in range(20)
+            ]
+            in_flight = [  # each sends its first chunk, then stops reading
+                await asyncio.wait_for(subscription.__anext__(), 10) for subscription in resumers
+            ]
+            gc.collect()
+            per_resumer = tracemalloc.get_traced_memory()[0] // 20
+        finally:
+            tracemalloc.stop()
+        assert per_resumer < 80 * KIB, per_resumer
+        assert all(len(chunk.encode()) <= FIRST_PAGE_BYTES for chunk in in_flight)
+        # one that reads gets pages that grow to the full size, and every event once
+        reader = EventReader(resumers[0])
+        events = await reader.take(20 * 50 - in_flight[0].encode().count(b"id: "), timeout=30)
+        assert len(events) == 20 * 50 - in_flight[0].encode().count(b"id: ")
+        assert max(len(chunk) for chunk in reader.chunks) > 2 * FIRST_PAGE_BYTES
         for subscription in resumers:
             subscription.close()
 
