@@ -20,6 +20,8 @@ from litestar_sse.broadcast.backend import (
     RetentionPolicy,
     Snapshot,
     TooManyIdempotencyKeysError,
+    current_principal,
+    publishing_as,
 )
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
@@ -77,6 +79,8 @@ __all__ = (
     "TooManyIdempotencyKeysError",
     "TooManyTopicsError",
     "Until",
+    "current_principal",
+    "publishing_as",
 )
 
 

@@ -7,9 +7,11 @@ subscribers into the fan-out, in position order, through :meth:`EventSink.delive
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, Union
 
@@ -40,7 +42,9 @@ __all__ = (
     "RetentionPolicy",
     "Snapshot",
     "TooManyIdempotencyKeysError",
+    "current_principal",
     "idempotency_fingerprint",
+    "publishing_as",
     "resolve_retention",
 )
 
@@ -108,6 +112,43 @@ def idempotency_fingerprint(event: bytes | None, data: bytes) -> bytes:
         digest.update(event)
     digest.update(data)
     return digest.digest()
+
+
+_PRINCIPAL: ContextVar[Callable[[], Hashable] | None] = ContextVar(
+    "litestar_sse_principal", default=None
+)
+"""Who publishes in this context, asked only when it matters (a topic is created)."""
+
+
+@contextlib.contextmanager
+def publishing_as(principal: Hashable | Callable[[], Hashable]) -> Iterator[None]:
+    """Publish as ``principal`` inside the block (and in the tasks it starts): who a topic
+    a publish creates belongs to, for the caps that must not let one principal evict
+    another's topics (see ``MemoryBackend``). ``principal`` is any hashable key (a user id, a
+    client address), or a callable giving one when asked.
+
+    Given to :class:`~litestar_sse.SSEConfig` (``broadcaster=``), a broadcaster's publishes
+    inside a request are made as the request's ``SSEConfig.client_key`` (its client address
+    by default) without this; outside any request and block, as ``None``.
+    """
+    thunk = principal if callable(principal) else (lambda: principal)
+    token = _PRINCIPAL.set(thunk)
+    try:
+        yield
+    finally:
+        _PRINCIPAL.reset(token)
+
+
+def current_principal() -> Hashable:
+    """The principal publishing now (see :func:`publishing_as`); ``None`` when none is
+    known, or when telling it failed."""
+    thunk = _PRINCIPAL.get()
+    if thunk is None:
+        return None
+    try:
+        return thunk()
+    except Exception:  # a client_key that fails: the shared principal, never a failed publish
+        return None
 
 
 BACKEND_ERRORS: Final = (

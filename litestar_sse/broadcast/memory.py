@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Final
 
 from litestar_sse.broadcast.backend import (
@@ -18,6 +18,7 @@ from litestar_sse.broadcast.backend import (
     RetentionPolicy,
     Snapshot,
     TooManyIdempotencyKeysError,
+    current_principal,
     idempotency_fingerprint,
     resolve_retention,
 )
@@ -41,9 +42,11 @@ remembered at once (about 300 bytes each, at most 30 MB)."""
 
 
 class _TopicLog:
-    __slots__ = ("entries", "idle_ttl", "max_age", "size", "trimmed")
+    __slots__ = ("entries", "idle_ttl", "max_age", "owner", "size", "trimmed")
 
-    def __init__(self, retention: Retention, trimmed: int) -> None:
+    def __init__(self, retention: Retention, trimmed: int, owner: Hashable) -> None:
+        self.owner = owner
+        """The principal whose publish created the topic."""
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
         self.max_age = retention.max_age
         self.idle_ttl = retention.idle_ttl
@@ -83,13 +86,25 @@ class MemoryBackend(MemoryReads):
     """Keeps each topic's recent events in this process; the default backend.
 
     The history is bounded as a whole, whoever creates topics: at most
-    ``max_topics_retained`` topics, and at most ``max_history_bytes`` bytes of events. Past
-    either limit, the topic published to least recently loses its oldest events, and is
-    forgotten with its last one. With ``max_age``, the history of a topic that is no longer
-    published to also expires, and the topic is then forgotten. A client resuming from
-    before a topic was forgotten gets a gap event for it (reason ``retention``; it cannot be
-    told apart from a topic that never had events). Live subscribers are never affected:
-    only what a reconnecting client can get back is.
+    ``max_topics_retained`` topics, and at most ``max_history_bytes`` bytes of events.
+
+    Past the topic limit, the *principal* holding the most topics gives up the one it
+    published to least recently: one client creating topics by the thousand (sessions,
+    requests) forgets its own, never the topics of a client that holds fewer. A topic
+    belongs to the principal whose publish created it: the one given by
+    :func:`~litestar_sse.broadcast.publishing_as` around the publish; else, when the
+    broadcaster is given to :class:`~litestar_sse.SSEConfig` and publishes while handling a
+    request (or in a task started by one), the request's ``client_key`` (its client address,
+    by default); else ``None``. So another client's topic is forgotten only once the
+    flooding client holds no more topics than it: with the default limit of 10,000, never
+    while fewer than 10,000 principals (addresses) share it.
+
+    Past the byte limit, the topic published to least recently loses its oldest events, and
+    is forgotten with its last one, whoever it belongs to. With ``max_age``, the history of
+    a topic that is no longer published to also expires, and the topic is then forgotten.
+    A client resuming from before a topic was forgotten gets a gap event for it (reason
+    ``retention``; it cannot be told apart from a topic that never had events). Live
+    subscribers are never affected: only what a reconnecting client can get back is.
 
     Args:
         retention: History kept per topic (by count and by age), or a function giving each
@@ -155,6 +170,12 @@ class MemoryBackend(MemoryReads):
         self._rotation: deque[str] = deque()
         self._forgotten = 0
         """Newest position of the topics whose whole history expired and was dropped."""
+        self._owned: dict[Hashable, dict[str, None]] = {}
+        """Per principal, its topics, the one published to least recently first."""
+        self._holding: dict[int, dict[Hashable, None]] = {}
+        """Principals by the number of topics they hold (an ordered set each)."""
+        self._most = 0
+        """The most topics a principal holds."""
 
     @property
     def topics_retained(self) -> int:
@@ -173,17 +194,49 @@ class MemoryBackend(MemoryReads):
         if log is None:
             # A topic dropped earlier may have had events up to _forgotten: assume it did.
             retention = resolve_retention(self._retention, topic)
-            log = _TopicLog(retention, self._forgotten)
+            log = _TopicLog(retention, self._forgotten, current_principal())
             if retention.max_age is not None or retention.idle_ttl is not None:
                 self._rotation.append(topic)
+            self._own(log.owner, topic)
+        else:
+            owned = self._owned[log.owner]
+            del owned[topic]
+            owned[topic] = None
         logs[topic] = log
         return log
+
+    def _own(self, owner: Hashable, topic: str) -> None:
+        owned = self._owned.get(owner)
+        if owned is None:
+            owned = self._owned[owner] = {}
+        count = len(owned)
+        owned[topic] = None
+        self._regroup(owner, count, count + 1)
+
+    def _regroup(self, owner: Hashable, before: int, after: int) -> None:
+        """``owner`` went from holding ``before`` topics to ``after``."""
+        holding = self._holding
+        if before:
+            group = holding[before]
+            del group[owner]
+            if not group:
+                del holding[before]
+                if self._most == before and after < before:
+                    self._most = after
+        if after:
+            holding.setdefault(after, {})[owner] = None
+            self._most = max(self._most, after)
+        else:
+            del self._owned[owner]
 
     def _forget(self, topic: str, log: _TopicLog) -> None:
         newest = log.entries[-1][0] if log.entries else log.trimmed
         self._forgotten = max(self._forgotten, newest)
         self._size -= log.size
         del self._logs[topic]
+        owned = self._owned[log.owner]
+        del owned[topic]
+        self._regroup(log.owner, len(owned) + 1, len(owned))
 
     def _enforce_limits(self) -> None:
         # The topic published to least recently gives way first: whole, past the topic limit;
@@ -191,7 +244,9 @@ class MemoryBackend(MemoryReads):
         logs = self._logs
         limit = self.max_topics_retained
         while limit is not None and len(logs) > limit:
-            topic = next(iter(logs))
+            # the principal with the most topics gives up its least recently published one
+            owner = next(iter(self._holding[self._most]))
+            topic = next(iter(self._owned[owner]))
             self._forget(topic, logs[topic])
         budget = self.max_history_bytes
         while budget is not None and self._size > budget:
