@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -37,9 +38,12 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import Snapshot
     from litestar_sse.broadcast.encoding import EventFormat
 
-__all__ = ("FanOut", "Subscription")
+__all__ = ("PEAK_PERIOD", "FanOut", "Held", "Subscription")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
+
+PEAK_PERIOD: Final = 10.0
+"""Seconds of a period of ``queue_bytes_max`` (see :meth:`FanOut.queued_bytes`)."""
 
 
 class FanOut:
@@ -56,6 +60,7 @@ class FanOut:
     """
 
     __slots__ = (
+        "_peak_since",
         "_subscriptions",
         "delivered",
         "disconnected",
@@ -69,9 +74,12 @@ class FanOut:
         "max_queue",
         "max_queue_bytes",
         "on_idle",
+        "queue_peak",
+        "queue_peak_before",
         "received",
         "replayed",
         "resumes",
+        "sending_bytes",
     )
 
     def __init__(
@@ -102,6 +110,14 @@ class FanOut:
         """Gap events handed to subscribers, by reason."""
         self.errors = dict.fromkeys(BACKEND_ERRORS, 0)
         """Calls that found the backend unavailable, by what failed (``BACKEND_ERRORS``)."""
+        self.sending_bytes = 0
+        """Bytes of the chunks the subscribers are writing, each up to ``join_bytes``."""
+        self.queue_peak = 0
+        """The most bytes one subscriber had queued when it was looked at (when it came for
+        events, or its topic's ring was trimmed), in this period of :data:`PEAK_PERIOD`."""
+        self.queue_peak_before = 0
+        """The same in the period before."""
+        self._peak_since = time.monotonic()
 
     def deliver(self, topic: str, position: int, chunk: bytes) -> None:
         """Hand one encoded event to the subscribers of ``topic``; never blocks."""
@@ -124,6 +140,7 @@ class FanOut:
                 )
                 self.feeds[topic] = feed
             feed.count += 1
+            feed.taken += feed.total  # it starts at the head: nothing of it to take
             feeds.append(feed)
         subscription = Subscription(self, tuple(feeds))
         self._subscriptions.add(subscription)
@@ -134,15 +151,26 @@ class FanOut:
                 feed.inboxes[inbox] = None
         return subscription
 
-    def release(self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None = None) -> None:
-        """Forget one subscriber of ``feeds`` (runs once per subscription)."""
-        for feed in feeds:
+    def release(
+        self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
+    ) -> None:
+        """Forget one subscriber of ``feeds`` (runs once per subscription), and what it
+        ``held`` of them."""
+        for index, feed in enumerate(feeds):
             if inbox is not None:
                 feed.inboxes.pop(inbox, None)
+            if held is not None:
+                feed.taken -= held.offsets[index]
             feed.count -= 1
             if feed.count == 0 and self.feeds.get(feed.name) is feed:
                 del self.feeds[feed.name]
                 self.on_idle(feed.name)
+
+    def drop_sending(self, held: Held) -> None:
+        """A subscriber's stream ended: the chunk it was writing is not queued any more."""
+        self.sending_bytes -= held.sending
+        held.sending = 0
+        held.writing = False
 
     def end_all(self, final: bytes | None = None) -> None:
         """End every subscription once it has sent what it holds (and ``final``); a replay
@@ -160,10 +188,34 @@ class FanOut:
         return {name: feed.count for name, feed in self.feeds.items()}
 
     def queued_bytes(self) -> tuple[int, int]:
-        """Bytes queued for every subscriber together, and for the one with the most (see
-        :meth:`Subscription.queued_bytes`). Walks the subscribers: for stats, not per event."""
-        sizes = [subscription.queued_bytes() for subscription in list(self._subscriptions)]
-        return sum(sizes), max(sizes, default=0)
+        """Bytes queued for every subscriber together (what their topics hold for them, and
+        the chunks they are writing), from counters kept as they go: a few operations per
+        topic, none per subscriber. And the most one subscriber had queued when it was
+        looked at, in the last :data:`PEAK_PERIOD` seconds at least (the current period and
+        the one before; a read starts a new period once the current one is that old)."""
+        queued = self.sending_bytes
+        for feed in self.feeds.values():
+            queued += feed.count * feed.total - feed.taken
+        now = time.monotonic()
+        if now - self._peak_since >= PEAK_PERIOD:
+            self.queue_peak_before, self.queue_peak = self.queue_peak, 0
+            self._peak_since = now
+        return queued, max(self.queue_peak, self.queue_peak_before)
+
+
+class Held:
+    """What one subscription counts in its topics' and its fan-out's counters, for its
+    finalizer to take back (no reference to the subscription itself)."""
+
+    __slots__ = ("offsets", "sending", "writing")
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+        """Per topic, the byte offset (in the topic's ``total``) up to which it took events."""
+        self.sending = 0
+        """Bytes of the chunk being written, as counted in ``FanOut.sending_bytes``."""
+        self.writing = True
+        """False once the stream ended: nothing more is in flight."""
 
 
 class Subscription(TakingLimits):
@@ -197,9 +249,11 @@ class Subscription(TakingLimits):
         "_final",
         "_finalizer",
         "_future",
+        "_held",
         "_inbox",
         "_resumed",
         "_slot",
+        "_unsending",
         "gap",
         "gap_topics",
         "on_close",
@@ -215,6 +269,7 @@ class Subscription(TakingLimits):
         self._fanout = fanout
         self._feeds = feeds
         self._cursors = [feed.head for feed in feeds]
+        self._held = Held([feed.total for feed in feeds])
         # Several topics: an inbox the topics note their news in, and each topic's cursor slot.
         self._inbox = Inbox() if len(feeds) > 1 else None
         self._slot = {feed: index for index, feed in enumerate(feeds)} if len(feeds) > 1 else None
@@ -225,8 +280,11 @@ class Subscription(TakingLimits):
         self._closed = False
         self._final: bytes | None = None
         self._resumed = False
-        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
+        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox, self._held)
         self._finalizer.atexit = False
+        # apart: a subscriber ended for being slow may still be writing its last chunk
+        self._unsending = weakref.finalize(self, fanout.drop_sending, self._held)
+        self._unsending.atexit = False
         self.topics = tuple(feed.name for feed in feeds)
         self.resumed_from = ""
         self.gap: str | None = None
@@ -272,6 +330,7 @@ class Subscription(TakingLimits):
 
     async def __anext__(self) -> RawEvent:
         self._sending = self._sending_events = 0  # the stream wrote the previous chunk
+        # (the stats count it until the next chunk replaces it, or the stream waits idle)
         if self._backlog is not None:
             body = await take_backlog(self)
             if body is not None:
@@ -286,6 +345,10 @@ class Subscription(TakingLimits):
                     self._fanout.gaps["epoch"] += 1
                     return RawEvent(final)
                 raise StopAsyncIteration
+            held = self._held
+            if held.sending:  # nothing in flight while it waits
+                self._fanout.sending_bytes -= held.sending
+                held.sending = 0
             # Idle: one future per wait, woken by the next append to any of our topics. A
             # future left behind by a cancelled wait is done, and waking skips done futures.
             self._future = future = asyncio.get_running_loop().create_future()
@@ -311,16 +374,18 @@ class Subscription(TakingLimits):
         # Inlined (no property, no helper call): this runs twice per send.
         fanout = self._fanout
         lag = size - start
-        if lag > 1 and (
-            lag > fanout.max_queue
-            or start < 0
-            or feed.total - feed.starts[start] > fanout.max_queue_bytes
-        ):
-            return self._slow([(feed, cursor)])
+        if lag > 1:
+            if lag > fanout.max_queue or start < 0:
+                return self._slow([(feed, cursor)])
+            queued = feed.total - feed.starts[start]
+            if queued > fanout.max_queue_bytes:
+                return self._slow([(feed, cursor)])
+            if queued > fanout.queue_peak:
+                fanout.queue_peak = queued
         if self._after is not None:
             start = self._skip_replayed(feed, start, self._after)
             if start == size:
-                self._cursors[0] = base + size
+                self._move(0, base + size)
                 return None
         if start == size - 1:  # one event: the common case at a steady rate
             end = size
@@ -336,8 +401,17 @@ class Subscription(TakingLimits):
         self._cursors[0] = base + end
         count = end - start
         fanout.delivered += count
-        self._sending = len(body)
+        self._sending = sent = len(body)
         self._sending_events = count
+        if not self._closed:  # the counters of the stats (see _move and _handing), inlined
+            held = self._held
+            offset = feed.total if end == size else feed.starts[end]
+            feed.taken += offset - held.offsets[0]
+            held.offsets[0] = offset
+            if sent > fanout.join_bytes:
+                sent = fanout.join_bytes
+            fanout.sending_bytes += sent - held.sending
+            held.sending = sent
         return body
 
     def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
@@ -357,7 +431,7 @@ class Subscription(TakingLimits):
         fanout = self._fanout
         fanout.disconnected += 1
         fanout.dropped += lag
-        self._cursors = [feed.head for feed in self._feeds]
+        self._move_to_heads()
         self._backlog = None
         self._end(None)
         logger.info("Broadcast subscriber %d events behind: disconnected", lag)
@@ -376,7 +450,7 @@ class Subscription(TakingLimits):
             # A replay cut short: no live event after it either, or the client's Last-Event-ID
             # would skip what was not replayed. It resumes from the last event it got.
             self._backlog = None
-            self._cursors = [feed.head for feed in self._feeds]
+            self._move_to_heads()
         for feed in self._feeds:
             feed.waiters.pop(self, None)
         self._finalizer()
@@ -392,8 +466,9 @@ class Subscription(TakingLimits):
     def close(self) -> None:
         """Unsubscribe now; anything not yet taken is discarded."""
         self._backlog = None
-        self._cursors = [feed.head for feed in self._feeds]
+        self._move_to_heads()
         self._sending = self._sending_events = 0  # nothing in flight any more
+        self._unsending()
         self._end(None)
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
