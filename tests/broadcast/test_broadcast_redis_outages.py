@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,7 +39,36 @@ def closed_port() -> int:
     return port
 
 
-def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+class Lines(logging.Handler):
+    """The records of the library's broadcast logger, kept whatever the app does to the
+    root logger's handlers (Litestar 2 replaces them, pytest's caplog included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(record.getMessage() for record in self.records)
+
+
+@pytest.fixture
+def caplog() -> Iterator[Lines]:  # every record of the library's logger, from DEBUG on
+    logger = logging.getLogger(LOGGER)
+    lines, level = Lines(), logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+
+
+def outage_lines(caplog: Lines) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
@@ -47,7 +76,7 @@ def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def wait_for_lines(caplog: pytest.LogCaptureFixture, count: int) -> list[str]:
+async def wait_for_lines(caplog: Lines, count: int) -> list[str]:
     deadline = asyncio.get_running_loop().time() + 20
     while len(outage_lines(caplog)) < count:
         assert asyncio.get_running_loop().time() < deadline, outage_lines(caplog)
@@ -69,14 +98,13 @@ def make_app(broadcaster: Broadcaster) -> Litestar:
     async def publish(topic: FromPath[str]) -> dict[str, str]:
         return {"id": await broadcaster.publish(topic, "x")}
 
-    return Litestar([events, publish], lifespan=[lifespan], logging_config=None)
+    return Litestar([events, publish], lifespan=[lifespan])
 
 
 async def test_redis_on_a_closed_port_logs_one_warning_and_answers_503_naming_nothing(
-    caplog: pytest.LogCaptureFixture,
+    caplog: Lines,
 ) -> None:
     # It started with no warning, answered 503, and logged nothing, even at DEBUG.
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
     port = closed_port()
     url = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
     backend = RedisStreamBackend(url, watch_timeout=1, publish_timeout=1)
@@ -98,7 +126,7 @@ async def test_redis_on_a_closed_port_logs_one_warning_and_answers_503_naming_no
 
 
 async def test_require_at_startup_fails_the_app_when_redis_is_away(
-    caplog: pytest.LogCaptureFixture,
+    caplog: Lines,
 ) -> None:
     port = closed_port()
     url = f"redis://user:{PASSWORD}@127.0.0.1:{port}/0"
@@ -144,9 +172,8 @@ def test_require_at_startup_is_a_bool() -> None:
 
 
 async def test_a_stopped_then_restarted_redis_logs_one_line_each_way(
-    redis_process: Callable[..., RedisProcess], caplog: pytest.LogCaptureFixture
+    redis_process: Callable[..., RedisProcess], caplog: Lines
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
     server = redis_process()
     backend = RedisStreamBackend(
         server.url, prefix=unique_prefix(), publish_timeout=0.5, watch_timeout=0.5
@@ -178,9 +205,8 @@ async def test_a_stopped_then_restarted_redis_logs_one_line_each_way(
 
 
 async def test_a_stalled_redis_logs_one_line_each_way(
-    redis_process: Callable[..., RedisProcess], caplog: pytest.LogCaptureFixture
+    redis_process: Callable[..., RedisProcess], caplog: Lines
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
     server = redis_process()
     backend = RedisStreamBackend(
         server.url, prefix=unique_prefix(), publish_timeout=0.3, watch_timeout=0.3

@@ -97,7 +97,6 @@ async def test_over_http_each_client_address_is_a_principal_by_default() -> None
     app = Litestar(
         [open_session, find_session],
         plugins=[SSEPlugin(SSEConfig(broadcaster=broadcaster))],
-        logging_config=None,
     )
 
     async def call(method: str, path: str, address: str) -> Any:
