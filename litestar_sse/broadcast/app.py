@@ -2,8 +2,8 @@
 
 The plugin layer knows only its :class:`~litestar_sse.plugin.config.AppService` protocol; this
 module is the broadcaster's side of it: the ``broadcaster`` dependency, the app's separator and
-type encoders, a lifespan
-that starts the broadcaster with the app and closes it after the streams' graceful end, and a
+type encoders, a lifespan that starts the broadcaster with the app and closes it after the
+streams' graceful end, and, for a backend that tracks principals (the in-memory one), a
 middleware that makes the publishes of a request its ``client_key``'s (see
 :func:`~litestar_sse.broadcast.publishing_as`).
 """
@@ -56,7 +56,9 @@ def join_app(broadcaster: Broadcaster, app_config: AppConfig, config: SSEConfig)
         Provide(_provider(broadcaster), use_cache=True, sync_to_thread=False),
     )
     app_config.lifespan.append(broadcaster_lifespan(broadcaster))
-    app_config.middleware.append(principal_middleware(config.client_key))
+    backend = getattr(broadcaster, "backend", None)
+    if getattr(backend, "tracks_principals", False):
+        app_config.middleware.append(principal_middleware(config.client_key))
 
 
 def principal_middleware(

@@ -261,6 +261,10 @@ class BroadcastBackend(ABC):
 
     sink: EventSink
 
+    tracks_principals: bool = False
+    """Whether the backend asks :func:`current_principal` who creates a topic (then, given
+    to ``SSEConfig``, the broadcaster tells it the request's ``client_key``)."""
+
     def bind(self, sink: EventSink) -> None:
         """Attach the broadcaster this backend serves (called once, before :meth:`start`)."""
         self.sink = sink

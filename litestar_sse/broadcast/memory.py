@@ -134,6 +134,8 @@ class MemoryBackend(MemoryReads):
         epoch: The random epoch of this backend's ids.
     """
 
+    tracks_principals = True
+
     def __init__(
         self,
         *,
