@@ -31,14 +31,14 @@ from litestar_sse.broadcast.backend import BACKEND_ERRORS
 from litestar_sse.broadcast.backlog import JOIN_BYTES, REPLAY_PAGE_BYTES, Backlog, take_backlog
 from litestar_sse.broadcast.encoding import GAP_REASONS
 from litestar_sse.broadcast.feeds import Inbox, TopicFeed
-from litestar_sse.broadcast.taking import TakingLimits
+from litestar_sse.broadcast.taking import Held, TakingLimits
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.backend import Snapshot
     from litestar_sse.broadcast.encoding import EventFormat
 
-__all__ = ("PEAK_PERIOD", "FanOut", "Held", "Subscription")
+__all__ = ("PEAK_PERIOD", "FanOut", "Subscription")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
@@ -201,21 +201,6 @@ class FanOut:
             self.queue_peak_before, self.queue_peak = self.queue_peak, 0
             self._peak_since = now
         return queued, max(self.queue_peak, self.queue_peak_before)
-
-
-class Held:
-    """What one subscription counts in its topics' and its fan-out's counters, for its
-    finalizer to take back (no reference to the subscription itself)."""
-
-    __slots__ = ("offsets", "sending", "writing")
-
-    def __init__(self, offsets: list[int]) -> None:
-        self.offsets = offsets
-        """Per topic, the byte offset (in the topic's ``total``) up to which it took events."""
-        self.sending = 0
-        """Bytes of the chunk being written, as counted in ``FanOut.sending_bytes``."""
-        self.writing = True
-        """False once the stream ended: nothing more is in flight."""
 
 
 class Subscription(TakingLimits):

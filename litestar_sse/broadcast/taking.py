@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.fanout import Held
     from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 
-__all__ = ("Limits", "TakingLimits", "drop_to_limits", "over_limit", "take_batch")
+__all__ = ("Held", "Limits", "TakingLimits", "drop_to_limits", "over_limit", "take_batch")
 
 
 class Limits(Protocol):
@@ -36,6 +35,21 @@ class Limits(Protocol):
     replayed: int
     gaps: dict[str, int]
     errors: dict[str, int]
+
+
+class Held:
+    """What one subscription counts in its topics' and its fan-out's counters, for its
+    finalizer to take back (no reference to the subscription itself)."""
+
+    __slots__ = ("offsets", "sending", "writing")
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+        """Per topic, the byte offset (in the topic's ``total``) up to which it took events."""
+        self.sending = 0
+        """Bytes of the chunk being written, as counted in ``FanOut.sending_bytes``."""
+        self.writing = True
+        """False once the stream ended: nothing more is in flight."""
 
 
 class TakingLimits:
