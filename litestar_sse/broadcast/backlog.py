@@ -40,15 +40,17 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 1 << 20
 JOIN_BYTES: Final = 64 * 1024
 """Most bytes of events joined into one send (an event larger than that goes alone)."""
 
-REPLAY_PAGE_BYTES: Final = 256 * 1024
-"""Most bytes of one replay page (less when ``max_queue_bytes`` is lower)."""
+REPLAY_PAGE_BYTES: Final = 64 * 1024
+"""Most bytes of one replay page (less when ``max_queue_bytes`` is lower): one send's worth
+(:data:`JOIN_BYTES`), so a page goes out whole in one send, and a client whose stream stops
+in a send holds no more of its replay than that send. Pages of 256 KiB held up to 192 KiB
+more per such client on Redis, where a page is a copy of its own (300 clients: +78 MiB)."""
 
 FIRST_PAGE_BYTES: Final = 16 * 1024
 """Most bytes of the first replay page. Each next page may hold twice as many, up to
 :data:`REPLAY_PAGE_BYTES`: a page is read only once the stream sent the previous one, so the
-pages grow as fast as the client reads, and a client that resumes and stops reading holds
-this much of its replay, not a full page (a Redis page is a copy of its own: 300 such
-clients held 78 MiB with full pages)."""
+pages grow as fast as the client reads, and a client that resumes and reads nothing holds
+this much of its replay."""
 
 
 class Backlog:
