@@ -23,7 +23,8 @@ Metrics, all per process:
   * ``..._subscribers``, ``..._topics``: open subscriptions, topics with local subscribers;
   * ``..._queue_bytes``: bytes queued for all subscribers now (events not written yet, and
     the chunk being written, as ``max_queue_bytes`` counts them; a shared event counts once
-    per subscriber); ``..._queue_bytes_max``: the same for the subscriber with the most;
+    per subscriber); ``..._queue_bytes_max``: the most one subscriber had queued when it
+    was looked at, over the last 10 s at least (a peak);
   * ``..._published_total``, ``..._received_total``, ``..._delivered_total``,
     ``..._dropped_total``, ``..._slow_disconnected_total``;
   * ``..._resumes_total``: subscriptions resumed from a ``Last-Event-ID`` whose stream
@@ -35,8 +36,9 @@ Metrics, all per process:
     ``replay``, ``read``, ``reader`` (failed rounds of the Redis reader);
     ``..._backend_reconnects_total``: outages the Redis reader recovered from.
 
-The gauges of queued bytes walk the subscribers of each broadcaster on every scrape (a few
-operations per subscriber); every other value is a counter read as it is.
+A scrape costs a few operations per topic with local subscribers, none per subscriber: the
+gauges of queued bytes are read from counters kept as events are taken, and every other
+value is a counter read as it is.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class SSECollector:
                 ("subscribers", "Open subscriptions"),
                 ("topics", "Topics with local subscribers"),
                 ("queue_bytes", "Bytes queued for subscribers, not written yet"),
-                ("queue_bytes_max", "Bytes queued for the subscriber with the most"),
+                ("queue_bytes_max", "Most bytes one subscriber had queued, last 10 s or more"),
             )
         }
         counters = {

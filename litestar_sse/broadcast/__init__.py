@@ -13,11 +13,15 @@ from litestar_sse.broadcast.backend import (
     BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
+    IdempotencyKeyReusedError,
     NotPublishedError,
     PublishOutcomeUnknownError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    TooManyIdempotencyKeysError,
+    current_principal,
+    publishing_as,
 )
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
@@ -58,6 +62,7 @@ __all__ = (
     "Broadcaster",
     "Gap",
     "HistoryItem",
+    "IdempotencyKeyReusedError",
     "InvalidTopicError",
     "MemoryBackend",
     "MessageItem",
@@ -73,8 +78,11 @@ __all__ = (
     "Snapshot",
     "Subscription",
     "SubscriptionResponse",
+    "TooManyIdempotencyKeysError",
     "TooManyTopicsError",
     "Until",
+    "current_principal",
+    "publishing_as",
 )
 
 

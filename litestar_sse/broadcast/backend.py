@@ -7,12 +7,20 @@ subscribers into the fan-out, in position order, through :meth:`EventSink.delive
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, Union
 
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import (
+    ClientException,
+    ServiceUnavailableException,
+    TooManyRequestsException,
+)
+from litestar.status_codes import HTTP_409_CONFLICT
 
 from litestar_sse.validation import check_count, check_seconds
 
@@ -27,11 +35,16 @@ __all__ = (
     "BackendUnavailableError",
     "BroadcastBackend",
     "EventSink",
+    "IdempotencyKeyReusedError",
     "NotPublishedError",
     "PublishOutcomeUnknownError",
     "Retention",
     "RetentionPolicy",
     "Snapshot",
+    "TooManyIdempotencyKeysError",
+    "current_principal",
+    "idempotency_fingerprint",
+    "publishing_as",
     "resolve_retention",
 )
 
@@ -64,6 +77,78 @@ class PublishOutcomeUnknownError(BackendUnavailableError):
     Unhandled in a route: ``503`` with ``{"detail": "Redis did not answer: the event may
     have been published"}``.
     """
+
+
+class IdempotencyKeyReusedError(ClientException):
+    """A publish reused an ``idempotency_key`` of its topic with another event (another
+    event type or other data) within the backend's ``idempotency_window``: nothing was
+    stored. A retry must send the very event it retries; a new event needs a new key.
+
+    Unhandled in a route: ``409`` with ``{"detail": "Idempotency key already used with
+    another event"}`` (neither the key nor the events are quoted).
+    """
+
+    status_code = HTTP_409_CONFLICT
+
+
+class TooManyIdempotencyKeysError(TooManyRequestsException):
+    """The in-memory backend remembers ``max_idempotency_keys`` keys already, none of them
+    expired: a publish with a new key is refused (nothing stored) rather than forgetting a
+    key before its window ends. Retrying later is safe.
+
+    Unhandled in a route: ``429`` with ``{"detail": "Too many idempotency keys in use"}``.
+    """
+
+
+def idempotency_fingerprint(event: bytes | None, data: bytes) -> bytes:
+    """What a backend remembers of an event published with an idempotency key, to tell a
+    retry (the same event type and data) from another event reusing the key: 16 bytes of
+    BLAKE2b over both (lengths included, so no two pairs read alike)."""
+    digest = hashlib.blake2b(digest_size=16)
+    if event is None:
+        digest.update(b"-")
+    else:
+        digest.update(b"%d:" % len(event))
+        digest.update(event)
+    digest.update(data)
+    return digest.digest()
+
+
+_PRINCIPAL: ContextVar[Callable[[], Hashable] | None] = ContextVar(
+    "litestar_sse_principal", default=None
+)
+"""Who publishes in this context, asked only when it matters (a topic is created)."""
+
+
+@contextlib.contextmanager
+def publishing_as(principal: Hashable | Callable[[], Hashable]) -> Iterator[None]:
+    """Publish as ``principal`` inside the block (and in the tasks it starts): who a topic
+    a publish creates belongs to, for the caps that must not let one principal evict
+    another's topics (see ``MemoryBackend``). ``principal`` is any hashable key (a user id, a
+    client address), or a callable giving one when asked.
+
+    Given to :class:`~litestar_sse.SSEConfig` (``broadcaster=``), a broadcaster's publishes
+    inside a request are made as the request's ``SSEConfig.client_key`` (its client address
+    by default) without this; outside any request and block, as ``None``.
+    """
+    thunk = principal if callable(principal) else (lambda: principal)
+    token = _PRINCIPAL.set(thunk)
+    try:
+        yield
+    finally:
+        _PRINCIPAL.reset(token)
+
+
+def current_principal() -> Hashable:
+    """The principal publishing now (see :func:`publishing_as`); ``None`` when none is
+    known, or when telling it failed."""
+    thunk = _PRINCIPAL.get()
+    if thunk is None:
+        return None
+    try:
+        return thunk()
+    except Exception:  # a client_key that fails: the shared principal, never a failed publish
+        return None
 
 
 BACKEND_ERRORS: Final = (
@@ -176,6 +261,10 @@ class BroadcastBackend(ABC):
 
     sink: EventSink
 
+    tracks_principals: bool = False
+    """Whether the backend asks :func:`current_principal` who creates a topic (then, given
+    to ``SSEConfig``, the broadcaster tells it the request's ``client_key``)."""
+
     def bind(self, sink: EventSink) -> None:
         """Attach the broadcaster this backend serves (called once, before :meth:`start`)."""
         self.sink = sink
@@ -197,8 +286,11 @@ class BroadcastBackend(ABC):
     ) -> str:
         """Store one event and return its id; ``data`` is the text of its ``data`` lines.
 
-        With an ``idempotency_key`` already used within the backend's idempotency window,
-        store nothing and return the id of the event stored under it.
+        An ``idempotency_key`` belongs to ``topic``: one used on another topic is another
+        key. With a key already used on ``topic`` within the backend's idempotency window,
+        store nothing and return the id of the event stored under it if it was the same
+        event (:func:`idempotency_fingerprint` of its type and data), else raise
+        :class:`IdempotencyKeyReusedError`.
         """
 
     async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_MAX_QUEUE_BYTES",
+    "FIRST_PAGE_BYTES",
     "JOIN_BYTES",
     "REPLAY_PAGE_BYTES",
     "Backlog",
@@ -39,8 +40,17 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 1 << 20
 JOIN_BYTES: Final = 64 * 1024
 """Most bytes of events joined into one send (an event larger than that goes alone)."""
 
-REPLAY_PAGE_BYTES: Final = 256 * 1024
-"""Most bytes of one replay page (less when ``max_queue_bytes`` is lower)."""
+REPLAY_PAGE_BYTES: Final = 64 * 1024
+"""Most bytes of one replay page (less when ``max_queue_bytes`` is lower): one send's worth
+(:data:`JOIN_BYTES`), so a page goes out whole in one send, and a client whose stream stops
+in a send holds no more of its replay than that send. Pages of 256 KiB held up to 192 KiB
+more per such client on Redis, where a page is a copy of its own (300 clients: +78 MiB)."""
+
+FIRST_PAGE_BYTES: Final = 16 * 1024
+"""Most bytes of the first replay page. Each next page may hold twice as many, up to
+:data:`REPLAY_PAGE_BYTES`: a page is read only once the stream sent the previous one, so the
+pages grow as fast as the client reads, and a client that resumes and reads nothing holds
+this much of its replay."""
 
 
 class Backlog:
@@ -49,12 +59,14 @@ class Backlog:
     Args:
         snapshot: Where the subscriber resumed: its ``history``, ``replay`` and gap.
         format: Writes the gap event.
-        page_bytes: Most bytes read from the replay at once.
+        page_bytes: Most bytes read from the replay at once; the first page reads at most
+            :data:`FIRST_PAGE_BYTES`, and each next one twice the previous, up to this.
     """
 
     __slots__ = (
         "_format",
         "_gap_due",
+        "_max_page_bytes",
         "_page",
         "_page_bytes",
         "_replays",
@@ -71,7 +83,8 @@ class Backlog:
             replays.append(snapshot.replay)
         self._replays = replays
         self._format = format
-        self._page_bytes = page_bytes
+        self._max_page_bytes = page_bytes
+        self._page_bytes = min(FIRST_PAGE_BYTES, page_bytes)
         self._page: deque[bytes] = deque()
         self.gap = snapshot.gap
         """Why events were missed, as far as known (``"retention"`` once the history lost
@@ -94,6 +107,8 @@ class Backlog:
         page, replays = self._page, self._replays
         while not page and replays:
             read = await replays[0].read(self._page_bytes)
+            # the stream sent the previous page: the next may be larger
+            self._page_bytes = min(2 * self._page_bytes, self._max_page_bytes)
             page.extend(read.events)
             if read.lost:
                 self.gap = self.gap or "retention"

@@ -408,7 +408,7 @@ class Broadcaster:
     # -- metrics -----------------------------------------------------------------------------
 
     def stats(self) -> BroadcastStats:
-        """A snapshot of the counters (it walks the subscribers for ``queue_bytes``)."""
+        """A snapshot of the counters: a few operations per topic, none per subscriber."""
         return read_stats(self._fanout, self._published, self.backend)
 
 

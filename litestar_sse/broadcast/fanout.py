@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
@@ -30,13 +31,17 @@ from litestar_sse.broadcast.backlog import JOIN_BYTES
 from litestar_sse.broadcast.encoding import GAP_REASONS
 from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 from litestar_sse.broadcast.subscription import Subscription
+from litestar_sse.broadcast.taking import Held
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
 
-__all__ = ("FanOut", "Subscription")
+__all__ = ("PEAK_PERIOD", "FanOut", "Subscription")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
+
+PEAK_PERIOD: Final = 10.0
+"""Seconds of a period of ``queue_bytes_max`` (see :meth:`FanOut.queued_bytes`)."""
 
 
 class FanOut:
@@ -53,6 +58,7 @@ class FanOut:
     """
 
     __slots__ = (
+        "_peak_since",
         "_subscriptions",
         "delivered",
         "disconnected",
@@ -66,9 +72,12 @@ class FanOut:
         "max_queue",
         "max_queue_bytes",
         "on_idle",
+        "queue_peak",
+        "queue_peak_before",
         "received",
         "replayed",
         "resumes",
+        "sending_bytes",
     )
 
     def __init__(
@@ -99,6 +108,14 @@ class FanOut:
         """Gap events handed to subscribers, by reason."""
         self.errors = dict.fromkeys(BACKEND_ERRORS, 0)
         """Calls that found the backend unavailable, by what failed (``BACKEND_ERRORS``)."""
+        self.sending_bytes = 0
+        """Bytes of the chunks the subscribers are writing, each up to ``join_bytes``."""
+        self.queue_peak = 0
+        """The most bytes one subscriber had queued when it was looked at (when it came for
+        events, or its topic's ring was trimmed), in this period of :data:`PEAK_PERIOD`."""
+        self.queue_peak_before = 0
+        """The same in the period before."""
+        self._peak_since = time.monotonic()
 
     def deliver(self, topic: str, position: int, chunk: bytes) -> None:
         """Hand one encoded event to the subscribers of ``topic``; never blocks."""
@@ -121,20 +138,32 @@ class FanOut:
                 )
                 self.feeds[topic] = feed
             feed.count += 1
+            feed.taken += feed.total  # it starts at the head: nothing of it to take
             feeds.append(feed)
         subscription = Subscription(self, tuple(feeds))  # joins its feeds
         self._subscriptions.add(subscription)
         return subscription
 
-    def release(self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None = None) -> None:
-        """Forget one subscriber of ``feeds`` (runs once per subscription)."""
-        for feed in feeds:
+    def release(
+        self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
+    ) -> None:
+        """Forget one subscriber of ``feeds`` (runs once per subscription), and what it
+        ``held`` of them."""
+        for index, feed in enumerate(feeds):
             if inbox is not None:
                 feed.inboxes.pop(inbox, None)
+            if held is not None:
+                feed.taken -= held.offsets[index]
             feed.count -= 1
             if feed.count == 0 and self.feeds.get(feed.name) is feed:
                 del self.feeds[feed.name]
                 self.on_idle(feed.name)
+
+    def drop_sending(self, held: Held) -> None:
+        """A subscriber's stream ended: the chunk it was writing is not queued any more."""
+        self.sending_bytes -= held.sending
+        held.sending = 0
+        held.writing = False
 
     def end_all(self, final: bytes | None = None) -> None:
         """End every subscription once it has sent what it holds (and ``final``); a replay
@@ -152,7 +181,16 @@ class FanOut:
         return {name: feed.count for name, feed in self.feeds.items()}
 
     def queued_bytes(self) -> tuple[int, int]:
-        """Bytes queued for every subscriber together, and for the one with the most (see
-        :meth:`Subscription.queued_bytes`). Walks the subscribers: for stats, not per event."""
-        sizes = [subscription.queued_bytes() for subscription in list(self._subscriptions)]
-        return sum(sizes), max(sizes, default=0)
+        """Bytes queued for every subscriber together (what their topics hold for them, and
+        the chunks they are writing), from counters kept as they go: a few operations per
+        topic, none per subscriber. And the most one subscriber had queued when it was
+        looked at, in the last :data:`PEAK_PERIOD` seconds at least (the current period and
+        the one before; a read starts a new period once the current one is that old)."""
+        queued = self.sending_bytes
+        for feed in self.feeds.values():
+            queued += feed.count * feed.total - feed.taken
+        now = time.monotonic()
+        if now - self._peak_since >= PEAK_PERIOD:
+            self.queue_peak_before, self.queue_peak = self.queue_peak, 0
+            self._peak_since = now
+        return queued, max(self.queue_peak, self.queue_peak_before)

@@ -69,6 +69,7 @@ class TopicFeed:
         "positions",
         "starts",
         "subscriptions",
+        "taken",
         "total",
         "waiters",
     )
@@ -89,6 +90,9 @@ class TopicFeed:
         """Bytes of every event appended so far."""
         self.count = 0
         """Open subscriptions of this topic."""
+        self.taken = 0
+        """Of ``total``, the bytes each subscription took (or skipped), all added up: the
+        subscriptions have ``count * total - taken`` bytes of this topic not taken yet."""
         self.subscriptions: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self.waiters: dict[Subscriber, None] = {}
         """Single-topic subscriptions waiting for the next event (an ordered set)."""

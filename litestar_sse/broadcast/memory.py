@@ -10,19 +10,23 @@ from __future__ import annotations
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Final
 
 from litestar_sse.broadcast.backend import (
+    IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    TooManyIdempotencyKeysError,
+    current_principal,
+    idempotency_fingerprint,
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
 from litestar_sse.broadcast.memory_reads import MemoryReads
 from litestar_sse.broadcast.memory_replay import MemoryReplay
-from litestar_sse.validation import check_count, check_seconds
+from litestar_sse.validation import check_count, check_required_count, check_seconds
 
 __all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
 
@@ -34,13 +38,18 @@ entry (a tuple, its position and time, the bytes object's header, the deque's sl
 
 
 MAX_IDEMPOTENCY_KEYS: Final = 100_000
-"""Most idempotency keys the in-memory backend remembers (the oldest are forgotten first)."""
+"""The default ``max_idempotency_keys`` of :class:`MemoryBackend`: most idempotency keys
+remembered at once (about 300 bytes each, at most 30 MB)."""
 
 
 class _TopicLog:
-    __slots__ = ("entries", "idle_ttl", "max_age", "serial", "size", "trimmed")
+    __slots__ = ("entries", "idle_ttl", "max_age", "owner", "serial", "size", "trimmed")
 
-    def __init__(self, retention: Retention, trimmed: int, serial: int = 0) -> None:
+    def __init__(
+        self, retention: Retention, trimmed: int, owner: Hashable, serial: int = 0
+    ) -> None:
+        self.owner = owner
+        """The principal whose publish created the topic."""
         self.serial = serial
         """Numbers this topic's history in the ring of the newest events' topics."""
         self.entries: deque[_Entry] = deque(maxlen=retention.max_events)
@@ -82,13 +91,25 @@ class MemoryBackend(MemoryReads):
     """Keeps each topic's recent events in this process; the default backend.
 
     The history is bounded as a whole, whoever creates topics: at most
-    ``max_topics_retained`` topics, and at most ``max_history_bytes`` bytes of events. Past
-    either limit, the topic published to least recently loses its oldest events, and is
-    forgotten with its last one. With ``max_age``, the history of a topic that is no longer
-    published to also expires, and the topic is then forgotten. A client resuming from
-    before a topic was forgotten gets a gap event for it (reason ``retention``; it cannot be
-    told apart from a topic that never had events). Live subscribers are never affected:
-    only what a reconnecting client can get back is.
+    ``max_topics_retained`` topics, and at most ``max_history_bytes`` bytes of events.
+
+    Past the topic limit, the *principal* holding the most topics gives up the one it
+    published to least recently: one client creating topics by the thousand (sessions,
+    requests) forgets its own, never the topics of a client that holds fewer. A topic
+    belongs to the principal whose publish created it: the one given by
+    :func:`~litestar_sse.broadcast.publishing_as` around the publish; else, when the
+    broadcaster is given to :class:`~litestar_sse.SSEConfig` and publishes while handling a
+    request (or in a task started by one), the request's ``client_key`` (its client address,
+    by default); else ``None``. So another client's topic is forgotten only once the
+    flooding client holds no more topics than it: with the default limit of 10,000, never
+    while fewer than 10,000 principals (addresses) share it.
+
+    Past the byte limit, the topic published to least recently loses its oldest events, and
+    is forgotten with its last one, whoever it belongs to. With ``max_age``, the history of
+    a topic that is no longer published to also expires, and the topic is then forgotten.
+    A client resuming from before a topic was forgotten gets a gap event for it (reason
+    ``retention``; it cannot be told apart from a topic that never had events). Live
+    subscribers are never affected: only what a reconnecting client can get back is.
 
     Args:
         retention: History kept per topic (by count and by age), or a function giving each
@@ -101,15 +122,24 @@ class MemoryBackend(MemoryReads):
             memory the history takes. An event larger than that is delivered live but not
             kept.
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
-            remembered (from the moment the event is stored; the newest
-            :data:`MAX_IDEMPOTENCY_KEYS` at most): a publish with the same key within it stores
-            nothing and returns the first event's id.
+            remembered, from the moment its event is stored: a publish to the same topic
+            with the same key within it stores nothing and returns the first event's id (or
+            raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError` if its event
+            type or data differ). A key is never forgotten before its window ends, whatever
+            else is published.
+        max_idempotency_keys: Most keys remembered at once (default 100,000). When that
+            many are within their window, a publish with a new key is refused with
+            :class:`~litestar_sse.broadcast.TooManyIdempotencyKeysError` (a ``429``; nothing
+            stored) until the oldest expire: publishes with keys can then fail, but never
+            store a retried event twice.
         clock: Monotonic clock, in seconds, for ``max_age`` and ``idempotency_window``
             (replaceable in tests).
 
     Attributes:
         epoch: The random epoch of this backend's ids.
     """
+
+    tracks_principals = True
 
     def __init__(
         self,
@@ -118,14 +148,19 @@ class MemoryBackend(MemoryReads):
         max_topics_retained: int | None = 10_000,
         max_history_bytes: int | None = 64 * 2**20,
         idempotency_window: float = 300.0,
+        max_idempotency_keys: int = MAX_IDEMPOTENCY_KEYS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         window = check_seconds(idempotency_window, "idempotency_window")
         if window is None:
             raise TypeError("idempotency_window must be a positive number of seconds, got None")
         self._idempotency_window = window
-        self._keys: dict[str, tuple[str, float]] = {}
-        """Idempotency key -> (event id, when it is forgotten), oldest first."""
+        self.max_idempotency_keys = check_required_count(
+            max_idempotency_keys, "max_idempotency_keys", minimum=1
+        )
+        self._keys: dict[tuple[str, str], tuple[str, float, bytes]] = {}
+        """(topic, idempotency key) -> (event id, when it is forgotten, fingerprint of the
+        event), oldest first (the window is constant: in the order they expire)."""
         self.max_topics_retained = check_count(
             max_topics_retained, "max_topics_retained", minimum=1
         )
@@ -145,6 +180,12 @@ class MemoryBackend(MemoryReads):
         self._rotation: deque[str] = deque()
         self._forgotten = 0
         """Newest position of the topics whose whole history expired and was dropped."""
+        self._owned: dict[Hashable, dict[str, None]] = {}
+        """Per principal, its topics, the one published to least recently first."""
+        self._holding: dict[int, dict[Hashable, None]] = {}
+        """Principals by the number of topics they hold (an ordered set each)."""
+        self._most = 0
+        """The most topics a principal holds."""
 
     @property
     def topics_retained(self) -> int:
@@ -167,12 +208,41 @@ class MemoryBackend(MemoryReads):
             while serial in self._topic_serials:
                 serial = serial % 0xFFFF_FFFF + 1
             self._serial = serial
-            log = _TopicLog(retention, self._forgotten, serial)
+            log = _TopicLog(retention, self._forgotten, current_principal(), serial)
             self._topic_serials[serial] = topic
             if retention.max_age is not None or retention.idle_ttl is not None:
                 self._rotation.append(topic)
+            self._own(log.owner, topic)
+        else:
+            owned = self._owned[log.owner]
+            del owned[topic]
+            owned[topic] = None
         logs[topic] = log
         return log
+
+    def _own(self, owner: Hashable, topic: str) -> None:
+        owned = self._owned.get(owner)
+        if owned is None:
+            owned = self._owned[owner] = {}
+        count = len(owned)
+        owned[topic] = None
+        self._regroup(owner, count, count + 1)
+
+    def _regroup(self, owner: Hashable, before: int, after: int) -> None:
+        """``owner`` went from holding ``before`` topics to ``after``."""
+        holding = self._holding
+        if before:
+            group = holding[before]
+            del group[owner]
+            if not group:
+                del holding[before]
+                if self._most == before and after < before:
+                    self._most = after
+        if after:
+            holding.setdefault(after, {})[owner] = None
+            self._most = max(self._most, after)
+        else:
+            del self._owned[owner]
 
     def _forget(self, topic: str, log: _TopicLog) -> None:
         newest = log.entries[-1][0] if log.entries else log.trimmed
@@ -180,6 +250,9 @@ class MemoryBackend(MemoryReads):
         self._size -= log.size
         del self._logs[topic]
         del self._topic_serials[log.serial]
+        owned = self._owned[log.owner]
+        del owned[topic]
+        self._regroup(log.owner, len(owned) + 1, len(owned))
 
     def _enforce_limits(self) -> None:
         # The topic published to least recently gives way first: whole, past the topic limit;
@@ -187,7 +260,9 @@ class MemoryBackend(MemoryReads):
         logs = self._logs
         limit = self.max_topics_retained
         while limit is not None and len(logs) > limit:
-            topic = next(iter(logs))
+            # the principal with the most topics gives up its least recently published one
+            owner = next(iter(self._holding[self._most]))
+            topic = next(iter(self._owned[owner]))
             self._forget(topic, logs[topic])
         budget = self.max_history_bytes
         while budget is not None and self._size > budget:
@@ -223,11 +298,17 @@ class MemoryBackend(MemoryReads):
     ) -> str:
         """Number the event, keep it in the topic's history and deliver it locally.
 
-        With an ``idempotency_key`` seen within ``idempotency_window``, only return the id of
-        the event published with it.
+        With an ``idempotency_key`` used on ``topic`` within ``idempotency_window``, only
+        return the id of the event published with it.
+
+        Raises:
+            IdempotencyKeyReusedError: the key was used on ``topic`` with another event.
+            TooManyIdempotencyKeysError: a new key, and ``max_idempotency_keys`` are held.
         """
+        fingerprint = b""
         if idempotency_key is not None:
-            known = self._known_key(idempotency_key)
+            fingerprint = idempotency_fingerprint(event, data)
+            known = self._known_key((topic, idempotency_key), fingerprint)
             if known is not None:
                 return known
         self._position = position = self._position + 1
@@ -254,14 +335,21 @@ class MemoryBackend(MemoryReads):
         self.sink.deliver(topic, position, chunk)
         text = event_id.decode()
         if idempotency_key is not None:
-            keys = self._keys
-            keys[idempotency_key] = (text, now + self._idempotency_window)
-            if len(keys) > MAX_IDEMPOTENCY_KEYS:
-                del keys[next(iter(keys))]
+            self._keys[topic, idempotency_key] = (
+                text,
+                now + self._idempotency_window,
+                fingerprint,
+            )
         return text
 
-    def _known_key(self, key: str) -> str | None:
-        """The id of the event published with ``key``, if it is still remembered."""
+    def _known_key(self, key: tuple[str, str], fingerprint: bytes) -> str | None:
+        """The id of the event published with ``key`` (topic, key), if it is still
+        remembered; ``None`` for a new key, which there is room for.
+
+        Raises:
+            IdempotencyKeyReusedError: ``key`` was used with another event.
+            TooManyIdempotencyKeysError: a new key, and no room for it.
+        """
         keys, now = self._keys, self._clock()
         while keys:  # forget the expired keys, oldest first (a constant window: in order)
             oldest = next(iter(keys))
@@ -269,7 +357,15 @@ class MemoryBackend(MemoryReads):
                 break
             del keys[oldest]
         found = keys.get(key)
-        return None if found is None else found[0]
+        if found is None:
+            if len(keys) >= self.max_idempotency_keys:
+                raise TooManyIdempotencyKeysError(detail="Too many idempotency keys in use")
+            return None
+        if found[2] != fingerprint:
+            raise IdempotencyKeyReusedError(
+                detail="Idempotency key already used with another event"
+            )
+        return found[0]
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Decide where the subscriber resumes, a few operations per topic; the missed events

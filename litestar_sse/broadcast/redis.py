@@ -32,9 +32,11 @@ from redis.asyncio import Redis
 from litestar_sse.broadcast.backend import (
     BackendStats,
     BackendUnavailableError,
+    IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
     Snapshot,
+    idempotency_fingerprint,
     resolve_retention,
 )
 from litestar_sse.broadcast.ids import (
@@ -43,6 +45,7 @@ from litestar_sse.broadcast.ids import (
     split_redis_event_id,
 )
 from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
+from litestar_sse.broadcast.redis_outage import Outage, describe_redis
 from litestar_sse.broadcast.redis_reader import StreamReader
 from litestar_sse.broadcast.redis_reads import RedisReads
 from litestar_sse.broadcast.redis_replay import RedisReplay
@@ -86,8 +89,22 @@ class RedisStreamBackend(RedisReads):
             :class:`PublishOutcomeUnknownError` if it was (Redis may still run it when it
             resumes).
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
-            remembered (in Redis, from the moment the event is stored): a publish with the
-            same key within it stores nothing and returns the first event's id.
+            remembered (in Redis, from the moment the event is stored): a publish to the
+            same topic with the same key within it stores nothing and returns the first
+            event's id, or raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError`
+            if its event type or data differ. Each key is a Redis key of its own that
+            expires with its window: nothing else makes Redis forget it, unless a
+            ``maxmemory`` policy that evicts keys is set (use ``noeviction`` or a
+            ``volatile-*`` policy with care).
+        require_at_startup: Check that Redis answers when the backend starts (with the
+            app), within ``watch_timeout``, and raise
+            :class:`~litestar_sse.broadcast.BackendUnavailableError` if it does not: the app
+            then fails to start. By default the app starts anyway, logs a warning, answers
+            ``503`` to publishes and subscriptions, and serves them once Redis is there.
+
+    Every outage is logged once, as a ``WARNING`` of the ``litestar_sse.broadcast`` logger
+    naming Redis' address (never its password) and the cause, and its end once, when a call
+    succeeds again. Clients get a ``503`` that names neither.
 
     Publishes and subscriptions in flight at once never ask the client's connection pool
     for more than its ``max_connections`` less one (redis-py's default pool holds 100 and
@@ -108,7 +125,11 @@ class RedisStreamBackend(RedisReads):
         watch_timeout: float = 10.0,
         publish_timeout: float = 2.0,
         idempotency_window: float = 300.0,
+        require_at_startup: bool = False,
     ) -> None:
+        if not isinstance(require_at_startup, bool):
+            raise TypeError(f"require_at_startup must be a bool, got {require_at_startup!r}")
+        self.require_at_startup = require_at_startup
         if isinstance(redis, str):
             self._url: str | None = redis
             self._client: Redis | None = None
@@ -141,6 +162,7 @@ class RedisStreamBackend(RedisReads):
         self._reader: StreamReader | None = None
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
+        self._outage = Outage("(not started)")
 
     @property
     def redis(self) -> Redis:
@@ -178,6 +200,19 @@ class RedisStreamBackend(RedisReads):
             assert self._url is not None
             self._client = Redis.from_url(self._url)
         client = self._client
+        password = client.connection_pool.connection_kwargs.get("password")
+        self._outage = Outage(describe_redis(client), (str(password) if password else "",))
+        if self.require_at_startup:
+            try:
+                await self._checked(within(client, self._watch_timeout, self._ping(client)))
+            except BackendUnavailableError as exc:
+                if self._url is not None:
+                    await client.aclose()
+                    self._client = None
+                raise BackendUnavailableError(
+                    detail=f"Redis at {self._outage.where} is unavailable at startup "
+                    f"({self._outage.cause(exc)}); require_at_startup=True"
+                ) from exc
         self._scripts = {
             "publish": client.register_script(PUBLISH),
             "snapshot": client.register_script(SNAPSHOT),
@@ -198,8 +233,13 @@ class RedisStreamBackend(RedisReads):
             read_count=self._read_count,
             slots=self._slots,
             stats=self._stats,
+            outage=self._outage,
         )
         self._reader.start()
+
+    async def _ping(self, client: Redis) -> None:
+        async with redis_command(client, self._slots):
+            await client.ping()
 
     def stats(self) -> BackendStats:
         """The reader's failed rounds and recoveries, since the backend was created."""
@@ -227,23 +267,32 @@ class RedisStreamBackend(RedisReads):
         """Add the event to the topic's stream, within ``publish_timeout``.
 
         Raises:
+            IdempotencyKeyReusedError: ``idempotency_key`` was used on ``topic`` with
+                another event (nothing stored).
             NotPublishedError: the command never reached Redis.
             PublishOutcomeUnknownError: it did, and no answer came.
         """
         max_events, max_age, lifetime = self._limits(topic)
         keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        keys.append(self.keys.log)
-        ttl = 0
+        keys += (self.keys.log, self.keys.state(topic))
+        ttl, fingerprint = 0, ""
         if idempotency_key is not None:
-            keys.append(self.keys.idempotency(idempotency_key))
+            keys.append(self.keys.idempotency(topic, idempotency_key))
             ttl = self._idempotency_ms
+            fingerprint = idempotency_fingerprint(event, data).hex()
         args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
-        args += (lifetime, b"d", data)
+        args += (lifetime, fingerprint, b"d", data)
         if event is not None:
             args += (b"e", event)
-        epoch, stream_id = await run_publish(
-            self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
+        epoch, stream_id = await self._checked(
+            run_publish(
+                self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
+            )
         )
+        if epoch == b"!":
+            raise IdempotencyKeyReusedError(
+                detail="Idempotency key already used with another event"
+            )
         if not epoch:  # a repeat: the id stored under the key
             return str(stream_id.decode())
         return f"{epoch.decode()}-{stream_id.decode()}"
@@ -254,7 +303,7 @@ class RedisStreamBackend(RedisReads):
         """Have the reader take on the topics it does not read yet, and wait until it has."""
         if self._reader is None:
             raise BackendUnavailableError(detail="The broadcaster is not started")
-        await self._reader.watch(topics, self._watch_timeout)
+        await self._checked(self._reader.watch(topics, self._watch_timeout))
 
     def unwatch(self, topic: str) -> None:
         """Stop reading ``topic``: its last local subscriber left."""
@@ -275,9 +324,12 @@ class RedisStreamBackend(RedisReads):
         keys = [self.keys.meta, self.keys.trimmed, self.keys.newest]
         args: list[Any] = [new_epoch(), last_epoch, last_id]
         for topic in topics:
-            keys.append(self.keys.topic(topic))
-            args += (topic, self._limits(topic)[1])
-        reply = await within(self.redis, self._watch_timeout, self._read_snapshot(keys, args))
+            keys += (self.keys.topic(topic), self.keys.state(topic))
+            _, max_age, lifetime = self._limits(topic)
+            args += (topic, max_age, lifetime)
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._read_snapshot(keys, args))
+        )
         epoch, head, status = reply[0].decode(), reply[1], reply[2]
         head_id = f"{epoch}-{head.decode()}"
         live_after = pack_redis_id(head)
@@ -301,7 +353,7 @@ class RedisStreamBackend(RedisReads):
             replay = RedisReplay(
                 self._read_page,
                 (self.keys.trimmed, self.keys.newest),
-                [(topic, self.keys.topic(topic)) for topic in missed],
+                [(topic, self._stream_keys(topic), self._limits(topic)[2]) for topic in missed],
                 last_id,
                 head,
                 encode,
@@ -318,13 +370,21 @@ class RedisStreamBackend(RedisReads):
             )
         return Snapshot(resumed_from=last_event_id, live_after=live_after, replay=replay)
 
+    def _stream_keys(self, topic: str) -> tuple[str, str]:
+        """The stream and the state of ``topic``."""
+        return self.keys.topic(topic), self.keys.state(topic)
+
     async def _read_snapshot(self, keys: list[Any], args: list[Any]) -> Any:
         async with redis_command(self.redis, self._slots):
             return await self._scripts["snapshot"](keys=keys, args=args)
 
     async def _read_page(self, keys: list[Any], args: list[Any]) -> list[Any]:
         """One page of a replay, within ``watch_timeout``."""
-        return list(await within(self.redis, self._watch_timeout, self._page_script(keys, args)))
+        return list(
+            await self._checked(
+                within(self.redis, self._watch_timeout, self._page_script(keys, args))
+            )
+        )
 
     async def _page_script(self, keys: list[Any], args: list[Any]) -> Any:
         async with redis_command(self.redis, self._slots):

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
     from litestar_sse.broadcast.backend import BackendStats, EventSink
+    from litestar_sse.broadcast.redis_outage import Outage
     from litestar_sse.broadcast.redis_scripts import RedisKeys
 
 __all__ = ("StreamReader",)
@@ -73,6 +74,7 @@ class StreamReader:
         slots: Entered around the commands subscribers send (waking the reader), which share
             the pool with publishers; the reader's own commands do not wait for it.
         stats: Where the reader counts its failed rounds and its recoveries.
+        outage: Told of every failed and every successful round (it logs once per outage).
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class StreamReader:
         read_count: int,
         slots: contextlib.AbstractAsyncContextManager[Any],
         stats: BackendStats,
+        outage: Outage,
     ) -> None:
         self._client = client
+        self._outage = outage
         self._stats = stats
         self._sink = sink
         self._keys = keys
@@ -193,8 +197,8 @@ class StreamReader:
                 raise
             except UNAVAILABLE as exc:
                 self._stats.reader_errors += 1
+                self._outage.failed(exc)
                 if self._healthy:
-                    logger.warning("Redis unavailable (%s); the broadcast reader retries", exc)
                     await drop_idle_connections(self._client)
             except Exception:
                 self._stats.reader_errors += 1
@@ -220,7 +224,7 @@ class StreamReader:
                 meta, reply = await pipe.execute()
             if self._down:
                 self._stats.reconnects += 1
-                logger.info("Redis available again; the broadcast reader resumes")
+            self._outage.recovered()
             self._healthy, self._down = True, False
             if await self._history_lost(meta[:3]):
                 continue

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from litestar_sse.broadcast.backend import BroadcastBackend
+from litestar_sse.broadcast.backend import BackendUnavailableError, BroadcastBackend
 from litestar_sse.broadcast.history import BroadcastMessage, HistoryPage
 from litestar_sse.broadcast.ids import (
     new_epoch,
@@ -30,18 +30,23 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
+    from litestar_sse.broadcast.redis_outage import Outage
+
 __all__ = ("HISTORY", "RedisReads")
 
+_T = TypeVar("_T")
 _first: Final = itemgetter(0)
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 
 HISTORY: Final = (
     _HELPERS
     + """
--- KEYS: meta, trimmed, newest, stream of each topic
+-- KEYS: meta, trimmed and newest (hashes of earlier versions), then per topic: its stream
+--       and its state
 -- ARGV: candidate epoch, epoch of the id to read after ('': read from the oldest, no gap
 --       checks), id to read after, epoch of the id to read up to ('': the newest), that id,
---       most entries per topic, then per topic: topic, max age ms (0: none)
+--       most entries per topic, then per topic: topic, max age ms (0: none), lifetime ms
+--       (0: for ever)
 -- Returns {epoch, head, status, gapped topic indexes (1-based), entries of the other topics}
 local epoch = epoch_of(KEYS[1], ARGV[1])
 local clock = redis.call('HMGET', KEYS[1], 'ms', 'n')
@@ -55,20 +60,19 @@ if newer(last, head) then return {epoch, head, 'future'} end
 local upto = ARGV[5]
 if upto == '' or newer(upto, head) then upto = head end
 local count = tonumber(ARGV[6])
-local now = math.max(now_ms(), tonumber(clock[1] or '0'))
+local now = now_ms()
+local expire_now = math.max(now, tonumber(clock[1] or '0'))
 local gaps, ranges = {}, {}
-for i = 4, #KEYS do
-  local topic = ARGV[2 * i - 1]
-  local removed = expire(KEYS[i], tonumber(ARGV[2 * i]), now)
-  if removed then redis.call('HSET', KEYS[2], topic, removed) end
-  local trimmed = redis.call('HGET', KEYS[2], topic)
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    trimmed = redis.call('HGET', KEYS[3], topic) or trimmed
-  end
-  if checked and trimmed and newer(trimmed, last) then
-    gaps[#gaps + 1] = i - 3
+for j = 1, (#KEYS - 3) / 2 do
+  local stream, state = KEYS[2 + 2 * j], KEYS[3 + 2 * j]
+  local topic, lifetime = ARGV[3 * j + 4], tonumber(ARGV[3 * j + 6])
+  local removed = expire(stream, tonumber(ARGV[3 * j + 5]), expire_now)
+  if removed then note_trimmed(state, stream, removed) end
+  local lost = checked and lost_upto(state, KEYS[2], KEYS[3], topic, stream, lifetime, now)
+  if lost and newer(lost, last) then
+    gaps[#gaps + 1] = j
   elseif newer(upto, last) then
-    ranges[#ranges + 1] = redis.call('XRANGE', KEYS[i], '(' .. last, upto, 'COUNT', count)
+    ranges[#ranges + 1] = redis.call('XRANGE', stream, '(' .. last, upto, 'COUNT', count)
   else
     ranges[#ranges + 1] = {}
   end
@@ -86,6 +90,7 @@ class RedisReads(BroadcastBackend):
     _slots: contextlib.AbstractAsyncContextManager[Any]
     _watch_timeout: float
     _history_script: AsyncScript | None = None
+    _outage: Outage
 
     @property
     def redis(self) -> Redis:
@@ -94,6 +99,17 @@ class RedisReads(BroadcastBackend):
 
     def _limits(self, topic: str) -> tuple[int, int, int]:
         raise NotImplementedError
+
+    async def _checked(self, call: Awaitable[_T]) -> _T:
+        """Await a call to Redis, noting whether Redis answered (see
+        :class:`~.redis_outage.Outage`: one log line per outage)."""
+        try:
+            result = await call
+        except BackendUnavailableError as exc:
+            self._outage.failed(exc)
+            raise
+        self._outage.recovered()
+        return result
 
     async def read_history(
         self,
@@ -126,9 +142,12 @@ class RedisReads(BroadcastBackend):
         keys: list[Any] = [self.keys.meta, self.keys.trimmed, self.keys.newest]
         args: list[Any] = [new_epoch(), after_epoch, after_id, until_epoch, until_id, limit]
         for topic in topics:
-            keys.append(self.keys.topic(topic))
-            args += (topic, self._limits(topic)[1])
-        reply = await within(self.redis, self._watch_timeout, self._run_history(keys, args))
+            keys += (self.keys.topic(topic), self.keys.state(topic))
+            _, max_age, lifetime = self._limits(topic)
+            args += (topic, max_age, lifetime)
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._run_history(keys, args))
+        )
         status = reply[2]
         if status != b"ok":
             reason = "epoch" if status == b"epoch" else "invalid"
@@ -174,7 +193,9 @@ class RedisReads(BroadcastBackend):
         if parsed is None:
             return None
         epoch, stream_id = parsed
-        reply = await within(self.redis, self._watch_timeout, self._read_log(stream_id))
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._read_log(stream_id))
+        )
         known, entries = reply
         if known is None or known.decode() != epoch or not entries:
             return None

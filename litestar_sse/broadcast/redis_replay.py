@@ -33,7 +33,8 @@ class RedisReplay(Replay):
     Args:
         run_page: Runs one REPLAY_PAGE script call.
         keys: ``trimmed`` and ``newest`` hash keys.
-        topics: ``(topic, stream key)`` of each topic with missed events.
+        topics: ``(topic, (stream key, state key), lifetime in ms)`` of each topic with
+            missed events.
         last_id: The id the client resumes after (``ms-n``).
         head: The newest stream id when the snapshot was taken.
         encode: Writes one event from its stream id and fields.
@@ -48,6 +49,7 @@ class RedisReplay(Replay):
         "_head",
         "_heap",
         "_keys",
+        "_lifetimes",
         "_live",
         "_mean",
         "_read_count",
@@ -60,7 +62,7 @@ class RedisReplay(Replay):
         self,
         run_page: RunPage,
         keys: tuple[str, str],
-        topics: list[tuple[str, str]],
+        topics: list[tuple[str, tuple[str, str], int]],
         last_id: str,
         head: bytes,
         encode: Callable[[bytes, dict[bytes, bytes]], bytes],
@@ -73,12 +75,13 @@ class RedisReplay(Replay):
         self._encode = encode
         self._read_count = read_count
         self.head_id = head_id
-        self._cursors: dict[str, bytes | str] = {topic: last_id for topic, _ in topics}
-        self._live = dict(topics)
-        """Topics that may have more entries in Redis, with their stream key."""
+        self._cursors: dict[str, bytes | str] = {topic: last_id for topic, _, _ in topics}
+        self._live = {topic: keys for topic, keys, _ in topics}
+        """Topics that may have more entries in Redis, with their stream and state keys."""
+        self._lifetimes = {topic: lifetime for topic, _, lifetime in topics}
         self._starved = set(self._live)
         """Live topics with nothing in hand: read before any event goes out."""
-        self._buffers: dict[str, list[tuple[int, bytes]]] = {topic: [] for topic, _ in topics}
+        self._buffers: dict[str, list[tuple[int, bytes]]] = {topic: [] for topic, _, _ in topics}
         """Per topic, encoded events in hand (``(position, event)``), newest first."""
         self._heap: list[tuple[int, str]] = []
         """``(position, topic)`` of the oldest event in hand of each topic with some."""
@@ -126,8 +129,9 @@ class RedisReplay(Replay):
         keys: list[Any] = [*self._keys]
         args: list[Any] = [self._head, share]
         for topic in wanted:
-            keys.append(live[topic])
+            keys += live[topic]
             args += (topic, self._cursors[topic], count - len(self._buffers[topic]))
+            args.append(self._lifetimes[topic])
         reply = await self._run_page(keys, args)
         lost: list[str] = []
         read_bytes = read_events = 0

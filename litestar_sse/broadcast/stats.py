@@ -35,9 +35,13 @@ class BroadcastStats:
         queue_bytes: Bytes queued for the subscribers now, all together: the events each
             has not written yet, and the chunk it is writing, as ``max_queue_bytes`` counts
             them (an event shared by 100 subscribers counts 100 times; the page of a replay
-            being sent is not counted). Read by walking the subscribers.
-        queue_bytes_max: The same, for the subscriber with the most (to compare with
-            ``max_queue_bytes``).
+            being sent is not counted). Read from counters kept as events are taken: a few
+            operations per topic, none per subscriber.
+        queue_bytes_max: The most bytes one subscriber had queued when it was looked at (when
+            it came for events, or its topic found it lagging), over the last 10 seconds at
+            least (to compare with ``max_queue_bytes``): a peak, not a walk of the
+            subscribers. A subscriber that stopped reading shows once its topic checks it
+            (``disconnect``), or when it reads again (``drop_oldest``).
         resumes: Subscriptions that resumed from a ``Last-Event-ID``, counted when their
             stream started (a stream refused or stopped before it started is not): exact
             resumes, replays and gaps alike. Streams of :meth:`Broadcaster.subscribe` only:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse.broadcast.backlog import REPLAY_PAGE_BYTES, Backlog, take_backlog
 from litestar_sse.broadcast.feeds import Inbox
-from litestar_sse.broadcast.taking import Limits, TakingLimits
+from litestar_sse.broadcast.taking import Held, Limits, TakingLimits
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
@@ -35,9 +35,16 @@ class Hub(Limits, Protocol):
 
     resumes: int
     disconnected: int
+    sending_bytes: int
+    queue_peak: int
 
-    def release(self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None = None) -> None:
-        """Forget one subscriber of ``feeds``."""
+    def release(
+        self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
+    ) -> None:
+        """Forget one subscriber of ``feeds``, and what it ``held`` of them."""
+
+    def drop_sending(self, held: Held) -> None:
+        """The subscriber's stream ended: the chunk it was writing is not queued any more."""
 
 
 class Guard(Protocol):
@@ -84,9 +91,11 @@ class Subscription(TakingLimits):
         "_finalizer",
         "_future",
         "_guard",
+        "_held",
         "_inbox",
         "_resumed",
         "_slot",
+        "_unsending",
         "gap",
         "gap_topics",
         "on_close",
@@ -104,6 +113,7 @@ class Subscription(TakingLimits):
         self._fanout = fanout
         self._feeds = feeds
         self._cursors = [feed.head for feed in feeds]
+        self._held = Held([feed.total for feed in feeds])
         # Several topics: an inbox the topics note their news in, and each topic's cursor slot.
         self._inbox = Inbox() if len(feeds) > 1 else None
         self._slot = {feed: index for index, feed in enumerate(feeds)} if len(feeds) > 1 else None
@@ -114,12 +124,15 @@ class Subscription(TakingLimits):
         self._closed = False
         self._final: bytes | None = None
         self._resumed = False
-        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox)
+        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox, self._held)
         for feed in feeds:  # from now on, every event of these topics is kept for it
             feed.subscriptions.add(self)
             if self._inbox is not None:
                 feed.inboxes[self._inbox] = None
         self._finalizer.atexit = False
+        # apart: a subscriber ended for being slow may still be writing its last chunk
+        self._unsending = weakref.finalize(self, fanout.drop_sending, self._held)
+        self._unsending.atexit = False
         self.topics = tuple(feed.name for feed in feeds)
         self.resumed_from = ""
         self.gap: str | None = None
@@ -181,6 +194,7 @@ class Subscription(TakingLimits):
 
     async def __anext__(self) -> RawEvent:
         self._sending = self._sending_events = 0  # the stream wrote the previous chunk
+        # (the stats count it until the next chunk replaces it, or the stream waits idle)
         if self._backlog is not None:
             body = await take_backlog(self)
             if body is not None:
@@ -196,6 +210,10 @@ class Subscription(TakingLimits):
                         self._fanout.gaps["epoch"] += 1
                     return RawEvent(final)
                 raise StopAsyncIteration
+            held = self._held
+            if held.sending:  # nothing in flight while it waits
+                self._fanout.sending_bytes -= held.sending
+                held.sending = 0
             # Idle: one future per wait, woken by the next append to any of our topics. A
             # future left behind by a cancelled wait is done, and waking skips done futures.
             self._future = future = asyncio.get_running_loop().create_future()
@@ -221,16 +239,18 @@ class Subscription(TakingLimits):
         # Inlined (no property, no helper call): this runs twice per send.
         fanout = self._fanout
         lag = size - start
-        if lag > 1 and (
-            lag > fanout.max_queue
-            or start < 0
-            or feed.total - feed.starts[start] > fanout.max_queue_bytes
-        ):
-            return self._slow([(feed, cursor)])
+        if lag > 1:
+            if lag > fanout.max_queue or start < 0:
+                return self._slow([(feed, cursor)])
+            queued = feed.total - feed.starts[start]
+            if queued > fanout.max_queue_bytes:
+                return self._slow([(feed, cursor)])
+            if queued > fanout.queue_peak:
+                fanout.queue_peak = queued
         if self._after is not None:
             start = self._skip_replayed(feed, start, self._after)
             if start == size:
-                self._cursors[0] = base + size
+                self._move(0, base + size)
                 return None
         if start == size - 1:  # one event: the common case at a steady rate
             end = size
@@ -246,8 +266,17 @@ class Subscription(TakingLimits):
         self._cursors[0] = base + end
         count = end - start
         fanout.delivered += count
-        self._sending = len(body)
+        self._sending = sent = len(body)
         self._sending_events = count
+        if not self._closed:  # the counters of the stats (see _move and _handing), inlined
+            held = self._held
+            offset = feed.total if end == size else feed.starts[end]
+            feed.taken += offset - held.offsets[0]
+            held.offsets[0] = offset
+            if sent > fanout.join_bytes:
+                sent = fanout.join_bytes
+            fanout.sending_bytes += sent - held.sending
+            held.sending = sent
         return body
 
     def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
@@ -267,7 +296,7 @@ class Subscription(TakingLimits):
         fanout = self._fanout
         fanout.disconnected += 1
         fanout.dropped += lag
-        self._cursors = [feed.head for feed in self._feeds]
+        self._move_to_heads()
         self._backlog = None
         self._end(None)
         logger.info("Broadcast subscriber %d events behind: disconnected", lag)
@@ -288,7 +317,7 @@ class Subscription(TakingLimits):
             # A replay cut short: no live event after it either, or the client's Last-Event-ID
             # would skip what was not replayed. It resumes from the last event it got.
             self._backlog = None
-            self._cursors = [feed.head for feed in self._feeds]
+            self._move_to_heads()
         for feed in self._feeds:
             feed.waiters.pop(self, None)
         self._finalizer()
@@ -307,7 +336,7 @@ class Subscription(TakingLimits):
             return
         self.revoked = reason
         self._backlog = None
-        self._cursors = [feed.head for feed in self._feeds]
+        self._move_to_heads()
         self._end(closing)
         on_revoke = self.on_revoke
         if cut and on_revoke is not None:
@@ -325,8 +354,9 @@ class Subscription(TakingLimits):
     def close(self) -> None:
         """Unsubscribe now; anything not yet taken is discarded."""
         self._backlog = None
-        self._cursors = [feed.head for feed in self._feeds]
+        self._move_to_heads()
         self._sending = self._sending_events = 0  # nothing in flight any more
+        self._unsending()
         self._end(None)
         on_close, self.on_close = self.on_close, None
         if on_close is not None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from litestar_sse.broadcast.encoding import EventFormat
     from litestar_sse.broadcast.feeds import Inbox, TopicFeed
 
-__all__ = ("Limits", "TakingLimits", "drop_to_limits", "over_limit", "take_batch")
+__all__ = ("Held", "Limits", "TakingLimits", "drop_to_limits", "over_limit", "take_batch")
 
 
 class Limits(Protocol):
@@ -30,9 +30,26 @@ class Limits(Protocol):
     drop_oldest: bool
     dropped: int
     delivered: int
+    sending_bytes: int
+    queue_peak: int
     replayed: int
     gaps: dict[str, int]
     errors: dict[str, int]
+
+
+class Held:
+    """What one subscription counts in its topics' and its fan-out's counters, for its
+    finalizer to take back (no reference to the subscription itself)."""
+
+    __slots__ = ("offsets", "sending", "writing")
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+        """Per topic, the byte offset (in the topic's ``total``) up to which it took events."""
+        self.sending = 0
+        """Bytes of the chunk being written, as counted in ``FanOut.sending_bytes``."""
+        self.writing = True
+        """False once the stream ended: nothing more is in flight."""
 
 
 class TakingLimits:
@@ -41,6 +58,8 @@ class TakingLimits:
     functions below (the subscription holds the other attributes)."""
 
     __slots__ = ("_sending", "_sending_events")
+
+    _held: Held
 
     _sending: int
     """Bytes of the chunk handed out last, until the stream comes back for more."""
@@ -71,20 +90,21 @@ class TakingLimits:
         pending = self._pending(ready)
         if over_limit(pending, fanout.max_queue, fanout.max_queue_bytes):
             return self._slow(pending)
+        self._note_queued(pending)
         found: list[tuple[TopicFeed, int]] = []
         after = self._after  # for every topic: the first past the seam clears it
         for feed in ready:
             start = cursors[slot[feed]] - feed.base
             if after is not None:
                 start = self._skip_replayed(feed, start, after)
-                cursors[slot[feed]] = feed.base + start
+                self._move(slot[feed], feed.base + start)
             if start < len(feed.chunks):
                 found.append((feed, start))
         body, count = None, 0
         if found:
             body, count, ends = take_batch(found, fanout.join_bytes)
             for (feed, _), end in zip(found, ends, strict=True):
-                cursors[slot[feed]] = feed.base + end
+                self._move(slot[feed], feed.base + end)
         for feed in list(inbox.ready):
             if cursors[slot[feed]] >= feed.head:
                 # up to date with it again: it notes its next event in the inbox
@@ -101,6 +121,7 @@ class TakingLimits:
         # The topics with news (and this one); the others are up to date.
         pending = self._pending({**self._inbox.ready, feed: None} if self._inbox else [feed])
         fanout = self._fanout
+        self._note_queued(pending)
         if over_limit(
             pending,
             fanout.max_queue,
@@ -113,9 +134,41 @@ class TakingLimits:
 
     def _handing(self, body: bytes, count: int) -> bytes:
         """Note ``body`` (``count`` events) as in flight until the stream asks again."""
-        self._sending = len(body)
+        self._sending = size = len(body)
         self._sending_events = count
+        held = self._held
+        if held.writing:  # once the stream ended, nothing is in flight
+            fanout = self._fanout
+            counted = size if size < fanout.join_bytes else fanout.join_bytes
+            fanout.sending_bytes += counted - held.sending
+            held.sending = counted
         return body
+
+    def _move(self, slot: int, cursor: int) -> None:
+        """Move the cursor in topic ``slot`` to the absolute index ``cursor``, and count the
+        bytes taken (or skipped) in the topic's ``taken``."""
+        self._cursors[slot] = cursor
+        if self._closed:  # once closed, the fan-out took its counts back
+            return
+        feed = self._feeds[slot]
+        index = cursor - feed.base
+        starts = feed.starts
+        offset = feed.total if index >= len(starts) else starts[index if index > 0 else 0]
+        offsets = self._held.offsets
+        feed.taken += offset - offsets[slot]
+        offsets[slot] = offset
+
+    def _move_to_heads(self) -> None:
+        for slot, feed in enumerate(self._feeds):
+            self._move(slot, feed.head)
+
+    def _note_queued(self, pending: list[tuple[TopicFeed, int]]) -> None:
+        """Keep the most bytes one subscriber had queued (``FanOut.queue_peak``)."""
+        queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
+        queued += min(self._sending, self._fanout.join_bytes)
+        fanout = self._fanout
+        if queued > fanout.queue_peak:
+            fanout.queue_peak = queued
 
     def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
         """Each of ``feeds`` with this subscriber's cursor in it."""
@@ -130,14 +183,15 @@ class TakingLimits:
             return None
         cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
         for (feed, _), cursor in zip(pending, cursors, strict=True):
-            self._cursors[0 if self._slot is None else self._slot[feed]] = cursor
+            self._move(0 if self._slot is None else self._slot[feed], cursor)
         fanout.dropped += dropped
         fanout.gaps["overflow"] += 1
         return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
 
     def queued_bytes(self) -> int:
         """Bytes this subscriber has not written yet, as its ``max_queue_bytes`` counts them:
-        what its topics hold for it, and the chunk it is writing (up to the join budget)."""
+        what its topics hold for it, and the chunk it is writing (up to the join budget).
+        For tests and tools: the stats read counters instead."""
         pending = self._pending(self._inbox.ready if self._inbox else self._feeds)
         queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
         return queued + min(self._sending, self._fanout.join_bytes)

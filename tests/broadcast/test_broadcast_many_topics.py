@@ -188,8 +188,8 @@ def publish_while_the_loop_is_blocked(
     for topic, data in events:
         epoch, stream_id = publish(
             keys=[f"{prefix}meta", f"{prefix}trimmed", f"{prefix}topic:{topic}",
-                  f"{prefix}newest", f"{prefix}log"],
-            args=["ffffffff", 1000, 0, topic, log_length, 0, 0, "d", data],
+                  f"{prefix}newest", f"{prefix}log", f"{prefix}state:{topic}"],
+            args=["ffffffff", 1000, 0, topic, log_length, 0, 0, "", "d", data],
         )  # fmt: skip
         ids.append(f"{epoch.decode()}-{stream_id.decode()}")
     assert sync.xlen(f"{prefix}log") <= log_length

@@ -239,7 +239,7 @@ async def test_stream_keys_are_trimmed_exactly(redis_server: RedisProcess) -> No
     async with Broadcaster(backend) as broadcaster:
         ids = [await broadcaster.publish("t", index) for index in range(25)]
         assert await backend.redis.xlen(f"{prefix}topic:t") == 10
-        trimmed = await backend.redis.hget(f"{prefix}trimmed", "t")
+        trimmed = await backend.redis.hget(f"{prefix}state:t", "t")
         assert trimmed.decode() == ids[14].split("-", 1)[1]
 
 

@@ -20,7 +20,7 @@ from conftest import BackendFactory, EventReader, until
 from redis.asyncio import Redis
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Snapshot, Subscription
-from litestar_sse.broadcast.backlog import REPLAY_PAGE_BYTES
+from litestar_sse.broadcast.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +88,50 @@ async def test_resumers_that_do_not_read_hold_a_page_each_not_their_replay(
         # each holds at most a page (and one chunk): it was its whole replay, 2 MB each
         assert grown < 10 * (2 * REPLAY_PAGE_BYTES + 128 * KIB), grown
         assert len(in_flight) == 10
+        for subscription in resumers:
+            subscription.close()
+
+
+async def test_a_resumer_that_stops_reading_holds_a_small_page(
+    make_backend: BackendFactory,
+) -> None:
+    # A Redis resumer that read nothing held +267 KiB (a 256 KiB page each, a copy of its
+    # own) against +20 KiB on the memory backend: 300 of them, +78 MiB. The first page is
+    # small, the pages grow as the client reads, up to one send's worth.
+    topics = [f"t{index}" for index in range(20)]
+    backend = make_backend(retention=Retention(max_events=None))
+    if isinstance(backend, MemoryBackend):
+        backend.max_history_bytes = None
+    async with Broadcaster(backend) as broadcaster:
+        start = await broadcaster.publish("t0", "before")
+        await publish_many(broadcaster, topics, 50, 2000)  # 2 MB to replay per client
+        gc.collect()
+        tracemalloc.start()
+        try:
+            resumers = [
+                await broadcaster.open_subscription(topics, last_event_id=start) for _ in range(20)
+            ]
+            # each sends its first chunk, then stops reading
+            in_flight = [await asyncio.wait_for(anext(s), 10) for s in resumers]
+            ids = [chunk.encode().count(b"id: ") for chunk in in_flight[:1]]
+            gc.collect()
+            first_chunk = tracemalloc.get_traced_memory()[0] // 20
+            # each sends a few more (a socket buffer takes them), then stops reading
+            for _ in range(6):
+                in_flight = [await asyncio.wait_for(anext(s), 10) for s in resumers]
+                ids.append(in_flight[0].encode().count(b"id: "))
+            gc.collect()
+            later = tracemalloc.get_traced_memory()[0] // 20
+        finally:
+            tracemalloc.stop()
+        assert first_chunk < 80 * KIB, first_chunk
+        assert later < 160 * KIB, later  # a 256 KiB page: 247 KB on Redis
+        assert all(len(chunk.encode()) <= REPLAY_PAGE_BYTES for chunk in in_flight)
+        assert ids[0] * 2000 < FIRST_PAGE_BYTES < ids[-1] * 2000  # the pages grew
+        # one that reads on gets every other event, once
+        reader = EventReader(resumers[0])
+        assert len(await reader.take(20 * 50 - sum(ids), timeout=30)) == 20 * 50 - sum(ids)
+        await reader.nothing_for(0.1)
         for subscription in resumers:
             subscription.close()
 
