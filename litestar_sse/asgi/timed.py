@@ -47,6 +47,7 @@ class TimedStream:
 
         def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None: ...
         def get_logger(self) -> logging.Logger: ...
+        def _reset_stuck_connection(self) -> None: ...
 
     def on_timer(self, slot: int) -> None:
         """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
@@ -79,6 +80,7 @@ class TimedStream:
                 "SSE client did not read for %.1f s; closing the stream", now - self._last_write
             )
             self.stop("send_timeout")
+            self._reset_stuck_connection()  # a graceful close would wait for ever
         elif action == "ping":
             self._ping()
         elif action == "expire":
