@@ -21,7 +21,7 @@ stream's task, before ``on_disconnect``. That cleanup is bounded by ``cleanup_ti
 it, it is cancelled and a warning names the route (:meth:`~StoppingStream._cut_cleanup`).
 :meth:`~StoppingStream.abort` is the hard end beyond every stop: it cuts a clean end, a
 cleanup in progress, and resets the connection of a client that does not read
-(:mod:`~litestar_sse.asgi.reset`).
+(:mod:`~litestar_sse.asgi.transport`).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi.counters import COUNTERS
-from litestar_sse.asgi.reset import connection_of, pending_output, reset_connection
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
 from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
+from litestar_sse.asgi.transport import connection_of, pending_output, reset_connection
 
 if TYPE_CHECKING:
     from litestar.types import Send
@@ -200,7 +200,7 @@ class StoppingStream:
         connection = self._connection
         if connection is None and self._host is not None and not self._host.done():
             connection = self._connection = connection_of(self._host)
-        if connection is not None and pending_output(connection) > 0:
+        if connection and pending_output(connection) > 0:
             reset_connection(connection)
 
     async def _run(self, send: Send) -> None:

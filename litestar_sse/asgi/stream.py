@@ -88,7 +88,7 @@ class ASGIStreamingResponse(
             encoding ``str`` with ``encoding``.
         send_timeout: Seconds a single send may take before the client is considered gone
             (it stopped reading). The stream is then stopped, its connection reset (where the
-            server shows it, see :mod:`~litestar_sse.asgi.reset`) and the producer closed.
+            server shows it, see :mod:`~litestar_sse.asgi.transport`) and the producer closed.
         cleanup_timeout: Seconds the producer's cleanup may take once the stream stopped (an
             async generator's ``finally`` that awaits): past it, the cleanup is cancelled and a
             warning names the route. A sync iterator closes in its worker thread, which cannot
@@ -125,6 +125,7 @@ class ASGIStreamingResponse(
         "_source",
         "_state",
         "_tail",
+        "_taken_mark",
         "_timer_slot",
         "cleanup_timeout",
         "item_encoder",
@@ -201,7 +202,10 @@ class ASGIStreamingResponse(
         self._cancels = 0  # cancellations of the stream's task by its own stop, not taken back
         self._cleanup_began: float | None = None  # while the stopped producer cleans up
         self._cleanup_timer: Alarm | None = None  # its cleanup_timeout, on the timer wheel
-        self._connection: Any = None  # the server's transport, looked up on the stop path
+        # The server's transport (False: it shows none), looked up on the stop path or by the
+        # timer's check of what the client took (see asgi/transport.py).
+        self._connection: Any = None
+        self._taken_mark: tuple[float, int] | None = None  # see TimedStream._check_taken
         self._route = "?"  # for the logs: the route's path template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -261,12 +265,18 @@ class ASGIStreamingResponse(
                 stops = COUNTERS.stops
                 stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
             self._context = None  # the request's context: not kept alive by the response
-            watcher.cancel()
             self._disarm_timer()  # the wheel keeps no reference to an ended stream
             self._drop_ping()
             source, self._source = self._source, None
             if source is not None:
                 await self._close_source(source)
+            connection = self._connection
+            if connection and connection.is_closing() and not watcher.done():
+                # Reset by the stop (see asgi/transport.py): the server reports the loss to
+                # receive() within a turn or two; returning before it would make the server
+                # log an error for a response it sees as incomplete.
+                await asyncio.wait((watcher,), timeout=1.0)
+            watcher.cancel()
         if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
             await run_disconnect_handler(
                 self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()

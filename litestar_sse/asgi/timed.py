@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import math
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
-from litestar_sse.asgi.state import next_check, on_timer
+from litestar_sse.asgi.state import StreamState, next_check, on_timer
 from litestar_sse.asgi.timer_wheel import timer_wheel
+from litestar_sse.asgi.transport import bytes_taken, connection_of, pending_output
 
 if TYPE_CHECKING:
     import asyncio
     import contextvars
     import logging
 
-    from litestar_sse.asgi.state import StopReason, StreamState
+    from litestar_sse.asgi.state import StopReason
 
 __all__ = ("TimedStream",)
+
+# A stream in these states has written, or is writing, bytes its client may not have taken.
+_OPEN: Final = frozenset((StreamState.IDLE, StreamState.WRITING, StreamState.PINGING))
 
 
 class TimedStream:
@@ -44,6 +48,9 @@ class TimedStream:
         _timer_slot: int | None
         _context: contextvars.Context | None
         _loop: asyncio.AbstractEventLoop
+        _host: asyncio.Task[Any] | None
+        _connection: Any
+        _taken_mark: tuple[float, int] | None
 
         def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None: ...
         def get_logger(self) -> logging.Logger: ...
@@ -81,12 +88,44 @@ class TimedStream:
             )
             self.stop("send_timeout")
             self._reset_stuck_connection()  # a graceful close would wait for ever
+        elif self.send_timeout is not None and self._state in _OPEN and self._check_taken(now):
+            self.get_logger().warning(
+                "SSE client did not take in %.1f s what was waiting for it; closing the stream",
+                self.send_timeout,
+            )
+            self.stop("send_timeout")
+            self._reset_stuck_connection()
         elif action == "ping":
             self._ping()
         elif action == "expire":
             self._deadline = None  # type: ignore[misc]
             self._expire()
         self._arm_timer(now)
+
+    def _check_taken(self, now: float) -> bool:
+        """True if the client has not taken, within ``send_timeout``, the bytes that were
+        waiting for it on the server's side (its transport's and kernel's buffers) when the
+        last mark was set; a write does not have to block for that (see
+        :mod:`~litestar_sse.asgi.transport`). Runs on the timer's checks, at least once per
+        ``send_timeout``; where the server or the system does not tell, never cuts."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = connection_of(self._host)
+        if not connection:
+            return False
+        taken = bytes_taken(connection)
+        pending = pending_output(connection) if taken is not None else 0
+        if taken is None or pending == 0:
+            self._taken_mark = None  # type: ignore[misc]  # nothing is waiting: no deadline
+            return False
+        mark = self._taken_mark
+        if mark is not None and now - mark[0] >= self.send_timeout:  # type: ignore[operator]
+            if taken < mark[1]:
+                return True
+            mark = None
+        if mark is None:
+            self._taken_mark = (now, taken + pending)  # type: ignore[misc]
+        return False
 
     def _arm_timer(self, now: float) -> None:
         deadline = next_check(

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from litestar.response.base import ASGIResponse
 
 from litestar_sse.asgi import ASGIStreamingSSEResponse
-from litestar_sse.asgi.reset import pending_output
 from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
+from litestar_sse.asgi.transport import pending_output
 
 if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send
@@ -244,7 +244,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
 
     def _leave_cleanly(self) -> None:
         """The stream ended: keep its hard end only if its connection is stuck (not read)."""
-        stuck = self._connection is not None and pending_output(self._connection) > 0
+        stuck = bool(self._connection) and pending_output(self._connection) > 0
         if stuck and self.registry.closing:
             self.registry._lingering.append(self)
         hard_end = self._hard_end

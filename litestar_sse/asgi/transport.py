@@ -1,5 +1,13 @@
-"""Resetting the connection of a stream whose client does not read: the hard end of a stream.
+"""The server's connection under a stream: what its client has taken, and its hard end.
 
+**What the client took.** ``send_timeout`` bounds a write that blocks; but a write only blocks
+once the transport's buffer is full, and the kernel's buffers below it absorb megabytes: a
+client that reads nothing (or a byte now and then) of a slow feed never blocks a write for
+minutes. So the timer also asks the kernel (Linux ``TCP_INFO``) how many bytes the client has
+acknowledged in all (:func:`bytes_taken`) and how many are still waiting on the server's side
+(:func:`pending_output`): see :meth:`~litestar_sse.asgi.timed.TimedStream._check_taken`.
+
+**The hard end.**
 ASGI gives an app no way to drop a connection. When a stream ends, the server closes the
 connection gracefully: asyncio's ``transport.close()`` first writes out what the transport
 still buffers, and the kernel keeps the socket's unsent bytes to deliver them. A client that
@@ -21,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import sys
 from typing import Any, Final
 
 try:  # POSIX; on Windows only the transport's buffer is counted
@@ -32,23 +41,27 @@ except ImportError:  # pragma: no cover
 # SIOCOUTQ, for a TCP socket (Linux): its bytes not yet acknowledged by the client.
 _OUTQ: Final = getattr(termios, "TIOCOUTQ", None)
 
-__all__ = ("connection_of", "pending_output", "reset_connection")
+__all__ = ("bytes_taken", "connection_of", "pending_output", "reset_connection")
+
+_TCP_INFO: Final = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_BYTES_ACKED: Final = 120  # offset of tcpi_bytes_acked (u64, Linux 4.2+) in struct tcp_info
 
 _LINGER_ZERO: Final = struct.pack("ii", 1, 0)
 
 
-def connection_of(task: Any) -> Any | None:
-    """The transport of the connection ``task`` (a request's task) serves, or ``None``."""
+def connection_of(task: Any) -> Any:
+    """The transport of the connection ``task`` (a request's task) serves, or ``False`` where
+    the server does not show it (a value that is looked up once)."""
     coro = getattr(task, "get_coro", lambda: None)()
     frame = getattr(coro, "cr_frame", None)
     if frame is None:
-        return None
+        return False
     transport = getattr(frame.f_locals.get("self"), "transport", None)
     if callable(getattr(transport, "abort", None)) and callable(
         getattr(transport, "get_write_buffer_size", None)
     ):
         return transport
-    return None
+    return False
 
 
 def pending_output(transport: Any) -> int:
@@ -61,6 +74,22 @@ def pending_output(transport: Any) -> int:
         if _OUTQ is not None and sock is not None:
             pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
     return pending
+
+
+def bytes_taken(transport: Any) -> int | None:
+    """Bytes of the connection its client has acknowledged since it opened (Linux), or
+    ``None`` where the system does not tell."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        sock = transport.get_extra_info("socket")
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 232)
+    except Exception:  # no socket (a unix socket has no TCP_INFO), or closed meanwhile
+        return None
+    if len(info) < _BYTES_ACKED + 8:
+        return None  # a kernel older than 4.2
+    taken: int = struct.unpack_from("Q", info, _BYTES_ACKED)[0]
+    return taken
 
 
 def reset_connection(transport: Any) -> None:
