@@ -104,27 +104,28 @@ class TimedStream:
 
     def _check_taken(self, now: float) -> bool:
         """True if the client has not taken, within ``send_timeout``, the bytes that were
-        waiting for it on the server's side (its transport's and kernel's buffers) when the
-        last mark was set; a write does not have to block for that (see
-        :mod:`~litestar_sse.asgi.transport`). Runs on the timer's checks, at least once per
-        ``send_timeout``; where the server or the system does not tell, never cuts."""
+        waiting for it on the server's side (its transport's and kernel's buffers) at the
+        check that set the mark; a write does not have to block for that (see
+        :mod:`~litestar_sse.asgi.transport`). Asks the kernel at most once per half
+        ``send_timeout`` while nothing waits, once per ``send_timeout`` while something does
+        (two system calls), not at every ping. Where the server or the system does not tell,
+        never cuts."""
+        timeout = self.send_timeout
+        assert timeout is not None
+        mark = self._taken_mark  # (when, bytes to be taken by when + send_timeout; -1: none)
+        if mark is not None and now - mark[0] < (timeout if mark[1] >= 0 else timeout / 2):
+            return False
         connection = self._connection
         if connection is None:
             connection = self._connection = connection_of(self._host)
-        if not connection:
+        taken = bytes_taken(connection) if connection else None
+        if taken is None:
+            self._taken_mark = (now, -1)  # type: ignore[misc]
             return False
-        taken = bytes_taken(connection)
-        pending = pending_output(connection) if taken is not None else 0
-        if taken is None or pending == 0:
-            self._taken_mark = None  # type: ignore[misc]  # nothing is waiting: no deadline
-            return False
-        mark = self._taken_mark
-        if mark is not None and now - mark[0] >= self.send_timeout:  # type: ignore[operator]
-            if taken < mark[1]:
-                return True
-            mark = None
-        if mark is None:
-            self._taken_mark = (now, taken + pending)  # type: ignore[misc]
+        if mark is not None and 0 <= taken < mark[1]:
+            return True
+        pending = pending_output(connection)
+        self._taken_mark = (now, taken + pending if pending else -1)  # type: ignore[misc]
         return False
 
     def _arm_timer(self, now: float) -> None:
