@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.response.base import ASGIResponse
 
-from litestar_sse.asgi import ASGIStreamingSSEResponse
+from litestar_sse.asgi import ASGIStreamingSSEResponse, StreamState
 from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
-from litestar_sse.asgi.transport import pending_output
+from litestar_sse.asgi.transport import bytes_taken, pending_output
 
 if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send
@@ -182,7 +182,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         client: The key of the stream's client, for ``max_connections_per_client``.
     """
 
-    __slots__ = ("_hard_end", "client", "flush_headers", "preamble", "registry")
+    __slots__ = ("_hard_end", "_taken_at_end", "client", "flush_headers", "preamble", "registry")
 
     def __init__(
         self,
@@ -198,7 +198,8 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         self.client = client
         self.preamble = preamble
         self.flush_headers = flush_headers
-        self._hard_end: Alarm | None = None
+        self._hard_end: Alarm | None = None  # max_lifetime's hard end, grace_period after it
+        self._taken_at_end: int | None = None  # bytes the client had taken when the body ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream, or a 503 with ``Retry-After`` if the app has too many open.
@@ -240,13 +241,17 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
             await super().send_body(send, receive)
         finally:
             registry._streams.discard(self)
-            self._leave_cleanly()
+            self._keep_hard_end_if_stuck()
 
-    def _leave_cleanly(self) -> None:
-        """The stream ended: keep its hard end only if its connection is stuck (not read)."""
-        stuck = bool(self._connection) and pending_output(self._connection) > 0
-        if stuck and self.registry.closing:
-            self.registry._lingering.append(self)
+    def _keep_hard_end_if_stuck(self) -> None:
+        """The stream ended: keep its hard end only if its connection still holds bytes the
+        client has not taken (it does not read), as they were taken so far."""
+        connection = self._connection
+        stuck = bool(connection) and pending_output(connection) > 0
+        if stuck:
+            self._taken_at_end = bytes_taken(connection)
+            if self.registry.closing:
+                self.registry._lingering.append(self)
         hard_end = self._hard_end
         if hard_end is not None and not stuck:
             self._hard_end = None
@@ -262,4 +267,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
 
     def _end_hard(self) -> None:
         self._hard_end = None
+        if self.state is StreamState.DONE and bytes_taken(self._connection) != self._taken_at_end:
+            return  # the client took bytes since the end: it reads (the connection may serve
+            # its next request by now), so the server's graceful close will do
         self.abort("lifetime")
