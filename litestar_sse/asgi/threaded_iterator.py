@@ -68,7 +68,8 @@ def set_sync_thread_limit(limit: int) -> None:
 
 
 def sync_threads_in_use() -> int:
-    """Worker threads of sync iterators running now on this event loop (for monitoring)."""
+    """Worker-thread slots of sync iterators taken now on this event loop (for monitoring);
+    a thread left to finish after its stream's ``cleanup_timeout`` no longer holds one."""
     slots = _slots.get(asyncio.get_running_loop())
     return 0 if slots is None else slots.in_use
 
