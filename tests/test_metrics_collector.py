@@ -265,3 +265,11 @@ async def test_a_subscriber_disconnected_for_being_slow_has_nothing_queued_once_
         stuck.close()  # the stream ended: aclose()
         assert sample("litestar_sse_broadcast_queue_bytes") == 0
         assert sample("litestar_sse_broadcast_queue_bytes_max") == 0
+
+
+def test_cleanups_cut_are_reported() -> None:
+    counters = StreamCounters()
+    counters.cleanups_cut = 3
+    registry = CollectorRegistry()
+    registry.register(SSECollector(counters=counters))
+    assert registry.get_sample_value("litestar_sse_cleanups_cut_total") == 3
