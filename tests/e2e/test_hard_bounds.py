@@ -69,11 +69,12 @@ class Uvicorn:
 
 
 @contextmanager
-def uvicorn(tmp_path: Path, **settings: str) -> Iterator[Uvicorn]:
+def uvicorn(tmp_path: Path, *options: str, **settings: str) -> Iterator[Uvicorn]:
     port = free_port()
     log = tmp_path / "uvicorn.log"
     env = {**os.environ, "SSE_GRACE": str(GRACE), **settings}
     command = [sys.executable, "-m", "uvicorn", APP, "--host", HOST, "--port", str(port)]
+    command += options
     process = start_listening(command, port, log, env=env)
     try:
         yield Uvicorn(process, port, log)
@@ -206,10 +207,15 @@ def test_max_lifetime_ends_clients_that_do_not_read_without_a_send_timeout(
     assert "Traceback" not in log
 
 
+# uvicorn's defaults here (httptools on uvloop), and its other HTTP and loop implementations:
+# the connection is reached the same way in each (asgi/transport.py)
+@pytest.mark.parametrize(
+    "options", [(), ("--http", "h11", "--loop", "asyncio")], ids=["httptools-uvloop", "h11-asyncio"]
+)
 def test_sigterm_with_clients_that_do_not_read_exits_within_the_grace_period(
-    tmp_path: Path,
+    options: tuple[str, ...], tmp_path: Path
 ) -> None:
-    with uvicorn(tmp_path, SSE_SEND_TIMEOUT="30") as server:
+    with uvicorn(tmp_path, *options, SSE_SEND_TIMEOUT="30") as server:
 
         async def non_readers() -> list[socket.socket]:
             flood = [
