@@ -41,6 +41,7 @@ from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT, StoppingStream
 from litestar_sse.asgi.threaded_iterator import stream_batches
 from litestar_sse.asgi.timed import TimedStream
 from litestar_sse.asgi.timer_wheel import Alarm
+from litestar_sse.asgi.transport import receiving_transport
 from litestar_sse.compat import build_asgi_response
 from litestar_sse.validation import check_seconds
 
@@ -125,7 +126,8 @@ class ASGIStreamingResponse(
         "_source",
         "_state",
         "_tail",
-        "_taken_mark",
+        "_taken_by",
+        "_taken_due",
         "_timer_slot",
         "cleanup_timeout",
         "item_encoder",
@@ -202,10 +204,13 @@ class ASGIStreamingResponse(
         self._cancels = 0  # cancellations of the stream's task by its own stop, not taken back
         self._cleanup_began: float | None = None  # while the stopped producer cleans up
         self._cleanup_timer: Alarm | None = None  # its cleanup_timeout, on the timer wheel
-        # The server's transport (False: it shows none), looked up on the stop path or by the
-        # timer's check of what the client took (see asgi/transport.py).
+        # The server's transport (False: it shows none), from receive() when the stream starts,
+        # else looked up on the stop path (see asgi/transport.py).
         self._connection: Any = None
-        self._taken_mark: tuple[float, int] | None = None  # see TimedStream._check_taken
+        # When the timer next asks what the client took, and the bytes it must have taken by
+        # then (-1: none), see TimedStream._check_taken.
+        self._taken_due = 0.0
+        self._taken_by = -1
         self._route = "?"  # for the logs: the route's path template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -245,6 +250,9 @@ class ASGIStreamingResponse(
         # a copy of it before.)
         get_context = getattr(host, "get_context", None)
         self._context = get_context() if get_context is not None else contextvars.copy_context()
+        # The server's transport, where its receive() shows it (uvicorn): for the timer's
+        # check of what the client took, and a hard end's reset (asgi/transport.py).
+        self._connection = receiving_transport(receive)
         watcher = loop.create_task(self._watch_disconnect(receive))
         COUNTERS.streams_started += 1
         if self._state is _NEW:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.asgi.state import StreamState, next_check, on_timer
 from litestar_sse.asgi.timer_wheel import timer_wheel
-from litestar_sse.asgi.transport import bytes_taken, connection_of, pending_output
+from litestar_sse.asgi.transport import bytes_taken, pending_output
 
 if TYPE_CHECKING:
     import asyncio
@@ -50,7 +50,8 @@ class TimedStream:
         _loop: asyncio.AbstractEventLoop
         _host: asyncio.Task[Any] | None
         _connection: Any
-        _taken_mark: tuple[float, int] | None
+        _taken_due: float
+        _taken_by: int
 
         def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None: ...
         def get_logger(self) -> logging.Logger: ...
@@ -88,7 +89,12 @@ class TimedStream:
             )
             self.stop("send_timeout")
             self._reset_stuck_connection()  # a graceful close would wait for ever
-        elif self.send_timeout is not None and self._state in _OPEN and self._check_taken(now):
+        elif (
+            now >= self._taken_due
+            and self.send_timeout is not None
+            and self._state in _OPEN
+            and self._check_taken(now)
+        ):
             self.get_logger().warning(
                 "SSE client did not take in %.1f s what was waiting for it; closing the stream",
                 self.send_timeout,
@@ -106,26 +112,24 @@ class TimedStream:
         """True if the client has not taken, within ``send_timeout``, the bytes that were
         waiting for it on the server's side (its transport's and kernel's buffers) at the
         check that set the mark; a write does not have to block for that (see
-        :mod:`~litestar_sse.asgi.transport`). Asks the kernel at most once per half
-        ``send_timeout`` while nothing waits, once per ``send_timeout`` while something does
-        (two system calls), not at every ping. Where the server or the system does not tell,
-        never cuts."""
+        :mod:`~litestar_sse.asgi.transport`). Called by the timer once ``_taken_due`` passed:
+        the kernel is asked (two system calls) once per half ``send_timeout`` while nothing
+        waits, once per ``send_timeout`` while something does, not at every ping. Where the
+        server or the system does not tell, never cuts."""
         timeout = self.send_timeout
         assert timeout is not None
-        mark = self._taken_mark  # (when, bytes to be taken by when + send_timeout; -1: none)
-        if mark is not None and now - mark[0] < (timeout if mark[1] >= 0 else timeout / 2):
-            return False
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = connection_of(self._host)
+        connection = self._connection  # from receive() at the start (see stream.send_body)
         taken = bytes_taken(connection) if connection else None
         if taken is None:
-            self._taken_mark = (now, -1)  # type: ignore[misc]
+            self._taken_due, self._taken_by = now + timeout / 2, -1  # type: ignore[misc]
             return False
-        if mark is not None and 0 <= taken < mark[1]:
+        if 0 <= taken < self._taken_by:
             return True
         pending = pending_output(connection)
-        self._taken_mark = (now, taken + pending if pending else -1)  # type: ignore[misc]
+        if pending:  # these bytes must be taken by the next query, send_timeout from now
+            self._taken_due, self._taken_by = now + timeout, taken + pending  # type: ignore[misc]
+        else:
+            self._taken_due, self._taken_by = now + timeout / 2, -1  # type: ignore[misc]
         return False
 
     def _arm_timer(self, now: float) -> None:

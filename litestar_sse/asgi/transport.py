@@ -18,10 +18,11 @@ waits for its connections to close before it exits).
 So a hard end resets the connection: ``SO_LINGER`` 0, then ``transport.abort()``. The kernel
 drops the unsent bytes and sends an RST, the server's protocol sees the connection lost at once.
 It is done only where something is left unsent (the client is not reading), only on a stream's
-stop path, and only where the server shows its transport: uvicorn's request task runs a method
-of an object whose ``transport`` is the connection's (both its HTTP implementations, asyncio or
-uvloop). Elsewhere (granian, test clients) nothing is done and the server closes as before.
-This is the one place that reads a server's internals; ``tests/e2e`` checks it on uvicorn.
+stop path, and only where the server shows its transport: uvicorn's ``receive`` is a method of
+an object whose ``transport`` is the connection's, and so is the coroutine its request task
+runs (both its HTTP implementations, asyncio or uvloop). Elsewhere (granian, test clients)
+nothing is done and the server closes as before. This is the one place that reads a server's
+internals; ``tests/e2e`` checks it on uvicorn.
 """
 
 from __future__ import annotations
@@ -41,12 +42,31 @@ except ImportError:  # pragma: no cover
 # SIOCOUTQ, for a TCP socket (Linux): its bytes not yet acknowledged by the client.
 _OUTQ: Final = getattr(termios, "TIOCOUTQ", None)
 
-__all__ = ("bytes_taken", "connection_of", "pending_output", "reset_connection")
+__all__ = (
+    "bytes_taken",
+    "connection_of",
+    "pending_output",
+    "receiving_transport",
+    "reset_connection",
+)
 
 _TCP_INFO: Final = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 _BYTES_ACKED: Final = 120  # offset of tcpi_bytes_acked (u64, Linux 4.2+) in struct tcp_info
 
 _LINGER_ZERO: Final = struct.pack("ii", 1, 0)
+
+
+def receiving_transport(receive: Any) -> Any | None:
+    """The transport behind an ASGI ``receive`` that is a method of the server's request
+    (uvicorn's), or ``None``: two attribute reads, no allocation, at every stream's start."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    return transport if _is_transport(transport) else None
+
+
+def _is_transport(transport: Any) -> bool:
+    return callable(getattr(transport, "abort", None)) and callable(
+        getattr(transport, "get_write_buffer_size", None)
+    )
 
 
 def connection_of(task: Any) -> Any:
@@ -56,12 +76,10 @@ def connection_of(task: Any) -> Any:
     frame = getattr(coro, "cr_frame", None)
     if frame is None:
         return False
+    # Reading a suspended coroutine's locals builds a frame object and a dict that live as
+    # long as the coroutine: done on the stop path only, when receive() did not tell.
     transport = getattr(frame.f_locals.get("self"), "transport", None)
-    if callable(getattr(transport, "abort", None)) and callable(
-        getattr(transport, "get_write_buffer_size", None)
-    ):
-        return transport
-    return False
+    return transport if _is_transport(transport) else False
 
 
 def pending_output(transport: Any) -> int:
