@@ -246,13 +246,15 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
     def _keep_hard_end_if_stuck(self) -> None:
         """The stream ended: keep its hard end only if its connection still holds bytes the
         client has not taken (it does not read), as they were taken so far."""
+        hard_end = self._hard_end
+        if hard_end is None and not self.registry.closing:
+            return  # neither its lifetime nor a shutdown ended it: nothing to end hard
         connection = self._connection
         stuck = bool(connection) and pending_output(connection) > 0
         if stuck:
             self._taken_at_end = bytes_taken(connection)
             if self.registry.closing:
                 self.registry._lingering.append(self)
-        hard_end = self._hard_end
         if hard_end is not None and not stuck:
             self._hard_end = None
             hard_end.cancel()
