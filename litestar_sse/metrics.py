@@ -16,6 +16,10 @@ Metrics, all per process:
   events; a live stream adds its events every 256 events and when it ends; bytes are counted
   by streams started after :func:`register_metrics`, at the cost of one call per event);
 * ``litestar_sse_pings_sent_total``, ``litestar_sse_producer_errors_total``;
+* ``litestar_sse_cleanups_cut_total``: stopped producers whose cleanup outlasted
+  ``cleanup_timeout`` (or the shutdown grace period) and was cancelled, or whose sync worker
+  thread was left to finish its close (a stream stopped for any reason counts once in
+  ``streams_stopped_total``; this counts how many of them then hung in their cleanup);
 * for each broadcaster given, labelled ``broadcaster`` (its name), all prefixed
   ``litestar_sse_broadcast`` (see :class:`~litestar_sse.broadcast.BroadcastStats` for the
   details of each):
@@ -86,6 +90,7 @@ class SSECollector:
             ("bytes_sent", "Bytes of events written to event streams", c.bytes_sent),
             ("pings_sent", "Keep-alive pings started", c.pings_sent),
             ("producer_errors", "Stream producers that raised", c.producer_errors),
+            ("cleanups_cut", "Producer cleanups cancelled for running too long", c.cleanups_cut),
         ):
             yield CounterMetricFamily(f"litestar_sse_{name}", text, value=value)
         stopped = CounterMetricFamily(

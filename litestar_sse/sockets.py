@@ -2,11 +2,12 @@
 
 When a client's network goes away without a FIN or an RST (a laptop closed, a phone out of
 coverage, a NAT or firewall that forgot the connection), the server's kernel is never told.
-An event stream that keeps sending fills the socket's buffers and ``send_timeout`` ends it.
-A stream that only pings does not: a ping is a few bytes, the buffers never fill, every
-``send()`` completes, and the kernel retransmits the unacknowledged pings for about 15 minutes
-on Linux (``net.ipv4.tcp_retries2 = 15``) before it declares the connection dead. Until then
-the stream, its producer and its broadcast subscription stay open.
+A stream's ``send_timeout`` ends it once what it wrote waits unacknowledged that long, where
+the server shows the connection (uvicorn; see :mod:`litestar_sse.asgi.transport`). Elsewhere,
+or without a send timeout, a stream that only pings is not ended: a ping is a few bytes, the
+buffers never fill, every ``send()`` completes, and the kernel retransmits the unacknowledged
+pings for about 15 minutes on Linux (``net.ipv4.tcp_retries2 = 15``) before it declares the
+connection dead. Until then the stream, its producer and its broadcast subscription stay open.
 
 ``TCP_USER_TIMEOUT`` (Linux, RFC 5482) bounds that: a connection whose sent data stays
 unacknowledged for that long is closed by the kernel, and the server sees a disconnect. Linux

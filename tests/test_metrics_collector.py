@@ -317,3 +317,11 @@ async def test_a_scrape_costs_the_same_whatever_the_number_of_subscriptions() ->
             for subscription in subscriptions:
                 subscription.close()
     assert costs[2000] == costs[50], costs
+
+
+def test_cleanups_cut_are_reported() -> None:
+    counters = StreamCounters()
+    counters.cleanups_cut = 3
+    registry = CollectorRegistry()
+    registry.register(SSECollector(counters=counters))
+    assert registry.get_sample_value("litestar_sse_cleanups_cut_total") == 3

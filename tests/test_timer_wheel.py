@@ -109,3 +109,17 @@ async def test_a_cancelled_entry_is_dropped_at_once_and_never_runs() -> None:
     assert len(kept.fired) == 1
     assert dropped.fired == []
     assert alone.fired == []
+
+
+async def test_call_later_calls_once_at_its_time_and_not_once_cancelled() -> None:
+    """The stop path's bounds (cleanup_timeout, the lifetime's hard end) ride on the wheel."""
+    wheel = timer_wheel(asyncio.get_running_loop())
+    calls: list[tuple[str, float]] = []
+    start = monotonic()
+    wheel.call_later(0.05, lambda what: calls.append((what, monotonic())), "due")
+    cancelled = wheel.call_later(0.05, lambda what: calls.append((what, monotonic())), "no")
+    cancelled.cancel()
+    cancelled.cancel()  # twice is fine
+    await asyncio.sleep(0.3)
+    assert [what for what, _ in calls] == ["due"]
+    assert calls[0][1] - start >= 0.05

@@ -4,14 +4,16 @@
   (pure functions, no event loop);
 * :mod:`~litestar_sse.asgi.stream`: ``ASGIStreamingResponse``, the send loop with disconnects
   and the send timeout;
-* :mod:`~litestar_sse.asgi.stopping`: ``stop()``, the one way a stream stops early, and how
-  each stop ends the body;
+* :mod:`~litestar_sse.asgi.stopping`: ``stop()``, the one way a stream stops early, how
+  each stop ends the body, ``abort()`` and the bound on a producer's cleanup;
 * :mod:`~litestar_sse.asgi.sse`: ``ASGIStreamingSSEResponse``, the same with idle pings;
 * :mod:`~litestar_sse.asgi.disconnect`: the ``on_disconnect`` callback;
 * :mod:`~litestar_sse.asgi.timer_wheel`: one event-loop timer for every stream's pings and
   send timeout;
 * :mod:`~litestar_sse.asgi.threaded_iterator`: one worker thread per blocking iterator;
-* :mod:`~litestar_sse.asgi.slices`: large bodies sent in slices of at most 64 KiB.
+* :mod:`~litestar_sse.asgi.slices`: large bodies sent in slices of at most 64 KiB;
+* :mod:`~litestar_sse.asgi.transport`: the server's connection under a stream: what its
+  client has taken, and its reset (the hard end of a client that does not read).
 """
 
 from litestar_sse.asgi.disconnect import DisconnectHandler

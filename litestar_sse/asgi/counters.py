@@ -24,6 +24,7 @@ class StreamCounters:
 
     __slots__ = (
         "bytes_sent",
+        "cleanups_cut",
         "count_bytes",
         "events_sent",
         "pings_sent",
@@ -48,6 +49,10 @@ class StreamCounters:
         """Keep-alive pings started."""
         self.producer_errors = 0
         """Producers (or item encoders) that raised."""
+        self.cleanups_cut = 0
+        """Producer cleanups cancelled because they outlasted ``cleanup_timeout`` or a hard end
+        (an async ``finally`` that hung), and sync producers whose worker thread was left to
+        finish its close (its slot given back)."""
         self.stops: dict[str, int] = {}
         """Streams stopped before their producer ended, by reason (``disconnect``,
         ``send_timeout``, ``overflow``, ``shutdown``, ``lifetime``)."""

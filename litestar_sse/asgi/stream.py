@@ -37,9 +37,11 @@ from litestar_sse.asgi.sources import (
     encode_chunk,
 )
 from litestar_sse.asgi.state import CLIENT_GONE, StopReason, StreamState
-from litestar_sse.asgi.stopping import StoppingStream
+from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT, StoppingStream
 from litestar_sse.asgi.threaded_iterator import stream_batches
 from litestar_sse.asgi.timed import TimedStream
+from litestar_sse.asgi.timer_wheel import Alarm
+from litestar_sse.asgi.transport import receiving_transport
 from litestar_sse.compat import build_asgi_response
 from litestar_sse.validation import check_seconds
 
@@ -86,7 +88,13 @@ class ASGIStreamingResponse(
         item_encoder: Turns each item into bytes. Defaults to passing ``bytes`` through and
             encoding ``str`` with ``encoding``.
         send_timeout: Seconds a single send may take before the client is considered gone
-            (it stopped reading). The stream is then stopped and the producer closed.
+            (it stopped reading). The stream is then stopped, its connection reset (where the
+            server shows it, see :mod:`~litestar_sse.asgi.transport`) and the producer closed.
+        cleanup_timeout: Seconds the producer's cleanup may take once the stream stopped (an
+            async generator's ``finally`` that awaits): past it, the cleanup is cancelled and a
+            warning names the route. A sync iterator closes in its worker thread, which cannot
+            be interrupted: past it, its thread's slot is given back and the thread left to
+            finish. ``None`` waits for ever.
         on_disconnect: Called once if the client goes away before the stream ends: it
             disconnected, a send timed out, or the server reported the connection closed.
             If it accepts one positional argument, it gets the reason: ``"disconnect"`` or
@@ -99,7 +107,11 @@ class ASGIStreamingResponse(
 
     __slots__ = (
         "__weakref__",  # a broadcast subscription's authorization watch holds it weakly
+        "_cancels",
+        "_cleanup_began",
+        "_cleanup_timer",
         "_closing",
+        "_connection",
         "_context",
         "_deadline",
         "_host",
@@ -109,11 +121,15 @@ class ASGIStreamingResponse(
         "_partial",
         "_partial_sent",
         "_pass_reason",
+        "_route",
         "_send",
         "_source",
         "_state",
         "_tail",
+        "_taken_by",
+        "_taken_due",
         "_timer_slot",
+        "cleanup_timeout",
         "item_encoder",
         "logger",
         "on_disconnect",
@@ -141,6 +157,7 @@ class ASGIStreamingResponse(
         on_disconnect: DisconnectHandler | None = None,
         logger: logging.Logger | None = None,
         on_error: Callable[[Exception], bytes] | None = None,
+        cleanup_timeout: float | None = DEFAULT_CLEANUP_TIMEOUT,
     ) -> None:
         # Litestar's own __init__ would wrap sync iterators in a per-item thread hop.
         build_asgi_response(
@@ -161,6 +178,7 @@ class ASGIStreamingResponse(
         self.iterator = iterator  # type: ignore[assignment]
         self.item_encoder = item_encoder
         self.send_timeout = check_seconds(send_timeout, "send_timeout")
+        self.cleanup_timeout = check_seconds(cleanup_timeout, "cleanup_timeout")
         self.on_disconnect = on_disconnect
         self._pass_reason = on_disconnect is not None and takes_reason(on_disconnect)
         self.logger = logger
@@ -183,6 +201,17 @@ class ASGIStreamingResponse(
         # The slot of this stream's pending check on the loop's timer wheel, None when none.
         self._timer_slot: int | None = None
         self._deadline: float | None = None  # see set_deadline
+        self._cancels = 0  # cancellations of the stream's task by its own stop, not taken back
+        self._cleanup_began: float | None = None  # while the stopped producer cleans up
+        self._cleanup_timer: Alarm | None = None  # its cleanup_timeout, on the timer wheel
+        # The server's transport (False: it shows none), from receive() when the stream starts,
+        # else looked up on the stop path (see asgi/transport.py).
+        self._connection: Any = None
+        # When the timer next asks what the client took, and the bytes it must have taken by
+        # then (-1: none), see TimedStream._check_taken.
+        self._taken_due = 0.0
+        self._taken_by = -1
+        self._route = "?"  # for the logs: the route's path template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -190,6 +219,7 @@ class ASGIStreamingResponse(
             # Litestar passes is_head_response only for file responses; without this a HEAD on
             # an endless stream would run it forever while the server discards the body.
             self.is_head_response = True
+        self._route = f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -220,6 +250,9 @@ class ASGIStreamingResponse(
         # a copy of it before.)
         get_context = getattr(host, "get_context", None)
         self._context = get_context() if get_context is not None else contextvars.copy_context()
+        # The server's transport, where its receive() shows it (uvicorn): for the timer's
+        # check of what the client took, and a hard end's reset (asgi/transport.py).
+        self._connection = receiving_transport(receive)
         watcher = loop.create_task(self._watch_disconnect(receive))
         COUNTERS.streams_started += 1
         if self._state is _NEW:
@@ -240,15 +273,35 @@ class ASGIStreamingResponse(
                 stops = COUNTERS.stops
                 stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
             self._context = None  # the request's context: not kept alive by the response
-            watcher.cancel()
             self._disarm_timer()  # the wheel keeps no reference to an ended stream
             self._drop_ping()
             source, self._source = self._source, None
-            await close_producer(source, self.get_logger())
+            if source is not None:
+                await self._close_source(source)
+            connection = self._connection
+            if connection and connection.is_closing() and not watcher.done():
+                # Reset by the stop (see asgi/transport.py): the server reports the loss to
+                # receive() within a turn or two; returning before it would make the server
+                # log an error for a response it sees as incomplete.
+                await asyncio.wait((watcher,), timeout=1.0)
+            watcher.cancel()
         if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
             await run_disconnect_handler(
                 self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
             )
+
+    async def _close_source(self, source: AsyncIterator[Any]) -> None:
+        """Close the producer (its ``finally`` may await), within ``cleanup_timeout``."""
+        if getattr(source, "ag_frame", True) is None:
+            return  # an async generator that ended: nothing left to run
+        self._begin_cleanup()
+        try:
+            await close_producer(source, self.get_logger())
+        except asyncio.CancelledError:
+            if self._cleanup_began is not None or not self._take_back_cancels():
+                raise  # not our cut: the server's (or a task group's) cancellation
+        finally:
+            self._end_cleanup()
 
     async def _stream(self, send: Send) -> None:
         self._iterated = True
@@ -299,6 +352,8 @@ class ASGIStreamingResponse(
             self._write,
             self._producer_failed,
             yield_every=_YIELD_EVERY,
+            cleanup_timeout=self.cleanup_timeout,
+            route=self._route,
         ):
             return
         await self._finish(send)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import weakref
@@ -18,6 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
+from litestar_sse.asgi.counters import COUNTERS
+from litestar_sse.asgi.timer_wheel import timer_wheel
 from litestar_sse.validation import check_required_count
 
 __all__ = (
@@ -41,6 +44,8 @@ MIN_BATCH = 256
 DEFAULT_SYNC_THREAD_LIMIT: Final = 40
 """Worker threads for sync iterators, at most, per event loop (anyio's default for its own)."""
 
+_LOGGER: Final = logging.getLogger("litestar_sse")
+
 _limit = DEFAULT_SYNC_THREAD_LIMIT
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ThreadSlots] = (
     weakref.WeakKeyDictionary()
@@ -51,17 +56,20 @@ def set_sync_thread_limit(limit: int) -> None:
     """Set how many sync iterators may run in worker threads at once, per event loop.
 
     A stream whose sync iterator finds every slot taken waits (its headers are sent, its first
-    event waits) until a thread ends. A thread that is blocked in ``next()`` holds its slot
-    until ``next()`` returns, even after its client left: Python cannot interrupt a thread, so
-    an iterator that may block for ever should be an async one. Loops created after the call
-    take the new limit; loops already streaming keep theirs.
+    event waits) until a thread ends. A thread that is blocked in ``next()`` or in the
+    iterator's ``close()`` after its stream ended cannot be interrupted: it holds its slot for
+    the stream's ``cleanup_timeout`` at most, then the slot is given back (a warning says so)
+    and the thread is left to finish on its own. An iterator that may block for ever should be
+    an async one. Loops created after the call take the new limit; loops already streaming
+    keep theirs.
     """
     global _limit
     _limit = check_required_count(limit, "limit", minimum=1)
 
 
 def sync_threads_in_use() -> int:
-    """Worker threads of sync iterators running now on this event loop (for monitoring)."""
+    """Worker-thread slots of sync iterators taken now on this event loop (for monitoring);
+    a thread left to finish after its stream's ``cleanup_timeout`` no longer holds one."""
     slots = _slots.get(asyncio.get_running_loop())
     return 0 if slots is None else slots.in_use
 
@@ -93,12 +101,8 @@ class _ThreadSlots:
         self._free -= 1
         self.in_use += 1
 
-    def give_back_threadsafe(self) -> None:
-        """Called by a worker thread as it ends."""
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            self._loop.call_soon_threadsafe(self._release)
-
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give a slot back (on the loop): its thread ended, or was left to finish."""
         self.in_use -= 1
         self._give_back()
 
@@ -132,6 +136,7 @@ class ThreadedIterator(Generic[T]):
         "_buffer",
         "_done",
         "_error",
+        "_holds_slot",
         "_iterator",
         "_last_take",
         "_loop",
@@ -163,6 +168,7 @@ class ThreadedIterator(Generic[T]):
         self._error: BaseException | None = None
         self._last_take = 0.0
         self._slots = slots  # given back when the thread ends
+        self._holds_slot = slots is not None
         self._thread = threading.Thread(
             target=self._run, name="litestar-sse-sync-iterator", daemon=True
         )
@@ -201,7 +207,8 @@ class ThreadedIterator(Generic[T]):
                     self._done = True
                     self._wake()
                 if self._slots is not None:
-                    self._slots.give_back_threadsafe()
+                    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
+                        self._loop.call_soon_threadsafe(self._give_back_slot)
 
     async def next_batch(self) -> list[T]:
         """Return every item produced so far (at least one); raise ``StopAsyncIteration`` at end.
@@ -241,6 +248,26 @@ class ThreadedIterator(Generic[T]):
             self._buffer.clear()
             self._space.notify()
 
+    def _give_back_slot(self) -> None:
+        if self._holds_slot and self._slots is not None:
+            self._holds_slot = False
+            self._slots.release()
+
+    def abandon(self, route: str, waited: float) -> None:
+        """Give the slot back if the stopped thread is still running after ``waited`` seconds
+        (blocked in ``next()`` or ``close()``, which nothing can interrupt); it may finish later."""
+        if not self._holds_slot:
+            return
+        COUNTERS.cleanups_cut += 1
+        _LOGGER.warning(
+            "The sync producer of the event stream %s was still running %.1f s after its stream "
+            "ended (blocked in next() or in its close, which cannot be interrupted); its worker "
+            "thread is left to finish on its own and its slot is given back",
+            route,
+            waited,
+        )
+        self._give_back_slot()
+
 
 def _resolve(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
@@ -254,6 +281,8 @@ async def stream_batches(
     on_error: Callable[[Exception], None],
     *,
     yield_every: int,
+    cleanup_timeout: float | None = None,
+    route: str = "?",
 ) -> bool:
     """Stream a blocking iterator from its worker thread: each batch encoded, in one ``write``.
 
@@ -265,6 +294,9 @@ async def stream_batches(
     iterator or ``encode`` is passed to ``on_error`` (called in the ``except`` block) after what
     was encoded before it is written, and ends the stream (True). Gives the event loop a turn
     every ``yield_every`` items, as a full buffer hands over the next batch without waiting.
+    When the stream ends, the worker stops and closes the iterator in its thread; if it is
+    still running ``cleanup_timeout`` seconds later, its slot is given back
+    (:meth:`ThreadedIterator.abandon`, logged with ``route``).
     """
     slots = _slots_of(asyncio.get_running_loop())
     await slots.take()
@@ -293,3 +325,6 @@ async def stream_batches(
                 return True
     finally:
         threaded.stop()
+        if cleanup_timeout is not None and not threaded._done:
+            wheel = timer_wheel(threaded._loop)  # no loop timer per stream
+            wheel.call_later(cleanup_timeout, threaded.abandon, route, cleanup_timeout)

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import math
 from time import monotonic
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
-from litestar_sse.asgi.state import next_check, on_timer
+from litestar_sse.asgi.state import StreamState, next_check, on_timer
 from litestar_sse.asgi.timer_wheel import timer_wheel
+from litestar_sse.asgi.transport import bytes_taken, pending_output
 
 if TYPE_CHECKING:
     import asyncio
     import contextvars
     import logging
 
-    from litestar_sse.asgi.state import StopReason, StreamState
+    from litestar_sse.asgi.state import StopReason
 
 __all__ = ("TimedStream",)
+
+# A stream in these states has written, or is writing, bytes its client may not have taken.
+_OPEN: Final = frozenset((StreamState.IDLE, StreamState.WRITING, StreamState.PINGING))
 
 
 class TimedStream:
@@ -44,9 +48,14 @@ class TimedStream:
         _timer_slot: int | None
         _context: contextvars.Context | None
         _loop: asyncio.AbstractEventLoop
+        _host: asyncio.Task[Any] | None
+        _connection: Any
+        _taken_due: float
+        _taken_by: int
 
         def stop(self, reason: StopReason, *, closing: bytes | None = None) -> None: ...
         def get_logger(self) -> logging.Logger: ...
+        def _reset_stuck_connection(self) -> None: ...
 
     def on_timer(self, slot: int) -> None:
         """Keep-alive and send-timeout check, called by the loop's :class:`TimerWheel`.
@@ -79,12 +88,49 @@ class TimedStream:
                 "SSE client did not read for %.1f s; closing the stream", now - self._last_write
             )
             self.stop("send_timeout")
+            self._reset_stuck_connection()  # a graceful close would wait for ever
+        elif (
+            now >= self._taken_due
+            and self.send_timeout is not None
+            and self._state in _OPEN
+            and self._check_taken(now)
+        ):
+            self.get_logger().warning(
+                "SSE client did not take in %.1f s what was waiting for it; closing the stream",
+                self.send_timeout,
+            )
+            self.stop("send_timeout")
+            self._reset_stuck_connection()
         elif action == "ping":
             self._ping()
         elif action == "expire":
             self._deadline = None  # type: ignore[misc]
             self._expire()
         self._arm_timer(now)
+
+    def _check_taken(self, now: float) -> bool:
+        """True if the client has not taken, within ``send_timeout``, the bytes that were
+        waiting for it on the server's side (its transport's and kernel's buffers) at the
+        check that set the mark; a write does not have to block for that (see
+        :mod:`~litestar_sse.asgi.transport`). Called by the timer once ``_taken_due`` passed:
+        the kernel is asked (two system calls) once per half ``send_timeout`` while nothing
+        waits, once per ``send_timeout`` while something does, not at every ping. Where the
+        server or the system does not tell, never cuts."""
+        timeout = self.send_timeout
+        assert timeout is not None
+        connection = self._connection  # from receive() at the start (see stream.send_body)
+        taken = bytes_taken(connection) if connection else None
+        if taken is None:
+            self._taken_due, self._taken_by = now + timeout / 2, -1  # type: ignore[misc]
+            return False
+        if 0 <= taken < self._taken_by:
+            return True
+        pending = pending_output(connection)
+        if pending:  # these bytes must be taken by the next query, send_timeout from now
+            self._taken_due, self._taken_by = now + timeout, taken + pending  # type: ignore[misc]
+        else:
+            self._taken_due, self._taken_by = now + timeout / 2, -1  # type: ignore[misc]
+        return False
 
     def _arm_timer(self, now: float) -> None:
         deadline = next_check(

@@ -14,10 +14,11 @@ import heapq
 import logging
 import math
 import weakref
+from collections.abc import Callable
 from time import monotonic
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
-__all__ = ("RESOLUTION", "TimerWheel", "timer_wheel")
+__all__ = ("RESOLUTION", "Alarm", "TimerWheel", "timer_wheel")
 
 RESOLUTION: Final = 0.01
 """Width of a slot in seconds: the most a check can run after its deadline."""
@@ -59,6 +60,11 @@ class TimerWheel:
         if not self._running and (self._armed is None or slot < self._armed):
             self._arm(slot)
         return slot
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Alarm:
+        """Call ``callback(*args)`` once, ``delay`` seconds from now (up to a slot later), from
+        the wheel: the bounds of a stream's stop path, without a loop timer per stream."""
+        return Alarm(self, monotonic() + delay, callback, args)
 
     def cancel(self, stream: TimedStream, slot: int) -> None:
         """Forget ``stream``'s entry in ``slot``: a stream that ended is not kept until then.
@@ -102,6 +108,36 @@ class TimerWheel:
             self._running = False
         if heap:
             self._arm(heap[0])
+
+
+class Alarm:
+    """A one-shot call on a :class:`TimerWheel` (see :meth:`TimerWheel.call_later`)."""
+
+    __slots__ = ("_args", "_callback", "_slot", "_wheel")
+
+    def __init__(
+        self,
+        wheel: TimerWheel,
+        deadline: float,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
+        self._wheel = wheel
+        self._callback = callback
+        self._args = args
+        self._slot: int | None = wheel.schedule(self, deadline)
+
+    def on_timer(self, slot: int) -> None:
+        """Called by the wheel: make the call, unless cancelled."""
+        if slot == self._slot:
+            self._slot = None
+            self._callback(*self._args)
+
+    def cancel(self) -> None:
+        """Do not make the call; the wheel forgets it."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self._wheel.cancel(self, slot)
 
 
 _wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TimerWheel] = (

@@ -76,6 +76,14 @@ class SSEConfig:
         send_timeout: Seconds one send (pings included) may take before the client is
             considered gone and the stream is closed: 30 by default, so a client that stopped
             reading never holds a stream (and what it buffers) for ever. ``None`` waits forever.
+        cleanup_timeout: Seconds a stopped producer's cleanup may take (a generator's
+            ``finally`` that awaits: a database call, a lock, a network call without a
+            timeout) before it is cancelled, with a warning on the ``litestar_sse`` logger that
+            names the route and counted in ``litestar_sse_cleanups_cut_total``. 5 by default,
+            the default ``shutdown_grace_period``: a hung cleanup holds its request no longer
+            than a shutdown waits for a stream. A sync generator's close, which runs in its
+            worker thread and cannot be interrupted, gives its thread's slot back after it.
+            ``None`` waits for ever.
         headers: Extra response headers for every event stream. Headers set on the response
             or the route (``response_headers``) win; these may override the defaults
             ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no``.
@@ -96,13 +104,18 @@ class SSEConfig:
         retry_after: The ``Retry-After`` value, in seconds, of that 503.
         max_lifetime: Seconds after which a stream is ended cleanly (the event being sent
             completes, then ``lifetime_event`` if set, then the end of the body): an hour by
-            default. Clients reconnect with ``Last-Event-ID``, which rebalances long-lived
-            connections across servers, bounds per-connection state, and frees every stream of
-            a client that holds connections without reading. ``None`` means no limit.
+            default. A stream that has not ended ``shutdown_grace_period`` seconds later (its
+            client does not read, whatever ``send_timeout`` says) is ended hard: its write and
+            its producer's cleanup are cut, and a connection still holding bytes the client
+            did not take is reset. Clients reconnect with ``Last-Event-ID``, which rebalances
+            long-lived connections across servers, bounds per-connection state, and frees every
+            stream of a client that holds connections without reading. ``None`` means no limit.
         lifetime_event: An event sent just before a stream ends for ``max_lifetime``.
         shutdown_grace_period: Seconds every open stream gets to end cleanly once the server
-            shuts down (see :class:`~litestar_sse.SSEPlugin`); streams still open then are
-            aborted so the server can exit.
+            shuts down (see :class:`~litestar_sse.SSEPlugin`), or once it reached
+            ``max_lifetime``; streams still open then are ended hard: their write and their
+            producer's cleanup are cut, and the connections of clients that do not read are
+            reset, so the server can exit without a graceful timeout of its own.
         shutdown_event: An event sent to every open stream when the server shuts down, before
             the end of its body; e.g. ``ServerSentEventMessage(event="shutdown", data="",
             retry=5000)`` to make clients wait a little before they reconnect.
@@ -137,6 +150,7 @@ class SSEConfig:
     retry: int | None = None
     sep: str = DEFAULT_SEPARATOR
     send_timeout: float | None = 30.0
+    cleanup_timeout: float | None = 5.0
     headers: Mapping[str, str] = field(default_factory=dict)
     max_connections: int | None = None
     max_connections_per_client: int | None = None
@@ -158,6 +172,7 @@ class SSEConfig:
             {name: getattr(self, name) for name in STREAM_DEFAULT_FIELDS}
         )
         self.ping_interval, self.send_timeout = stream["ping_interval"], stream["send_timeout"]
+        self.cleanup_timeout = stream["cleanup_timeout"]
         for name, value in self.headers.items():
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
@@ -213,6 +228,7 @@ class AppSSE:
             max_lifetime=config.max_lifetime,
             lifetime_event=_encode(config.lifetime_event, config.sep),
             shutdown_event=_encode(config.shutdown_event, config.sep),
+            grace_period=config.shutdown_grace_period,
         )
 
     def open_stream(

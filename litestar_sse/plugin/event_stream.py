@@ -88,6 +88,7 @@ def event_stream(
     send_timeout: float | EmptyType | None = Empty,
     sep: str | EmptyType = Empty,
     error_event: ErrorEvent | EmptyType | None = Empty,
+    cleanup_timeout: float | EmptyType | None = Empty,
 ) -> Callable[[F], F]: ...
 
 
@@ -101,6 +102,7 @@ def event_stream(
     send_timeout: float | EmptyType | None = Empty,
     sep: str | EmptyType = Empty,
     error_event: ErrorEvent | EmptyType | None = Empty,
+    cleanup_timeout: float | EmptyType | None = Empty,
 ) -> Any:
     """Mark a route handler function as an event stream; put it below the route decorator.
 
@@ -129,7 +131,8 @@ def event_stream(
 
     Called with arguments, it sets this route's stream settings over the app's
     :class:`~litestar_sse.SSEConfig` (see there for each): ``ping_interval``,
-    ``ping_message``, ``retry``, ``send_timeout``, ``sep``, ``error_event``. ``None`` turns a
+    ``ping_message``, ``retry``, ``send_timeout``, ``cleanup_timeout``, ``sep``,
+    ``error_event``. ``None`` turns a
     setting off for this route; an argument not given keeps the app's value.
 
     Raises:
@@ -143,6 +146,7 @@ def event_stream(
             "ping_message": ping_message,
             "retry": retry,
             "send_timeout": send_timeout,
+            "cleanup_timeout": cleanup_timeout,
             "sep": sep,
             "error_event": error_event,
         },
@@ -264,13 +268,22 @@ def route_settings(values: Mapping[str, Any], *, skip_empty: bool = False) -> di
 class RouteDefaults:
     """A route's stream settings over the app's defaults (a :class:`StreamDefaults`)."""
 
-    __slots__ = ("error_event", "ping_interval", "ping_message", "retry", "send_timeout", "sep")
+    __slots__ = (
+        "cleanup_timeout",
+        "error_event",
+        "ping_interval",
+        "ping_message",
+        "retry",
+        "send_timeout",
+        "sep",
+    )
 
     def __init__(self, app: StreamDefaults, route: Mapping[str, Any]) -> None:
         self.ping_interval: float | None = route.get("ping_interval", app.ping_interval)
         self.ping_message: str = route.get("ping_message", app.ping_message)
         self.retry: int | None = route.get("retry", app.retry)
         self.send_timeout: float | None = route.get("send_timeout", app.send_timeout)
+        self.cleanup_timeout: float | None = route.get("cleanup_timeout", app.cleanup_timeout)
         self.sep: str = route.get("sep", app.sep)
         self.error_event: ErrorEvent | None = route.get("error_event", app.error_event)
 

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.response.base import ASGIResponse
 
-from litestar_sse.asgi import ASGIStreamingSSEResponse
+from litestar_sse.asgi import ASGIStreamingSSEResponse, StreamState
+from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
+from litestar_sse.asgi.transport import bytes_taken, pending_output
 
 if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send
@@ -36,15 +38,20 @@ class StreamRegistry:
         max_lifetime: Seconds after which a stream is ended cleanly, or ``None``.
         lifetime_event: Bytes sent before the end of a stream that reached ``max_lifetime``.
         shutdown_event: Bytes sent before the end of every stream at shutdown.
+        grace_period: Seconds a stream that reached ``max_lifetime`` gets to end cleanly
+            before it is ended hard (:meth:`~litestar_sse.asgi.stopping.StoppingStream.abort`),
+            as at shutdown.
     """
 
     __slots__ = (
         "_abort_timer",
         "_idle",
+        "_lingering",
         "_open",
         "_per_client",
         "_streams",
         "closing",
+        "grace_period",
         "lifetime_event",
         "max_connections",
         "max_connections_per_client",
@@ -62,6 +69,7 @@ class StreamRegistry:
         max_lifetime: float | None = None,
         lifetime_event: bytes = b"",
         shutdown_event: bytes = b"",
+        grace_period: float = 5.0,
     ) -> None:
         self.max_connections = max_connections
         self.max_connections_per_client = max_connections_per_client
@@ -71,10 +79,14 @@ class StreamRegistry:
         self.max_lifetime = max_lifetime
         self.lifetime_event = lifetime_event
         self.shutdown_event = shutdown_event
+        self.grace_period = grace_period
         self.closing = False
         """True once shutdown began: new streams are ended as soon as they start."""
         self._open = 0
         self._streams: set[ManagedSSEResponse] = set()
+        # Streams that ended during a shutdown with bytes their client had not taken yet: their
+        # connections are reset with the streams still open once the grace period is over.
+        self._lingering: list[ManagedSSEResponse] = []
         self._idle: asyncio.Future[None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
 
@@ -108,11 +120,14 @@ class StreamRegistry:
             self._idle.set_result(None)
 
     def begin_shutdown(self, grace_period: float) -> None:
-        """End every open stream cleanly, and abort those still open after ``grace_period``.
+        """End every open stream cleanly, and end hard those still open after ``grace_period``.
 
         Each stream completes the event it is sending, gets ``shutdown_event`` (if any) and the
-        end of its body. Streams that start afterwards are ended the same way at once. Call it
-        on the streams' event loop; calling it again does nothing.
+        end of its body. Streams that start afterwards are ended the same way at once. After
+        ``grace_period`` every stream still open is aborted (its write or its producer's
+        cleanup cut), and every connection of a stream that ended but whose client has not
+        taken its last bytes (it does not read) is reset, so the server does not wait on them.
+        Call it on the streams' event loop; calling it again does nothing.
         """
         if self.closing:
             return
@@ -129,6 +144,7 @@ class StreamRegistry:
         """Accept streams again after a shutdown (an app started anew, as test clients do)."""
         self.closing = False
         self._idle = None
+        self._lingering.clear()
         if self._abort_timer is not None:
             self._abort_timer.cancel()
             self._abort_timer = None
@@ -147,8 +163,9 @@ class StreamRegistry:
 
     def _abort_all(self) -> None:
         self._abort_timer = None
-        for stream in list(self._streams):
-            stream.stop("shutdown")  # no closing: nothing more is sent
+        lingering, self._lingering = self._lingering, []
+        for stream in [*self._streams, *lingering]:
+            stream.abort("shutdown")  # nothing more is sent; a stuck connection is reset
 
 
 class ManagedSSEResponse(ASGIStreamingSSEResponse):
@@ -165,7 +182,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         client: The key of the stream's client, for ``max_connections_per_client``.
     """
 
-    __slots__ = ("client", "flush_headers", "preamble", "registry")
+    __slots__ = ("_hard_end", "_taken_at_end", "client", "flush_headers", "preamble", "registry")
 
     def __init__(
         self,
@@ -181,6 +198,8 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         self.client = client
         self.preamble = preamble
         self.flush_headers = flush_headers
+        self._hard_end: Alarm | None = None  # max_lifetime's hard end, grace_period after it
+        self._taken_at_end: int | None = None  # bytes the client had taken when the body ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream, or a 503 with ``Retry-After`` if the app has too many open.
@@ -222,7 +241,35 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
             await super().send_body(send, receive)
         finally:
             registry._streams.discard(self)
+            self._keep_hard_end_if_stuck()
+
+    def _keep_hard_end_if_stuck(self) -> None:
+        """The stream ended: keep its hard end only if its connection still holds bytes the
+        client has not taken (it does not read), as they were taken so far."""
+        hard_end = self._hard_end
+        if hard_end is None and not self.registry.closing:
+            return  # neither its lifetime nor a shutdown ended it: nothing to end hard
+        connection = self._connection
+        stuck = bool(connection) and pending_output(connection) > 0
+        if stuck:
+            self._taken_at_end = bytes_taken(connection)
+            if self.registry.closing:
+                self.registry._lingering.append(self)
+        if hard_end is not None and not stuck:
+            self._hard_end = None
+            hard_end.cancel()
 
     def _expire(self) -> None:
-        """The stream reached ``max_lifetime``: end it cleanly, with the lifetime event."""
+        """The stream reached ``max_lifetime``: end it cleanly, with the lifetime event, and
+        hard once the grace period is over (its client may not read: see ``abort``)."""
         self.stop("lifetime", closing=self.registry.lifetime_event)
+        if self._hard_end is None:
+            wheel = timer_wheel(self._loop)  # no loop timer per stream
+            self._hard_end = wheel.call_later(self.registry.grace_period, self._end_hard)
+
+    def _end_hard(self) -> None:
+        self._hard_end = None
+        if self.state is StreamState.DONE and bytes_taken(self._connection) != self._taken_at_end:
+            return  # the client took bytes since the end: it reads (the connection may serve
+            # its next request by now), so the server's graceful close will do
+        self.abort("lifetime")

@@ -31,7 +31,15 @@ STREAM_HOST_KEY: Final = "_litestar_sse"
 """Key of the app's :class:`StreamHost` in ``app.state``."""
 
 STREAM_DEFAULT_FIELDS: Final = frozenset(
-    ("ping_interval", "ping_message", "retry", "send_timeout", "sep", "error_event")
+    (
+        "ping_interval",
+        "ping_message",
+        "retry",
+        "send_timeout",
+        "cleanup_timeout",
+        "sep",
+        "error_event",
+    )
 )
 """The fields of :class:`StreamDefaults`: what an app (and a route) may set for its streams."""
 
@@ -43,6 +51,7 @@ class StreamDefaults(Protocol):
     ping_message: str
     retry: int | None
     send_timeout: float | None
+    cleanup_timeout: float | None
     sep: str
     error_event: ErrorEvent | None
 
@@ -86,7 +95,7 @@ def check_stream_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
     the app's :class:`~litestar_sse.SSEConfig` and a route's settings alike; return them
     with durations normalised (``None`` is off, ``0``, ``inf`` and ``NaN`` are refused)."""
     checked = dict(values)
-    for name in ("ping_interval", "send_timeout"):
+    for name in ("ping_interval", "send_timeout", "cleanup_timeout"):
         if name in checked:
             checked[name] = check_seconds(checked[name], name)
     if "ping_message" in checked and not isinstance(checked["ping_message"], str):

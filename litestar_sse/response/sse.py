@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.types import Empty, EmptyType
 
 from litestar_sse.asgi import ASGIStreamingSSEResponse, DisconnectHandler
+from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
     check_comment,
@@ -67,6 +68,9 @@ class ServerSentEvent(Stream):
         ping_message: The text of the ping comment (app default, else ``"ping"``).
         send_timeout: Seconds one send (pings included) may take before the stream is stopped
             (app default, else ``None``).
+        cleanup_timeout: Seconds the producer's cleanup may take once the stream stopped (a
+            generator's ``finally`` that awaits) before it is cancelled, with a warning naming
+            the route; ``None`` waits for ever (app default, else ``5``).
         sep: Line separator: ``"\\r\\n"``, ``"\\n"`` or ``"\\r"`` (app default, else
             ``"\\r\\n"``).
         on_disconnect: Called (sync or async) if the client goes away before the end: a
@@ -118,6 +122,7 @@ class ServerSentEvent(Stream):
         on_disconnect: DisconnectHandler | None = None,
         type_encoders: TypeEncodersMap | None = None,
         error_event: ErrorEvent | EmptyType | None = Empty,
+        cleanup_timeout: float | EmptyType | None = Empty,
     ) -> None:
         # Arguments left unset take the app's SSEConfig value in to_asgi_response; until then
         # (and without the plugin) they hold the defaults of a plain ServerSentEvent.
@@ -128,6 +133,7 @@ class ServerSentEvent(Stream):
                 ("ping_interval", ping_interval),
                 ("ping_message", ping_message),
                 ("send_timeout", send_timeout),
+                ("cleanup_timeout", cleanup_timeout),
                 ("sep", sep),
                 ("error_event", error_event),
             )
@@ -138,6 +144,7 @@ class ServerSentEvent(Stream):
         ping_interval = None if ping_interval is Empty else ping_interval
         ping_message = "ping" if ping_message is Empty else ping_message
         send_timeout = None if send_timeout is Empty else send_timeout
+        cleanup_timeout = DEFAULT_CLEANUP_TIMEOUT if cleanup_timeout is Empty else cleanup_timeout
         sep = DEFAULT_SEPARATOR if sep is Empty else sep
         error_event = None if error_event is Empty else error_event
         super().__init__(
@@ -151,6 +158,7 @@ class ServerSentEvent(Stream):
             send_timeout=send_timeout,
             on_disconnect=on_disconnect,
             type_encoders=type_encoders,
+            cleanup_timeout=cleanup_timeout,
         )
         # Validate every field now, naming the argument in the error.
         with improperly_configured():
@@ -231,6 +239,8 @@ class ServerSentEvent(Stream):
                     preamble = encode_fields(retry=config.retry, sep=sep)
                 if "send_timeout" in unset:
                     kwargs["send_timeout"] = config.send_timeout
+                if "cleanup_timeout" in unset:
+                    kwargs["cleanup_timeout"] = config.cleanup_timeout
                 if "error_event" in unset:
                     error_event = config.error_event
             kwargs["headers"] = host.merge_headers(kwargs["headers"])

@@ -14,6 +14,7 @@ from litestar.utils.deprecation import warn_deprecation
 from litestar.utils.helpers import get_enum_string_value
 
 from litestar_sse.asgi import ASGIStreamingResponse, DisconnectHandler
+from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT
 from litestar_sse.compat import split_to_asgi_args
 from litestar_sse.validation import check_seconds
 
@@ -64,9 +65,13 @@ class Stream(_LitestarStream):
             the reason (``"disconnect"``, ``"send_timeout"``, or ``"overflow"`` for a slow
             broadcast subscriber) if it takes one argument.
         type_encoders: Extra JSON encoders, merged over the app's.
+        cleanup_timeout: Seconds the producer's cleanup may take once the stream stopped (a
+            generator's ``finally`` that awaits): past it, the cleanup is cancelled and a
+            warning names the route; ``on_disconnect`` runs after it ends or is cut. ``None``
+            waits for ever. 5 by default.
     """
 
-    __slots__ = ("on_disconnect", "send_timeout")
+    __slots__ = ("cleanup_timeout", "on_disconnect", "send_timeout")
 
     def __init__(
         self,
@@ -81,11 +86,13 @@ class Stream(_LitestarStream):
         send_timeout: float | None = None,
         on_disconnect: DisconnectHandler | None = None,
         type_encoders: TypeEncodersMap | None = None,
+        cleanup_timeout: float | None = DEFAULT_CLEANUP_TIMEOUT,
     ) -> None:
         if not callable(content) or isinstance(content, (Iterable, AsyncIterable)):
             _check_content(content)
         with improperly_configured():
             send_timeout = check_seconds(send_timeout, "send_timeout")
+            cleanup_timeout = check_seconds(cleanup_timeout, "cleanup_timeout")
         super().__init__(
             content,  # type: ignore[arg-type]
             background=background,
@@ -98,6 +105,7 @@ class Stream(_LitestarStream):
         if type_encoders:
             self.response_type_encoders = {**self.response_type_encoders, **type_encoders}
         self.send_timeout = send_timeout
+        self.cleanup_timeout = cleanup_timeout
         self.on_disconnect = on_disconnect
 
     def _resolve_content(self) -> Iterable[Any] | AsyncIterable[Any]:
@@ -142,6 +150,7 @@ class Stream(_LitestarStream):
             "media_type": get_enum_string_value(media_type or self.media_type or MediaType.JSON),
             "status_code": self.status_code or status_code,
             "send_timeout": self.send_timeout,
+            "cleanup_timeout": self.cleanup_timeout,
             "on_disconnect": self.on_disconnect,
         }
 

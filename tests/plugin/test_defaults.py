@@ -51,6 +51,7 @@ def test_config_defaults() -> None:
     assert config.retry is None
     assert config.sep == "\r\n"
     assert config.send_timeout == 30.0
+    assert config.cleanup_timeout == 5.0
     assert config.max_connections is None
     assert config.max_lifetime == 3600.0
     assert config.max_connections_per_client is None
@@ -72,6 +73,9 @@ def test_config_defaults() -> None:
         ({"retry": 1.5}, ValueError),
         ({"sep": "\n\n"}, ValueError),
         ({"send_timeout": 0}, ValueError),
+        ({"cleanup_timeout": 0}, ValueError),
+        ({"cleanup_timeout": float("inf")}, ValueError),
+        ({"cleanup_timeout": "5"}, TypeError),
         ({"headers": {"x": 1}}, TypeError),
         ({"max_connections": 0}, ValueError),
         ({"max_connections": 1.5}, TypeError),
@@ -151,6 +155,21 @@ def test_send_timeout_is_inherited_unless_set() -> None:
     explicit = ServerSentEvent(["a"], send_timeout=None).to_asgi_response(None, request)
     assert isinstance(explicit, ASGIStreamingSSEResponse)
     assert explicit.send_timeout is None
+
+
+def test_cleanup_timeout_is_inherited_unless_set() -> None:
+    config = SSEConfig(cleanup_timeout=2.0, ping_interval=None)
+    app = Litestar([], plugins=[SSEPlugin(config)])
+    request = RequestFactory(app=app).get("/")
+    inherited = ServerSentEvent(["a"]).to_asgi_response(None, request)
+    assert isinstance(inherited, ASGIStreamingSSEResponse)
+    assert inherited.cleanup_timeout == 2.0
+    explicit = ServerSentEvent(["a"], cleanup_timeout=None).to_asgi_response(None, request)
+    assert isinstance(explicit, ASGIStreamingSSEResponse)
+    assert explicit.cleanup_timeout is None  # waits for ever, as asked
+    without_plugin = ServerSentEvent(["a"]).to_asgi_response(None, RequestFactory().get("/"))
+    assert isinstance(without_plugin, ASGIStreamingSSEResponse)
+    assert without_plugin.cleanup_timeout == 5.0  # finite without the plugin too
 
 
 def test_extra_headers_lose_to_the_response_and_route_but_beat_the_builtin_defaults() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from itertools import islice
@@ -368,3 +369,39 @@ def test_open_streams_counts_the_streams_of_every_app_the_plugin_serves() -> Non
             next(iter(b))
             assert plugin.open_streams == 2
         assert wait_until_sync(lambda: plugin.open_streams == 0)
+
+
+@get("/hung")
+@event_stream(cleanup_timeout=60)
+async def hung() -> AsyncIterator[str]:
+    try:
+        yield "hello"
+        await asyncio.sleep(3600)
+    finally:
+        await asyncio.Event().wait()  # a cleanup that never returns
+
+
+def test_a_hung_cleanup_is_cut_when_the_grace_period_is_over() -> None:
+    """The lifespan's shutdown waits for no cleanup past the grace period, whatever the
+    stream's cleanup_timeout (here 60 s)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("litestar_sse")  # the app's logging config replaces caplog's
+    logger.addHandler(handler)
+    app = Litestar([hung], plugins=[SSEPlugin(SSEConfig(ping_interval=None))])
+    registry = registry_of(app)
+    try:
+        with TestClient(app) as client, sse_stream(client, "GET", "/hung") as stream:
+            assert next(iter(stream)).data == "hello"
+            begun = time.monotonic()
+            client.blocking_portal.call(registry.begin_shutdown, 0.3)
+            assert client.blocking_portal.call(registry.wait_closed, 5.0)
+            assert 0.25 < time.monotonic() - begun < 2
+            assert len(registry) == 0
+    finally:
+        logger.removeHandler(handler)
+    cut = [r.getMessage() for r in records if "was still cleaning up" in r.getMessage()]
+    assert len(cut) == 1, [r.getMessage() for r in records]
+    assert "GET /hung" in cut[0]
+    assert "shutdown" in cut[0]

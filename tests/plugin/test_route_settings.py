@@ -93,7 +93,7 @@ def test_send_timeout_and_error_event_reach_the_stream() -> None:
         return {"event": "failed", "data": type(exc).__name__}
 
     @get("/")
-    @event_stream(send_timeout=None, error_event=error_event)
+    @event_stream(send_timeout=None, error_event=error_event, cleanup_timeout=0.5)
     async def route() -> AsyncIterator[str]:
         yield "a"
         await asyncio.sleep(0.2)
@@ -104,6 +104,7 @@ def test_send_timeout_and_error_event_reach_the_stream() -> None:
         first = next(iter(stream))
         (open_stream,) = app.state[STATE_KEY].registry._streams
         assert open_stream.send_timeout is None  # the app's 7.0 is off for this route
+        assert open_stream.cleanup_timeout == 0.5
         events = [first, *stream]
     assert [(e.event, e.data) for e in events] == [("message", "a"), ("failed", "RuntimeError")]
 
@@ -113,6 +114,7 @@ def test_send_timeout_and_error_event_reach_the_stream() -> None:
     [
         ({"ping_interval": 0}, ValueError),
         ({"send_timeout": float("inf")}, ValueError),
+        ({"cleanup_timeout": 0}, ValueError),
         ({"retry": -1}, ValueError),
         ({"sep": "\t"}, ValueError),
         ({"ping_message": 1}, TypeError),
