@@ -48,6 +48,7 @@ PAGES = [
     DOCS / "performance.rst",
     DOCS / "broadcast.rst",
     DOCS / "getting-started.rst",
+    DOCS / "llm-streaming.rst",
     *sorted((DOCS / "tasks").glob("*.rst")),
 ]
 """The pages that speak about speed. A page that uses ``:bench:`` is added by itself."""
