@@ -8,6 +8,8 @@ imports this module: the plugin stores an :class:`AppSSE`, which implements it, 
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -33,6 +35,12 @@ __all__ = ("STATE_KEY", "AppSSE", "AppService", "SSEConfig", "client_address", "
 STATE_KEY: Final = STREAM_HOST_KEY
 """Key of the :class:`AppSSE` in ``app.state``."""
 
+IPV6_CLIENT_PREFIX: Final = 64
+"""Bits of an IPv6 address that make one client for :func:`client_address`: a /64 is what one
+subscriber (a home, a phone, a server) is given, and holds 2**64 addresses of its own."""
+
+_logger: Final = logging.getLogger("litestar_sse")
+
 
 class AppService(Protocol):
     """What joins an app through :class:`SSEConfig` besides settings: the ``broadcaster``.
@@ -49,9 +57,26 @@ class AppService(Protocol):
 
 
 def client_address(request: Request[Any, Any, Any]) -> Hashable:
-    """The client's address as the server reports it (``None`` when it reports none)."""
+    """The client's address as the server reports it (``None`` when it reports none).
+
+    An IPv6 client is its /64 network (:data:`IPV6_CLIENT_PREFIX`), since one host may use any
+    address of the /64 it was given, and an IPv4-mapped IPv6 address is its IPv4 address. What
+    the server reports behind a proxy depends on the server's proxy-header settings (see
+    :attr:`SSEConfig.max_connections_per_client`).
+    """
     client = request.scope.get("client")
-    return client[0] if client else None
+    if not client:
+        return None
+    host = client[0]
+    if not isinstance(host, str) or ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
 
 
 @dataclass
@@ -96,11 +121,17 @@ class SSEConfig:
             answered ``503`` with ``Retry-After``. ``None`` (the default) means no limit. Turn it
             on only where ``client_key`` tells clients apart: behind a proxy every client has the
             proxy's address unless the server is told to trust the proxy's
-            ``X-Forwarded-For`` (``uvicorn --proxy-headers --forwarded-allow-ips ...``).
+            ``X-Forwarded-For`` (``uvicorn --proxy-headers --forwarded-allow-ips ...``). Note
+            that uvicorn trusts ``X-Forwarded-For`` from 127.0.0.1 by default: a client that
+            can reach the server from the loopback (or through a proxy on it that passes the
+            header on) chooses its own address; start it with ``--no-proxy-headers`` where no
+            trusted proxy sits there. On a Unix socket the server reports no address: every
+            request is then uncounted, and the first one logs a warning naming ``client_key``.
         client_key: What a client is, for ``max_connections_per_client``: a callable of the
-            request returning a hashable key, ``None`` for "not counted". The default is the
-            client's address as the server reports it; an authenticated identity (a user or API
-            key id) is a better key where there is one.
+            request returning a hashable key, ``None`` for "not counted". The default,
+            :func:`client_address`, is the client's address as the server reports it (an
+            IPv6 client's /64 network); an authenticated identity (a user or API key id) is a
+            better key where there is one.
         retry_after: The ``Retry-After`` value, in seconds, of that 503.
         max_lifetime: Seconds after which a stream is ended cleanly (the event being sent
             completes, then ``lifetime_event`` if set, then the end of the body): an hour by
@@ -216,11 +247,12 @@ class AppSSE:
         headers: ``config.headers`` with lower-cased names, for merging per response.
     """
 
-    __slots__ = ("__weakref__", "config", "headers", "registry")
+    __slots__ = ("__weakref__", "_keyless_told", "config", "headers", "registry")
 
     def __init__(self, config: SSEConfig) -> None:
         self.config = config
         self.headers = {name.lower(): value for name, value in config.headers.items()}
+        self._keyless_told = False
         self.registry = StreamRegistry(
             max_connections=config.max_connections,
             max_connections_per_client=config.max_connections_per_client,
@@ -236,7 +268,19 @@ class AppSSE:
     ) -> ManagedSSEResponse:
         """The ASGI response of one of the app's streams, counted in its :attr:`registry`."""
         config = self.config
-        client = None if config.max_connections_per_client is None else config.client_key(request)
+        client = None
+        if config.max_connections_per_client is not None:
+            client = config.client_key(request)
+            if client is None and not self._keyless_told:
+                self._keyless_told = True  # once per app: the cause is the deployment's
+                _logger.warning(
+                    "max_connections_per_client is on, but client_key found no client for "
+                    "%s %s (a Unix socket, or a server that reports no address): such streams "
+                    "are not counted per client. Pass SSEConfig(client_key=...) that returns "
+                    "an identity (a user id, an API key id, a trusted proxy header)",
+                    request.method,
+                    request.url.path,
+                )
         return ManagedSSEResponse(
             registry=self.registry,
             client=client,
