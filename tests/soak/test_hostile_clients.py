@@ -19,7 +19,13 @@ reading stay subscribed until ``send_timeout`` cuts them. For about 40 s, at the
 * **a Redis stall**: redis-server gets SIGSTOP for 6 s, then SIGCONT. Publishes meanwhile
   (from this process, and over HTTP through the server) must fail with the typed errors, or
   a ``503`` saying which, within ``publish_timeout``; once Redis answers again, each failed
-  publish is retried with its idempotency key.
+  publish is retried with its idempotency key;
+* **key squatting**: before the load, a client publishes over HTTP to a topic of its own with
+  the idempotency keys the good publishers are about to use (they are guessable: a counter);
+  keys belong to their topic, so no good publish is suppressed;
+* **forged resumes**: every second, 5 clients open a stream with a ``Last-Event-ID`` from an
+  epoch that never existed or from far in the future; each is answered (200, a gap) at once
+  and read no replay.
 
 Meanwhile 4 good readers (``g:0`` to ``g:99``) parse what they receive with the library's
 decoder, and a thread asks ``GET /health`` every 100 ms. The test asserts that every message
@@ -110,6 +116,10 @@ STEADY_EVERY = 0.05
 HTTP_EVERY = 0.25
 SPREAD_OVER = 30.0
 OVER_LIMIT_EVERY = 2.0
+SQUATTED_STEADY = 400
+"""Keys ``steady-0`` to ``steady-399`` are taken on ``k:squat`` before the load."""
+SQUATTED_HTTP = 80
+FORGED_EVERY, FORGED_AT_ONCE = 1.0, 5
 
 # -- the bounds ------------------------------------------------------------------------------
 
@@ -324,6 +334,10 @@ class Scenario:
         """The first publish that succeeded after SIGCONT (before any retry)."""
         self.health: list[tuple[float, float, int]] = []
         self.rss: list[int] = []
+        self.squatted: list[int] = []
+        """The statuses of the key squatter's publishes."""
+        self.forged: list[tuple[float, int, str]] = []
+        """Forged resumes: how long each took to answer, its status and ``SSE-Gap``."""
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -432,6 +446,43 @@ class Scenario:
                         )
                 if item.retried_id is None:
                     await asyncio.sleep(0.5)
+
+    async def squat_keys(self) -> None:
+        """Publish to ``k:squat`` with the keys the good publishers will use: a key that
+        belonged to every topic at once would make their publishes return these events' ids
+        and store nothing."""
+        keys = [f"steady-{n}" for n in range(SQUATTED_STEADY)]
+        keys += [f"http-{n}" for n in range(SQUATTED_HTTP)]
+        for start in range(0, len(keys), 20):
+            responses = await asyncio.gather(
+                *(
+                    self.client.post(
+                        "/publish/k:squat", content="squat", headers={"Idempotency-Key": key}
+                    )
+                    for key in keys[start : start + 20]
+                )
+            )
+            self.squatted += [response.status_code for response in responses]
+
+    async def forged_resumes(self) -> None:
+        """Resumes from ids that no history holds: an epoch that never was, a far future."""
+        rng = random.Random(19)
+
+        async def one(last_event_id: str) -> None:
+            began = time.monotonic()
+            headers = {"Last-Event-ID": last_event_id}
+            query_ = query(GOOD_TOPICS[:20])
+            async with self.client.stream("GET", f"/events?{query_}", headers=headers) as response:
+                gap = response.headers.get("sse-gap", "")
+                self.forged.append((time.monotonic() - began, response.status_code, gap))
+
+        while not self.stop.is_set():
+            ids = [
+                f"{rng.getrandbits(40):x}-{rng.randrange(10**9)}" if n % 2 else f"0-{10**15 + n}"
+                for n in range(FORGED_AT_ONCE)
+            ]
+            await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
+            await asyncio.sleep(FORGED_EVERY)
 
     async def over_limit_requests(self) -> None:
         topics = [f"x:{index}" for index in range(101)]
@@ -581,6 +632,10 @@ async def _hostile(
         )
         assert subscribed["subscribers_by_topic"].get("huge") == NON_READERS, subscribed
 
+        # -- the key squatter goes first ------------------------------------------------------
+        await scenario.squat_keys()
+        assert set(scenario.squatted) == {201}, Counter(scenario.squatted)
+
         # -- everything at once --------------------------------------------------------------
         for watcher in watchers:
             watcher.start()
@@ -605,6 +660,7 @@ async def _hostile(
             asyncio.create_task(scenario.spread()),
             asyncio.create_task(scenario.over_limit_requests()),
             asyncio.create_task(scenario.huge()),
+            asyncio.create_task(scenario.forged_resumes()),
         ]
         await scenario.stall()
         await scenario.retry_failed()
@@ -676,6 +732,17 @@ async def _hostile(
         baseline={key: baseline[key] for key in ("tasks", "threads", "python_threads")},
         after={key: after[key] for key in ("tasks", "threads", "python_threads")},
         settled_after_clients_left_s=settled_s,
+    )
+    # Forged resumes: each answered with a stream and a gap, never an error (outside the stall,
+    # where a resume may find Redis unavailable: a 503).
+    forged_ok = [f for f in scenario.forged if f[1] == 200]
+    assert forged_ok, scenario.forged[:5]
+    assert all(gap for _, _, gap in forged_ok), forged_ok[:5]
+    assert {status for _, status, _ in scenario.forged} <= {200, 503}, scenario.forged[:5]
+    figures.update(
+        squatted_keys=len(scenario.squatted),
+        forged_resumes=len(scenario.forged),
+        forged_resume_s=summary([took for took, _, _ in forged_ok]),
     )
     rss = {k: round(figures[k], 1) for k in figures if k.startswith("rss_")}
     assert rss_peak - rss_before < bound, rss
