@@ -19,6 +19,7 @@ from litestar_sse.asgi.threaded_iterator import (
     set_sync_thread_limit,
     sync_threads_in_use,
 )
+from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
 from litestar_sse.message import make_item_encoder
 from tests.polling import wait_until
 from tests.sse_wire import http_scope
@@ -254,3 +255,30 @@ async def test_a_hung_sync_close_gives_its_thread_slot_back(
     assert COUNTERS.cleanups_cut == cut_before + 1
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("GET /sync" in w and "worker thread is left to finish" in w for w in warnings)
+
+
+async def test_a_sync_stream_that_ended_leaves_nothing_on_the_timer_wheel() -> None:
+    # The bound of a stopped thread is an alarm on the wheel; a thread that ends in time takes
+    # it off, or the wheel keeps the thread and its iterator for cleanup_timeout after every
+    # stream (the churn soak saw them pile up).
+    closed = threading.Event()
+
+    def ticks() -> Iterator[bytes]:
+        try:
+            while True:
+                time.sleep(0.005)
+                yield b": tick\r\n"
+        finally:
+            closed.set()
+
+    peer = Peer()
+    response = ASGIStreamingResponse(iterator=ticks(), cleanup_timeout=30)
+    task = asyncio.ensure_future(response(scope("/sync"), peer.receive, peer.send))
+    await wait_until(lambda: bool(peer.chunks))
+    peer.gone.set()
+    await asyncio.wait_for(task, 5)
+    await wait_until(closed.is_set)
+    await wait_until(lambda: sync_threads_in_use() == 0, timeout=5)
+    wheel = timer_wheel(asyncio.get_running_loop())
+    held = [e for entries in wheel._slots.values() for e in entries if isinstance(e, Alarm)]
+    assert held == []

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
 from litestar_sse.asgi.counters import COUNTERS
-from litestar_sse.asgi.timer_wheel import timer_wheel
+from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
 from litestar_sse.validation import check_required_count
 
 __all__ = (
@@ -133,6 +133,7 @@ class ThreadedIterator(Generic[T]):
     """
 
     __slots__ = (
+        "_abandon",
         "_buffer",
         "_done",
         "_error",
@@ -169,6 +170,7 @@ class ThreadedIterator(Generic[T]):
         self._last_take = 0.0
         self._slots = slots  # given back when the thread ends
         self._holds_slot = slots is not None
+        self._abandon: Alarm | None = None  # abandon() at cleanup_timeout, while it runs
         self._thread = threading.Thread(
             target=self._run, name="litestar-sse-sync-iterator", daemon=True
         )
@@ -248,7 +250,17 @@ class ThreadedIterator(Generic[T]):
             self._buffer.clear()
             self._space.notify()
 
+    def abandon_after(self, delay: float, route: str) -> None:
+        """Call :meth:`abandon` in ``delay`` seconds, unless the thread ends before: the alarm
+        is cancelled then, so an ended stream's thread and iterator are not kept until it."""
+        if self._holds_slot and not self._done:
+            wheel = timer_wheel(self._loop)  # no loop timer per stream
+            self._abandon = wheel.call_later(delay, self.abandon, route, delay)
+
     def _give_back_slot(self) -> None:
+        alarm, self._abandon = self._abandon, None
+        if alarm is not None:
+            alarm.cancel()
         if self._holds_slot and self._slots is not None:
             self._holds_slot = False
             self._slots.release()
@@ -256,6 +268,7 @@ class ThreadedIterator(Generic[T]):
     def abandon(self, route: str, waited: float) -> None:
         """Give the slot back if the stopped thread is still running after ``waited`` seconds
         (blocked in ``next()`` or ``close()``, which nothing can interrupt); it may finish later."""
+        self._abandon = None
         if not self._holds_slot:
             return
         COUNTERS.cleanups_cut += 1
@@ -325,6 +338,5 @@ async def stream_batches(
                 return True
     finally:
         threaded.stop()
-        if cleanup_timeout is not None and not threaded._done:
-            wheel = timer_wheel(threaded._loop)  # no loop timer per stream
-            wheel.call_later(cleanup_timeout, threaded.abandon, route, cleanup_timeout)
+        if cleanup_timeout is not None:
+            threaded.abandon_after(cleanup_timeout, route)
