@@ -9,7 +9,7 @@ Streams, ``pip install litestar-sse[redis]``) across processes and machines.
 from typing import TYPE_CHECKING, Any
 
 from litestar_sse.broadcast.authorization import Authorization, Authorize
-from litestar_sse.broadcast.backend import (
+from litestar_sse.broadcast.backends.base import (
     BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
@@ -23,12 +23,14 @@ from litestar_sse.broadcast.backend import (
     current_principal,
     publishing_as,
 )
+from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast.backends.replay import Replay, ReplayPage
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
     BroadcastStats,
     OverflowPolicy,
 )
-from litestar_sse.broadcast.history import (
+from litestar_sse.broadcast.events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
@@ -36,15 +38,13 @@ from litestar_sse.broadcast.history import (
     HistoryItem,
     MessageItem,
 )
-from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.hub.subscription import Subscription
 from litestar_sse.broadcast.messages import MessageSubscription, Until
-from litestar_sse.broadcast.replay import Replay, ReplayPage
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
-from litestar_sse.broadcast.subscription import Subscription
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.redis import RedisStreamBackend
+    from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
 
 __all__ = (
     "GAP_HEADER",
@@ -90,7 +90,7 @@ def __getattr__(name: str) -> Any:
     # redis is an optional dependency: imported only when the Redis backend is asked for.
     if name == "RedisStreamBackend":
         try:
-            from litestar_sse.broadcast.redis import RedisStreamBackend
+            from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
         except ImportError as exc:
             raise ImportError(
                 "RedisStreamBackend needs redis-py: pip install 'litestar-sse[redis]'"

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.authorization import DEFAULT_AUTHORIZE_TIMEOUT, Authorize
-from litestar_sse.broadcast.backend import BackendUnavailableError, PublishOutcomeUnknownError
-from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
-from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
-from litestar_sse.broadcast.fanout import FanOut
+from litestar_sse.broadcast.backends.base import BackendUnavailableError, PublishOutcomeUnknownError
+from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast.events.format import EventFormat, make_data_encoder
+from litestar_sse.broadcast.hub.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast.hub.fanout import FanOut
 from litestar_sse.broadcast.lifecycle import Lifecycle
-from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.broadcast.pipeline import DEFAULT_PAGE_SIZE, SubscriptionPipeline
 from litestar_sse.broadcast.stats import BroadcastStats, read_stats
 from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_idempotency_key, check_topic
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import TypeEncodersMap
 
-    from litestar_sse.broadcast.backend import BroadcastBackend
-    from litestar_sse.broadcast.history import HistoryItem
+    from litestar_sse.broadcast.backends.base import BroadcastBackend
+    from litestar_sse.broadcast.events.values import HistoryItem
+    from litestar_sse.broadcast.hub.subscription import Subscription
     from litestar_sse.broadcast.messages import MessageSubscription, Until
     from litestar_sse.broadcast.responses import SubscriptionResponse
-    from litestar_sse.broadcast.subscription import Subscription
     from litestar_sse.plugin.config import SSEConfig
 
 __all__ = (

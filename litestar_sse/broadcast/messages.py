@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from litestar_sse.broadcast.history import (
+from litestar_sse.broadcast.events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
@@ -33,8 +33,8 @@ from litestar_sse.broadcast.history import (
 )
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.events.format import EventFormat
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("MessageSubscription", "Until")
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar.exceptions import PermissionDeniedException
 
 from litestar_sse.broadcast.authorization import Watch, authorize_topics
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.history import Gap, HistoryItem
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.events.values import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.responses import (
     GAP_HEADER,
@@ -49,9 +49,9 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
     from litestar_sse.broadcast.authorization import Authorize
-    from litestar_sse.broadcast.backend import BroadcastBackend
-    from litestar_sse.broadcast.fanout import FanOut
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.backends.base import BroadcastBackend
+    from litestar_sse.broadcast.hub.fanout import FanOut
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("DEFAULT_PAGE_SIZE", "SubscriptionPipeline", "client_last_event_id")
 

@@ -1,10 +1,10 @@
 """What a subscriber sends before live events, and how queued events become sends.
 
 A resuming subscriber first sends its replay, read from the backend a page at a time (see
-:mod:`~litestar_sse.broadcast.replay`), then a gap event if events were missed for good. Both
-here and for live events, several events waiting together go out in one send, joined up to
-:data:`JOIN_BYTES`: the join is the one copy a subscriber makes of shared events, so it is
-bounded; a larger event goes alone, as the very ``bytes`` object every subscriber shares.
+:mod:`~litestar_sse.broadcast.backends.replay`), then a gap event if events were missed for
+good. Both here and for live events, several events waiting together go out in one send,
+joined up to :data:`JOIN_BYTES`: the join is the one copy a subscriber makes of shared events,
+so it is bounded; a larger event goes alone, as the very ``bytes`` object every subscriber shares.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Final, Protocol
 
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.replay import SequenceReplay
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.backends.replay import SequenceReplay
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.backend import Snapshot
-    from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.replay import Replay
-    from litestar_sse.broadcast.taking import Limits
+    from litestar_sse.broadcast.backends.base import Snapshot
+    from litestar_sse.broadcast.backends.replay import Replay
+    from litestar_sse.broadcast.events.format import EventFormat
+    from litestar_sse.broadcast.hub.limits import Limits
 
 __all__ = (
     "DEFAULT_MAX_QUEUE_BYTES",

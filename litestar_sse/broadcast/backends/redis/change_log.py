@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any, Final
 
-from litestar_sse.broadcast.ids import pack_redis_id
+from litestar_sse.broadcast.events.ids import pack_redis_id
 
 __all__ = (
     "Entry",
