@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from litestar_sse.broadcast.backends.base import BackendUnavailableError
 from litestar_sse.broadcast.backends.replay import SequenceReplay
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast.backends.base import Snapshot
     from litestar_sse.broadcast.backends.replay import Replay
     from litestar_sse.broadcast.events.format import EventFormat
-    from litestar_sse.broadcast.hub.limits import Limits
 
 __all__ = (
     "DEFAULT_MAX_QUEUE_BYTES",
@@ -28,8 +26,6 @@ __all__ = (
     "JOIN_BYTES",
     "REPLAY_PAGE_BYTES",
     "Backlog",
-    "BacklogOwner",
-    "take_backlog",
 )
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
@@ -132,45 +128,3 @@ class Backlog:
         # backwards and a later reconnect does not report the same gap again.
         self._gap_due = False
         return self._format.gap(self.gap, event_id=self.head_id, topics=self.gap_topics), 0
-
-
-class BacklogOwner(Protocol):
-    """What :func:`take_backlog` needs of a subscription (:class:`~.subscription.Subscription`)."""
-
-    _backlog: Backlog | None
-    gap: str | None
-    gap_topics: tuple[str, ...]
-
-    @property
-    def _fanout(self) -> Limits: ...
-
-    def _end(self, final: bytes | None) -> None: ...
-
-    def _handing(self, body: bytes, count: int) -> bytes: ...
-
-
-async def take_backlog(subscription: BacklogOwner) -> bytes | None:
-    """The next send of ``subscription``'s backlog, counted; ``None`` once it is over, or when
-    the backend cannot be reached for it (the subscription then ends)."""
-    backlog = subscription._backlog
-    assert backlog is not None
-    fanout = subscription._fanout
-    try:
-        taken = await backlog.take(fanout.join_bytes)
-    except BackendUnavailableError as exc:
-        # The client resumes from the last event it got once the backend is back.
-        fanout.errors["replay"] += 1
-        logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
-        subscription._end(None)
-        return None
-    if taken is None:
-        subscription._backlog = None
-        return None
-    body, count = taken
-    if count == 0:  # the gap event, possibly of events lost during the replay
-        subscription.gap, subscription.gap_topics = backlog.gap, tuple(backlog.gap_topics)
-        reason = str(backlog.gap)
-        fanout.gaps[reason] = fanout.gaps.get(reason, 0) + 1
-    fanout.replayed += count
-    fanout.delivered += count
-    return subscription._handing(body, count)

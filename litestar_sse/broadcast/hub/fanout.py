@@ -169,7 +169,7 @@ class FanOut:
         """End every subscription once it has sent what it holds (and ``final``); a replay
         still being read stops where it is."""
         for subscription in list(self._subscriptions):
-            subscription._end(final)
+            subscription.end(final)
 
     def reset(self, final: bytes) -> None:
         """The backend lost its history: end every subscription after ``final`` (the one

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from litestar_sse.broadcast.hub.backlog import REPLAY_PAGE_BYTES, Backlog, take_backlog
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.hub.backlog import REPLAY_PAGE_BYTES, Backlog
 from litestar_sse.broadcast.hub.feeds import Inbox
 from litestar_sse.broadcast.hub.limits import Held, Limits, drop_to_limits, over_limit, take_batch
 from litestar_sse.message import RawEvent
@@ -199,7 +201,7 @@ class Subscription:
         self._sending = self._sending_events = 0  # the stream wrote the previous chunk
         # (the stats count it until the next chunk replaces it, or the stream waits idle)
         if self._backlog is not None:
-            body = await take_backlog(self)
+            body = await self._take_backlog()
             if body is not None:
                 return RawEvent(body)
         while True:
@@ -226,6 +228,32 @@ class Subscription:
             else:
                 inbox.future = future  # registered with every topic already
             await future
+
+    async def _take_backlog(self) -> bytes | None:
+        """The next send of the backlog, counted; ``None`` once it is over, or when the
+        backend cannot be reached for it (the subscription then ends)."""
+        backlog = self._backlog
+        assert backlog is not None
+        fanout = self._fanout
+        try:
+            taken = await backlog.take(fanout.join_bytes)
+        except BackendUnavailableError as exc:
+            # The client resumes from the last event it got once the backend is back.
+            fanout.errors["replay"] += 1
+            logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
+            self.end(None)
+            return None
+        if taken is None:
+            self._backlog = None
+            return None
+        body, count = taken
+        if count == 0:  # the gap event, possibly of events lost during the replay
+            self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
+            reason = str(backlog.gap)
+            fanout.gaps[reason] = fanout.gaps.get(reason, 0) + 1
+        fanout.replayed += count
+        fanout.delivered += count
+        return self._handing(body, count)
 
     def _collect(self) -> bytes | None:
         """Take the next chunk queued for this subscriber (or ``None``)."""
@@ -301,7 +329,7 @@ class Subscription:
         fanout.dropped += lag
         self._move_to_heads()
         self._backlog = None
-        self._end(None)
+        self.end(None)
         logger.info("Broadcast subscriber %d events behind: disconnected", lag)
         if self.on_overflow is not None:
             try:
@@ -309,7 +337,9 @@ class Subscription:
             except Exception:
                 logger.exception("on_overflow of a broadcast subscription failed")
 
-    def _end(self, final: bytes | None) -> None:
+    def end(self, final: bytes | None) -> None:
+        """End once what is queued was sent, then ``final`` (an event, or ``None``); a replay
+        still being read stops where it is. Called by the fan-out, and by :meth:`close`."""
         if self._closed:
             return
         self._closed = True
@@ -324,9 +354,7 @@ class Subscription:
         for feed in self._feeds:
             feed.waiters.pop(self, None)
         self._finalizer()
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        self.wake()
 
     def revoke(self, reason: str, closing: bytes, *, cut: bool = True) -> None:
         """End now because its authorization ended (``reason``: ``"expired"``, ``"revoked"``).
@@ -340,7 +368,7 @@ class Subscription:
         self.revoked = reason
         self._backlog = None
         self._move_to_heads()
-        self._end(closing)
+        self.end(closing)
         on_revoke = self.on_revoke
         if cut and on_revoke is not None:
             self.on_revoke = None
@@ -360,7 +388,7 @@ class Subscription:
         self._move_to_heads()
         self._sending = self._sending_events = 0  # nothing in flight any more
         self._unsending()
-        self._end(None)
+        self.end(None)
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close()
@@ -413,7 +441,26 @@ class Subscription:
         fanout.delivered += count
         return self._handing(body, count)
 
-    def _check_lag(self, feed: TopicFeed, head: int) -> None:
+    def topic_at(self, position: int) -> str | None:
+        """The topic of the event at ``position`` among this subscription's topics' recent
+        events, where a chunk it just took came from (an event a subscriber takes is at least
+        ``max_queue`` events from being trimmed); ``None`` if none holds it."""
+        for feed in self._feeds:
+            positions = feed.positions
+            index = bisect_left(positions, position)
+            if index < len(positions) and positions[index] == position:
+                return feed.name
+        return None
+
+    def wake(self) -> None:
+        """Wake this subscriber if it waits for an event (called by its topic's feed)."""
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def check_lag(self, feed: TopicFeed, head: int) -> None:
+        """Disconnect this subscriber if it fell too far behind ``feed`` (whose head is
+        ``head``): called by the feed when it trims, under the ``disconnect`` policy."""
         if self._closed:
             return
         # The topics with news (and this one); the others are up to date.
