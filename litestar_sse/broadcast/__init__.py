@@ -6,7 +6,8 @@
 Streams, ``pip install litestar-sse[redis]``) across processes and machines.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+import warnings as _warnings
 
 from litestar_sse.broadcast.authorization import Authorization, Authorize
 from litestar_sse.broadcast.backends.base import (
@@ -18,13 +19,11 @@ from litestar_sse.broadcast.backends.base import (
     PublishOutcomeUnknownError,
     Retention,
     RetentionPolicy,
-    Snapshot,
     TooManyIdempotencyKeysError,
     current_principal,
     publishing_as,
 )
 from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
-from litestar_sse.broadcast.backends.replay import Replay, ReplayPage
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
     BroadcastStats,
@@ -43,7 +42,7 @@ from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
 
 __all__ = (
@@ -71,11 +70,8 @@ __all__ = (
     "OverflowPolicy",
     "PublishOutcomeUnknownError",
     "RedisStreamBackend",
-    "Replay",
-    "ReplayPage",
     "Retention",
     "RetentionPolicy",
-    "Snapshot",
     "Subscription",
     "SubscriptionResponse",
     "TooManyIdempotencyKeysError",
@@ -86,7 +82,16 @@ __all__ = (
 )
 
 
-def __getattr__(name: str) -> Any:
+# The values a backend exchanges with the broadcaster, public before 0.2: the backend contract
+# is internal until a second implementation needs it (docs/changes.rst).
+_MOVED: dict[str, str] = {
+    "Snapshot": "litestar_sse.broadcast.backends.base",
+    "Replay": "litestar_sse.broadcast.backends.replay",
+    "ReplayPage": "litestar_sse.broadcast.backends.replay",
+}
+
+
+def __getattr__(name: str) -> object:
     # redis is an optional dependency: imported only when the Redis backend is asked for.
     if name == "RedisStreamBackend":
         try:
@@ -96,4 +101,24 @@ def __getattr__(name: str) -> Any:
                 "RedisStreamBackend needs redis-py: pip install 'litestar-sse[redis]'"
             ) from exc
         return RedisStreamBackend
+    home = _MOVED.get(name)
+    if home is not None:
+        import importlib
+
+        _warnings.warn(
+            f"litestar_sse.broadcast.{name} is internal now ({home}): the backend contract is "
+            "not public until a second implementation needs it (see the 'What changed' page)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The public names (not RedisStreamBackend until imported: without redis-py, getting it
+    # raises ImportError, which would break help() and inspect.getmembers() on the package).
+    names = set(__all__)
+    if "RedisStreamBackend" not in globals():
+        names.discard("RedisStreamBackend")
+    return sorted(names)

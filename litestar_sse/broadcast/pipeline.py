@@ -17,7 +17,7 @@ last three) are short paths through the same stages, written once here:
 5. **Watch.** From when it opens to its end, the :class:`~.authorization.Watch` ends it at
    the expiry (a timer of its own) and, with ``reauthorize_every``, when a re-check refuses,
    raises or hangs (fail closed): the stream gets the ``unauthorized_event``, a typed
-   subscription an :class:`~.history.AuthorizationEnded`, and nothing after. ``history`` is
+   subscription an :class:`~.events.values.AuthorizationEnded`, and nothing after. ``history`` is
    a bounded read, not a subscription: it stops at the expiry between two pages.
 
 The broadcaster holds one :class:`SubscriptionPipeline` and delegates to it; a new read API is

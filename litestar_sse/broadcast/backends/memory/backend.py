@@ -383,7 +383,7 @@ class MemoryBackend(BroadcastBackend):
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Decide where the subscriber resumes, a few operations per topic; the missed events
-        are read from the history page by page (:class:`~.memory_replay.MemoryReplay`).
+        are read from the history page by page (:class:`~.replay.MemoryReplay`).
 
         Atomic with the registration of the subscriber (no await inside).
         """

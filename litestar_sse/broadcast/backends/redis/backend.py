@@ -3,7 +3,7 @@
 Publishing runs one Lua script: it takes the next id from a clock shared by all topics, adds
 the event to the topic's stream and trims the stream (by count and by age). Subscribing runs
 another: it reads the epoch, the newest id and the events a resuming client missed, at once.
-Live events come from the process' one :class:`~.redis_reader.StreamReader`, whatever the
+Live events come from the process' one :class:`~.reader.StreamReader`, whatever the
 number of subscribers: subscribers never talk to Redis for live events.
 
 When Redis goes away, publishing and subscribing fail loudly
@@ -321,7 +321,7 @@ class RedisStreamBackend(BroadcastBackend):
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Read the epoch, the newest id and which topics have missed events, in one script
         of a few commands per topic; the events are read page by page by the
-        :class:`~.redis_replay.RedisReplay` once the stream runs."""
+        :class:`~.replay.RedisReplay` once the stream runs."""
         last_epoch, last_id, invalid = "", "0-0", False
         if last_event_id is not None:
             parsed = split_redis_event_id(last_event_id)
@@ -400,7 +400,7 @@ class RedisStreamBackend(BroadcastBackend):
 
     async def _checked(self, call: Awaitable[_T]) -> _T:
         """Await a call to Redis, noting whether Redis answered (see
-        :class:`~.redis_outage.Outage`: one log line per outage)."""
+        :class:`~.outage.Outage`: one log line per outage)."""
         try:
             result = await call
         except BackendUnavailableError as exc:

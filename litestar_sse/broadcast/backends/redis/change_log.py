@@ -1,4 +1,4 @@
-"""Reading Redis replies for the :class:`~.redis_reader.StreamReader`, without I/O.
+"""Reading Redis replies for the :class:`~.reader.StreamReader`, without I/O.
 
 The reader learns which topics have new events from the *change log*, one stream that every
 publish appends a small entry to (the event's id and its topic), so a wake costs the same
