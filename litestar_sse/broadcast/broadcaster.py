@@ -131,14 +131,14 @@ class Broadcaster:
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
-        self.format = EventFormat(
+        event_format = EventFormat(
             DEFAULT_SEPARATOR if sep is None else sep, gap_event, unauthorized_event
         )
         self._encode_data = make_data_encoder(type_encoders)
         # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
         self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}
         self._fanout = FanOut(
-            self.format,
+            event_format,
             max_queue=max_queue,
             drop_oldest=overflow == "drop_oldest",
             on_idle=self.backend.unwatch,
@@ -180,6 +180,12 @@ class Broadcaster:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    @property
+    def format(self) -> EventFormat:
+        """How this broadcaster's events are written: the separator and the names of its gap
+        and unauthorized events. Kept by its fan-out, which the backend writes events with."""
+        return self._fanout.format
+
     def join_app(self, app_config: AppConfig, config: SSEConfig) -> None:
         """Join an app through ``SSEConfig(broadcaster=...)``; called by the plugin.
 
@@ -200,7 +206,7 @@ class Broadcaster:
         if self._published or self._life.started:
             return
         if sep is not None and self._app_may_set["sep"]:
-            self.format = self._fanout.format = EventFormat(
+            self._fanout.format = EventFormat(
                 sep, self.format.gap_event, self.format.unauthorized_event
             )
         if type_encoders and self._app_may_set["type_encoders"]:
@@ -259,7 +265,7 @@ class Broadcaster:
                 )
         except BackendUnavailableError as exc:
             unknown = isinstance(exc, PublishOutcomeUnknownError)
-            self._fanout.errors["outcome_unknown" if unknown else "not_published"] += 1
+            self._fanout.note_error("outcome_unknown" if unknown else "not_published")
             raise
         self._published += 1
         return event_id

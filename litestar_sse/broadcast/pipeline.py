@@ -169,7 +169,7 @@ class SubscriptionPipeline:
         except BaseException as exc:
             subscription.close()
             if isinstance(exc, BackendUnavailableError):
-                fanout.errors["subscribe"] += 1
+                fanout.note_error("subscribe")
             raise
         if self.authorize is not None and (
             expires is not None or self.reauthorize_every is not None
@@ -207,7 +207,7 @@ class SubscriptionPipeline:
                     names, after, until, page_size, check_gaps=check_gaps
                 )
             except BackendUnavailableError:
-                self._fanout.errors["read"] += 1
+                self._fanout.note_error("read")
                 raise
             if page.gap is not None:
                 new = tuple(topic for topic in page.gap_topics if topic not in reported)
@@ -334,7 +334,7 @@ class SubscriptionPipeline:
         try:
             topic = await self._backend.topic_of(event_id)
         except BackendUnavailableError:
-            self._fanout.errors["read"] += 1
+            self._fanout.note_error("read")
             raise
         if topic is None or not await self._allowed(connection, topic):
             return None

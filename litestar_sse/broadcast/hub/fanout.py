@@ -159,6 +159,12 @@ class FanOut:
                 del self.feeds[feed.name]
                 self.on_idle(feed.name)
 
+    def note_error(self, failed: str) -> None:
+        """Count a call that found the backend unavailable (``failed``: one of
+        ``BACKEND_ERRORS``), for the stats: the broadcaster's publishes and the pipeline's
+        reads; subscriptions count their own replays."""
+        self.errors[failed] += 1
+
     def drop_sending(self, held: Held) -> None:
         """A subscriber's stream ended: the chunk it was writing is not queued any more."""
         self.sending_bytes -= held.sending
