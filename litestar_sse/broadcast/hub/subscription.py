@@ -339,7 +339,10 @@ class Subscription:
 
     def end(self, final: bytes | None) -> None:
         """End once what is queued was sent, then ``final`` (an event, or ``None``); a replay
-        still being read stops where it is. Called by the fan-out, and by :meth:`close`."""
+        still being read stops where it is. Called by the fan-out, and by :meth:`close`.
+
+        :meta private: (the hub's, not for users)
+        """
         if self._closed:
             return
         self._closed = True
@@ -444,7 +447,10 @@ class Subscription:
     def topic_at(self, position: int) -> str | None:
         """The topic of the event at ``position`` among this subscription's topics' recent
         events, where a chunk it just took came from (an event a subscriber takes is at least
-        ``max_queue`` events from being trimmed); ``None`` if none holds it."""
+        ``max_queue`` events from being trimmed); ``None`` if none holds it.
+
+        :meta private: (the hub's, not for users)
+        """
         for feed in self._feeds:
             positions = feed.positions
             index = bisect_left(positions, position)
@@ -453,14 +459,20 @@ class Subscription:
         return None
 
     def wake(self) -> None:
-        """Wake this subscriber if it waits for an event (called by its topic's feed)."""
+        """Wake this subscriber if it waits for an event (called by its topic's feed).
+
+        :meta private: (the hub's, not for users)
+        """
         future = self._future
         if future is not None and not future.done():
             future.set_result(None)
 
     def check_lag(self, feed: TopicFeed, head: int) -> None:
         """Disconnect this subscriber if it fell too far behind ``feed`` (whose head is
-        ``head``): called by the feed when it trims, under the ``disconnect`` policy."""
+        ``head``): called by the feed when it trims, under the ``disconnect`` policy.
+
+        :meta private: (the hub's, not for users)
+        """
         if self._closed:
             return
         # The topics with news (and this one); the others are up to date.
