@@ -1,4 +1,5 @@
-"""The built wheel carries ``py.typed``: a user's mypy checks calls against our types."""
+"""The built wheel carries ``py.typed`` (a user's mypy checks calls against our types) and
+the Redis backend's Lua scripts."""
 
 from __future__ import annotations
 
@@ -45,7 +46,13 @@ def test_a_users_mypy_sees_the_types_of_the_installed_wheel(tmp_path: Path) -> N
     )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("litestar_sse-*.whl")
-    assert "litestar_sse/py.typed" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "litestar_sse/py.typed" in names
+    # The Redis backend's Lua scripts are package data, read when the module is imported.
+    lua = {Path(name).name for name in names if name.endswith(".lua")}
+    shipped = ROOT / "litestar_sse" / "broadcast" / "backends" / "redis"
+    assert lua == {path.name for path in shipped.glob("*.lua")}
+    assert "publish.lua" in lua
 
     # A fresh venv with the wheel alone (no dependencies: mypy does not report what it cannot
     # find inside an installed package, and leaving Litestar out keeps this to seconds).
