@@ -50,7 +50,9 @@ this much of its replay."""
 
 
 class Backlog:
-    """The replay of one subscriber, then its gap event.
+    """The replay of one subscriber, then its gap event: what it sends before live events.
+    (A typed subscription marks where its backlog ended with a
+    :class:`~litestar_sse.broadcast.BacklogEnd`: the same backlog, seen as values.)
 
     Args:
         snapshot: Where the subscriber resumed: its ``history``, ``replay`` and gap.
