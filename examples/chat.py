@@ -14,9 +14,10 @@ served by this module: no CDN, no external assets.
 
 What it shows:
 
-* ``SSEConfig(broadcaster=...)``: the plugin hands the :class:`~litestar_sse.Broadcaster` to
-  the handlers (the ``broadcaster`` dependency), starts it with the app and closes it after the
-  open streams had their graceful end;
+* ``SSEConfig(broadcaster=...)``: the plugin hands the
+  :class:`~litestar_sse.broadcast.Broadcaster` to the handlers (the ``broadcaster``
+  dependency), starts it with the app and closes it after the open streams had their
+  graceful end;
 * ``POST /rooms/{room}/messages`` publishes a typed message (JSON) to the room's topic,
   ``GET /rooms/{room}/events`` subscribes to it: one encoding per message, whatever the number
   of readers;
@@ -39,16 +40,8 @@ from litestar import Litestar, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
-from litestar_sse import (
-    Broadcaster,
-    MemoryBackend,
-    Retention,
-    ServerSentEvent,
-    ServerSentEventMessage,
-    SSEConfig,
-    SSEPlugin,
-)
-from litestar_sse.broadcast import BroadcastBackend
+from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Retention
 
 RETENTION = Retention(max_events=500, max_age=3600)
 """History kept per room, for browsers that reconnect: the last 500 messages of the hour."""
@@ -104,7 +97,7 @@ def create_app(redis_url: str | None = None, *, prefix: str = "chat:") -> Litest
     """The chat app: rooms in this process, or in Redis when ``redis_url`` is given."""
     backend: BroadcastBackend
     if redis_url:
-        from litestar_sse import RedisStreamBackend  # needs pip install 'litestar-sse[redis]'
+        from litestar_sse.broadcast import RedisStreamBackend
 
         backend = RedisStreamBackend(redis_url, prefix=prefix, retention=RETENTION)
     else:

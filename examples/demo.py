@@ -6,7 +6,8 @@ external assets.
 
 What it shows:
 
-* **Broadcast.** Every tab subscribes to the same topics of one :class:`~litestar_sse.Broadcaster`:
+* **Broadcast.** Every tab subscribes to the same topics of one
+  :class:`~litestar_sse.broadcast.Broadcaster`:
   ``ticks`` (a counter published ten times a second), ``chat`` (what any tab publishes with the
   form, ``POST /messages``) and ``stats``. One publish reaches every tab, encoded once.
 * **Resume.** "Cut 1 s" closes the tab's stream and opens it again a second later with the last
@@ -33,14 +34,8 @@ from litestar import Litestar, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from litestar_sse import (
-    Broadcaster,
-    MemoryBackend,
-    Retention,
-    ServerSentEvent,
-    SSEConfig,
-    SSEPlugin,
-)
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
 
 TICKS_PER_SECOND = 10
 TICK_HISTORY_SECONDS = 3.0

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse, StreamState
+from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse, StreamState
 from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
 from litestar_sse.message import make_item_encoder
 from tests.polling import wait_until_sync

@@ -23,14 +23,9 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.response import ServerSentEventMessage as LitestarMessage
 from litestar.testing import TestClient
 
-from litestar_sse import (
-    ServerSentEvent,
-    ServerSentEventMessage,
-    SSEConfig,
-    SSEPlugin,
-    encode_event,
-)
+from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
 from litestar_sse.broadcast import Broadcaster
+from litestar_sse.codec import encode_event
 from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
 from tests.sse_wire import Ev, LogCapture, both
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse, Stream
+from litestar_sse import Stream
+from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.threaded_iterator import (
     DEFAULT_SYNC_THREAD_LIMIT,

@@ -23,14 +23,8 @@ from litestar.testing import AsyncTestClient, RequestFactory, TestClient
 from litestar.testing.transport import TestClientTransport
 from litestar.utils import AsyncIteratorWrapper
 
-from litestar_sse import (
-    ASGIStreamingResponse,
-    ASGIStreamingSSEResponse,
-    ServerSentEvent,
-    SSEConfig,
-    SSEPlugin,
-    event_stream,
-)
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
+from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.compat import (
     LITESTAR_3,
     async_client_portal,

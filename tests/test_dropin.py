@@ -44,7 +44,7 @@ OURS = SimpleNamespace(
     ServerSentEvent=litestar_sse.ServerSentEvent,
     ServerSentEventMessage=litestar_sse.ServerSentEventMessage,
     Stream=litestar_sse.Stream,
-    ASGIStreamingSSEResponse=litestar_sse.ASGIStreamingSSEResponse,
+    ASGIStreamingSSEResponse=litestar_sse.asgi.ASGIStreamingSSEResponse,
 )
 BOTH = [pytest.param(LITESTAR, id="litestar"), pytest.param(OURS, id="litestar_sse")]
 # Litestar's ServerSentEvent pings from 3.0 on; its ASGIStreamingSSEResponse exists from 3.0.

@@ -25,10 +25,10 @@ from litestar_sse import (
     ServerSentEventMessage,
     SSEConfig,
     SSEPlugin,
-    encode_event,
     event_stream,
 )
-from litestar_sse.broadcast.encoding import EventFormat
+from litestar_sse.broadcast.events.format import EventFormat
+from litestar_sse.codec import encode_event
 from litestar_sse.codec.encoder import encode_comment, encode_data
 from litestar_sse.message import make_item_encoder
 from tests.sse_wire import Ev, both, comments

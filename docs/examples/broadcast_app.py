@@ -7,7 +7,8 @@ from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, PathParameter
 
-from litestar_sse import Broadcaster, ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster
 
 Topic = Annotated[str, PathParameter(pattern=r"^[a-z0-9-]{1,40}$")]
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 from litestar import Litestar
 
-from litestar_sse import Broadcaster, SSEConfig, SSEPlugin
+from litestar_sse import SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster
 
 REFREEZE_EVERY = 300.0  # seconds: one full collection per period instead of one every few
 

@@ -3,7 +3,8 @@
 from litestar import Litestar
 from litestar.plugins.prometheus import PrometheusController
 
-from litestar_sse import Broadcaster, SSEConfig, SSEPlugin
+from litestar_sse import SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster
 from litestar_sse.metrics import register_metrics
 
 broadcaster = Broadcaster()

@@ -8,14 +8,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
-from litestar_sse import (
-    Broadcaster,
-    MemoryBackend,
-    Retention,
-    ServerSentEvent,
-    SSEConfig,
-    SSEPlugin,
-)
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
 
 
 def retention_of(topic: str) -> Retention:

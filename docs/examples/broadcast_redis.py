@@ -7,15 +7,8 @@ from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from litestar_sse import (
-    Broadcaster,
-    RedisStreamBackend,  # pip install 'litestar-sse[redis]'
-    Retention,
-    ServerSentEvent,
-    ServerSentEventMessage,
-    SSEConfig,
-    SSEPlugin,
-)
+from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster, RedisStreamBackend, Retention
 
 backend = RedisStreamBackend(
     os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),

@@ -9,8 +9,8 @@ from litestar import Litestar, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, PathParameter
 
-from litestar_sse import Broadcaster, SSEConfig, SSEPlugin
-from litestar_sse.broadcast import NotPublishedError, PublishOutcomeUnknownError
+from litestar_sse import SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster, NotPublishedError, PublishOutcomeUnknownError
 
 Room = Annotated[str, PathParameter(pattern=r"^[a-z0-9-]{1,32}$")]
 

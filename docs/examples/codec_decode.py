@@ -1,7 +1,6 @@
 """``EventDecoder``: bytes in, events out, whatever the chunk boundaries."""
 
-from litestar_sse import DecodedComment, DecodedEvent, EventDecoder
-from litestar_sse.codec import decode_stream
+from litestar_sse.codec import DecodedComment, DecodedEvent, EventDecoder, decode_stream
 
 decoder = EventDecoder()
 

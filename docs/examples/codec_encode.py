@@ -1,6 +1,6 @@
 """``encode_event``: one event to bytes, exactly as a browser will read it back."""
 
-from litestar_sse import encode_event
+from litestar_sse.codec import encode_event
 
 # Fields come out in a fixed order (comment, event, id, retry, data) and the blank line
 # that makes the client dispatch the event is included.

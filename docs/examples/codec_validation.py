@@ -2,7 +2,8 @@
 
 from litestar.exceptions import ImproperlyConfiguredException
 
-from litestar_sse import ServerSentEvent, encode_event
+from litestar_sse import ServerSentEvent
+from litestar_sse.codec import encode_event
 
 BAD_FIELDS: list[dict[str, object]] = [
     {"event": "two\nlines"},  # would start a new field: an injection

@@ -2,7 +2,7 @@
 
 import httpx
 
-from litestar_sse import DecodedEvent, EventDecoder
+from litestar_sse.codec import DecodedEvent, EventDecoder
 
 
 def first_events(client: httpx.Client, url: str, count: int) -> list[DecodedEvent]:

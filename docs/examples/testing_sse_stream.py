@@ -8,7 +8,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from testing_app import create_app
 
-from litestar_sse import DecodedComment, DecodedEvent
+from litestar_sse.codec import DecodedComment, DecodedEvent
 from litestar_sse.testing import sse_stream
 
 

@@ -6,10 +6,11 @@
 Streams, ``pip install litestar-sse[redis]``) across processes and machines.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+import warnings as _warnings
 
 from litestar_sse.broadcast.authorization import Authorization, Authorize
-from litestar_sse.broadcast.backend import (
+from litestar_sse.broadcast.backends.base import (
     BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
@@ -18,17 +19,17 @@ from litestar_sse.broadcast.backend import (
     PublishOutcomeUnknownError,
     Retention,
     RetentionPolicy,
-    Snapshot,
     TooManyIdempotencyKeysError,
     current_principal,
     publishing_as,
 )
+from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
 from litestar_sse.broadcast.broadcaster import (
     Broadcaster,
     BroadcastStats,
     OverflowPolicy,
 )
-from litestar_sse.broadcast.history import (
+from litestar_sse.broadcast.events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
@@ -36,15 +37,13 @@ from litestar_sse.broadcast.history import (
     HistoryItem,
     MessageItem,
 )
-from litestar_sse.broadcast.memory import MemoryBackend
+from litestar_sse.broadcast.hub.subscription import Subscription
 from litestar_sse.broadcast.messages import MessageSubscription, Until
-from litestar_sse.broadcast.replay import Replay, ReplayPage
 from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
-from litestar_sse.broadcast.subscription import Subscription
 from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
-if TYPE_CHECKING:
-    from litestar_sse.broadcast.redis import RedisStreamBackend
+if _typing.TYPE_CHECKING:
+    from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
 
 __all__ = (
     "GAP_HEADER",
@@ -71,11 +70,8 @@ __all__ = (
     "OverflowPolicy",
     "PublishOutcomeUnknownError",
     "RedisStreamBackend",
-    "Replay",
-    "ReplayPage",
     "Retention",
     "RetentionPolicy",
-    "Snapshot",
     "Subscription",
     "SubscriptionResponse",
     "TooManyIdempotencyKeysError",
@@ -86,14 +82,43 @@ __all__ = (
 )
 
 
-def __getattr__(name: str) -> Any:
+# The values a backend exchanges with the broadcaster, public before 0.2: the backend contract
+# is internal until a second implementation needs it (docs/changes.rst).
+_MOVED: dict[str, str] = {
+    "Snapshot": "litestar_sse.broadcast.backends.base",
+    "Replay": "litestar_sse.broadcast.backends.replay",
+    "ReplayPage": "litestar_sse.broadcast.backends.replay",
+}
+
+
+def __getattr__(name: str) -> object:
     # redis is an optional dependency: imported only when the Redis backend is asked for.
     if name == "RedisStreamBackend":
         try:
-            from litestar_sse.broadcast.redis import RedisStreamBackend
+            from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
         except ImportError as exc:
             raise ImportError(
                 "RedisStreamBackend needs redis-py: pip install 'litestar-sse[redis]'"
             ) from exc
         return RedisStreamBackend
+    home = _MOVED.get(name)
+    if home is not None:
+        import importlib
+
+        _warnings.warn(
+            f"litestar_sse.broadcast.{name} is internal now ({home}): the backend contract is "
+            "not public until a second implementation needs it (see the 'What changed' page)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The public names (not RedisStreamBackend until imported: without redis-py, getting it
+    # raises ImportError, which would break help() and inspect.getmembers() on the package).
+    names = set(__all__)
+    if "RedisStreamBackend" not in globals():
+        names.discard("RedisStreamBackend")
+    return sorted(names)

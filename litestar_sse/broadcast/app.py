@@ -18,7 +18,7 @@ from litestar import Request
 from litestar.di import Provide
 from litestar.enums import ScopeType
 
-from litestar_sse.broadcast.backend import publishing_as
+from litestar_sse.broadcast.backends.base import publishing_as
 
 if TYPE_CHECKING:
     from litestar import Litestar

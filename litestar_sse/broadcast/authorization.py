@@ -29,7 +29,7 @@ from litestar.exceptions import PermissionDeniedException
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("DEFAULT_AUTHORIZE_TIMEOUT", "Authorization", "Authorize", "Watch", "authorize_topics")
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse.broadcast.app import join_app
 from litestar_sse.broadcast.authorization import DEFAULT_AUTHORIZE_TIMEOUT, Authorize
-from litestar_sse.broadcast.backend import BackendUnavailableError, PublishOutcomeUnknownError
-from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
-from litestar_sse.broadcast.encoding import EventFormat, make_data_encoder
-from litestar_sse.broadcast.fanout import FanOut
+from litestar_sse.broadcast.backends.base import BackendUnavailableError, PublishOutcomeUnknownError
+from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast.events.format import EventFormat, make_data_encoder
+from litestar_sse.broadcast.hub.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast.hub.fanout import FanOut
 from litestar_sse.broadcast.lifecycle import Lifecycle
-from litestar_sse.broadcast.memory import MemoryBackend
 from litestar_sse.broadcast.pipeline import DEFAULT_PAGE_SIZE, SubscriptionPipeline
 from litestar_sse.broadcast.stats import BroadcastStats, read_stats
 from litestar_sse.broadcast.topics import DEFAULT_MAX_TOPICS, check_idempotency_key, check_topic
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import TypeEncodersMap
 
-    from litestar_sse.broadcast.backend import BroadcastBackend
-    from litestar_sse.broadcast.history import HistoryItem
+    from litestar_sse.broadcast.backends.base import BroadcastBackend
+    from litestar_sse.broadcast.events.values import HistoryItem
+    from litestar_sse.broadcast.hub.subscription import Subscription
     from litestar_sse.broadcast.messages import MessageSubscription, Until
     from litestar_sse.broadcast.responses import SubscriptionResponse
-    from litestar_sse.broadcast.subscription import Subscription
     from litestar_sse.plugin.config import SSEConfig
 
 __all__ = (
@@ -131,14 +131,14 @@ class Broadcaster:
         if overflow not in ("drop_oldest", "disconnect"):
             raise ValueError(f"overflow must be 'drop_oldest' or 'disconnect', got {overflow!r}")
         self.backend: BroadcastBackend = backend if backend is not None else MemoryBackend()
-        self.format = EventFormat(
+        event_format = EventFormat(
             DEFAULT_SEPARATOR if sep is None else sep, gap_event, unauthorized_event
         )
         self._encode_data = make_data_encoder(type_encoders)
         # What the app may still choose (SSEConfig(broadcaster=...)): what was not set here.
         self._app_may_set = {"sep": sep is None, "type_encoders": type_encoders is None}
         self._fanout = FanOut(
-            self.format,
+            event_format,
             max_queue=max_queue,
             drop_oldest=overflow == "drop_oldest",
             on_idle=self.backend.unwatch,
@@ -180,6 +180,12 @@ class Broadcaster:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    @property
+    def format(self) -> EventFormat:
+        """How this broadcaster's events are written: the separator and the names of its gap
+        and unauthorized events. Kept by its fan-out, which the backend writes events with."""
+        return self._fanout.format
+
     def join_app(self, app_config: AppConfig, config: SSEConfig) -> None:
         """Join an app through ``SSEConfig(broadcaster=...)``; called by the plugin.
 
@@ -200,7 +206,7 @@ class Broadcaster:
         if self._published or self._life.started:
             return
         if sep is not None and self._app_may_set["sep"]:
-            self.format = self._fanout.format = EventFormat(
+            self._fanout.format = EventFormat(
                 sep, self.format.gap_event, self.format.unauthorized_event
             )
         if type_encoders and self._app_may_set["type_encoders"]:
@@ -259,7 +265,7 @@ class Broadcaster:
                 )
         except BackendUnavailableError as exc:
             unknown = isinstance(exc, PublishOutcomeUnknownError)
-            self._fanout.errors["outcome_unknown" if unknown else "not_published"] += 1
+            self._fanout.note_error("outcome_unknown" if unknown else "not_published")
             raise
         self._published += 1
         return event_id

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from litestar_sse.broadcast.history import (
+from litestar_sse.broadcast.events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
@@ -33,8 +32,8 @@ from litestar_sse.broadcast.history import (
 )
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.events.format import EventFormat
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("MessageSubscription", "Until")
 
@@ -155,14 +154,10 @@ class MessageSubscription:
             return topics[0]
         parsed = event_position(event_id)
         position = -1 if parsed is None else parsed[1]
-        # Looked up in the topics' recent events, where the event was just taken from (an
-        # event a subscriber takes is at least max_queue events from being trimmed).
-        for feed in self.subscription._feeds:
-            positions = feed.positions
-            index = bisect_left(positions, position)
-            if index < len(positions) and positions[index] == position:
-                return feed.name
-        raise RuntimeError(f"No topic of this subscription holds event {event_id!r}")
+        topic = self.subscription.topic_at(position)
+        if topic is None:
+            raise RuntimeError(f"No topic of this subscription holds event {event_id!r}")
+        return topic
 
     # -- ending ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ last three) are short paths through the same stages, written once here:
 5. **Watch.** From when it opens to its end, the :class:`~.authorization.Watch` ends it at
    the expiry (a timer of its own) and, with ``reauthorize_every``, when a re-check refuses,
    raises or hangs (fail closed): the stream gets the ``unauthorized_event``, a typed
-   subscription an :class:`~.history.AuthorizationEnded`, and nothing after. ``history`` is
+   subscription an :class:`~.events.values.AuthorizationEnded`, and nothing after. ``history`` is
    a bounded read, not a subscription: it stops at the expiry between two pages.
 
 The broadcaster holds one :class:`SubscriptionPipeline` and delegates to it; a new read API is
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar.exceptions import PermissionDeniedException
 
 from litestar_sse.broadcast.authorization import Watch, authorize_topics
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.history import Gap, HistoryItem
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.events.values import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
 from litestar_sse.broadcast.responses import (
     GAP_HEADER,
@@ -49,9 +49,9 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
     from litestar_sse.broadcast.authorization import Authorize
-    from litestar_sse.broadcast.backend import BroadcastBackend
-    from litestar_sse.broadcast.fanout import FanOut
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.backends.base import BroadcastBackend
+    from litestar_sse.broadcast.hub.fanout import FanOut
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("DEFAULT_PAGE_SIZE", "SubscriptionPipeline", "client_last_event_id")
 
@@ -169,7 +169,7 @@ class SubscriptionPipeline:
         except BaseException as exc:
             subscription.close()
             if isinstance(exc, BackendUnavailableError):
-                fanout.errors["subscribe"] += 1
+                fanout.note_error("subscribe")
             raise
         if self.authorize is not None and (
             expires is not None or self.reauthorize_every is not None
@@ -207,7 +207,7 @@ class SubscriptionPipeline:
                     names, after, until, page_size, check_gaps=check_gaps
                 )
             except BackendUnavailableError:
-                self._fanout.errors["read"] += 1
+                self._fanout.note_error("read")
                 raise
             if page.gap is not None:
                 new = tuple(topic for topic in page.gap_topics if topic not in reported)
@@ -334,7 +334,7 @@ class SubscriptionPipeline:
         try:
             topic = await self._backend.topic_of(event_id)
         except BackendUnavailableError:
-            self._fanout.errors["read"] += 1
+            self._fanout.note_error("read")
             raise
         if topic is None or not await self._allowed(connection, topic):
             return None

@@ -11,7 +11,7 @@ from litestar_sse.response import ServerSentEvent
 if TYPE_CHECKING:
     from litestar.response.base import ASGIResponse
 
-    from litestar_sse.broadcast.subscription import Subscription
+    from litestar_sse.broadcast.hub.subscription import Subscription
 
 __all__ = ("GAP_HEADER", "RESUMED_FROM_HEADER", "SubscriptionResponse")
 

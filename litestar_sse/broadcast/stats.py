@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.backend import BroadcastBackend
-    from litestar_sse.broadcast.fanout import FanOut
+    from litestar_sse.broadcast.backends.base import BroadcastBackend
+    from litestar_sse.broadcast.hub.fanout import FanOut
 
 __all__ = ("BroadcastStats", "read_stats")
 

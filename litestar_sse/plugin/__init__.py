@@ -1,4 +1,4 @@
-"""Layer 5, the plugin: app-wide settings and everything that needs the app.
+"""Layer 7, the plugin: app-wide settings and everything that needs the app.
 
 * :mod:`~litestar_sse.plugin.sse_plugin`: ``SSEPlugin``, which wires the rest into an app;
 * :mod:`~litestar_sse.plugin.config`: ``SSEConfig`` and the per-app state responses read;

@@ -171,7 +171,7 @@ class StreamRegistry:
 class ManagedSSEResponse(ASGIStreamingSSEResponse):
     """An event stream that belongs to a :class:`StreamRegistry`.
 
-    Takes the arguments of :class:`~litestar_sse.ASGIStreamingSSEResponse`, plus:
+    Takes the arguments of :class:`~litestar_sse.asgi.ASGIStreamingSSEResponse`, plus:
 
     Args:
         registry: The app's open streams.

@@ -1,4 +1,4 @@
-"""Layer 4, the responses a handler returns: ``Stream`` and ``ServerSentEvent``.
+"""Layer 6, the responses a handler returns: ``Stream`` and ``ServerSentEvent``.
 
 * :mod:`~litestar_sse.response.stream`: ``Stream``, a streamed body of chunks;
 * :mod:`~litestar_sse.response.sse`: ``ServerSentEvent``, a stream of events;

@@ -204,7 +204,7 @@ class ServerSentEvent(Stream):
         status_code: int | None = None,
         type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
-        """Build the :class:`~litestar_sse.ASGIStreamingSSEResponse` that sends this stream.
+        """Build the :class:`~litestar_sse.asgi.ASGIStreamingSSEResponse` that sends this stream.
 
         Takes the installed Litestar's signature, as :meth:`Stream.to_asgi_response` does.
         """

@@ -168,7 +168,7 @@ class Stream(_LitestarStream):
         status_code: int | None = None,
         type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
-        """Build the :class:`~litestar_sse.ASGIStreamingResponse` that sends this stream.
+        """Build the :class:`~litestar_sse.asgi.ASGIStreamingResponse` that sends this stream.
 
         Takes the installed Litestar's signature: ``(app, request, ...)`` on Litestar 2 (``app``
         deprecated), ``(request, ...)`` on Litestar 3.

@@ -23,7 +23,7 @@ Example:
 The async variant :func:`async_sse_stream` works the same with ``AsyncTestClient``:
 ``async with async_sse_stream(client, "GET", "/events") as stream: async for event in stream``.
 
-Events are parsed by :class:`~litestar_sse.EventDecoder`, exactly as a browser would.
+Events are parsed by :class:`~litestar_sse.codec.EventDecoder`, exactly as a browser would.
 """
 
 from litestar_sse.testing.streams import AsyncSSEStream, SSEStream, async_sse_stream, sse_stream

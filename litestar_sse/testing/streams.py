@@ -34,7 +34,7 @@ T = TypeVar("T")
 class SSEStream(StreamReader):
     """An event stream opened by :func:`sse_stream`.
 
-    Iterating yields each :class:`~litestar_sse.DecodedEvent` as soon as it is complete and
+    Iterating yields each :class:`~litestar_sse.codec.DecodedEvent` as soon as it is complete and
     stops when the app ends the body. Waiting longer than the stream's ``timeout`` for the next
     event raises :class:`TimeoutError` (pings do not count as events). Comments (pings) are
     collected in :attr:`comments`; :meth:`iter_with_comments` yields them in stream order too.
@@ -170,9 +170,9 @@ def sse_stream(
         timeout: Seconds to wait for the response to start, for each event while iterating
             and for the end in ``read()``; then :class:`TimeoutError` is raised. ``None`` waits
             forever.
-        max_line_length: The decoder's limits (see :class:`~litestar_sse.EventDecoder`): a
+        max_line_length: The decoder's limits (see :class:`~litestar_sse.codec.EventDecoder`): a
             longer line, or an event with longer data, raises
-            :class:`~litestar_sse.DecodeError` while reading the stream.
+            :class:`~litestar_sse.codec.DecodeError` while reading the stream.
         max_event_length: See ``max_line_length``.
         **request_kwargs: Passed to ``client.build_request``: ``headers``, ``params``,
             ``json``, ``content``, ``data``, ``files``, ``cookies``.

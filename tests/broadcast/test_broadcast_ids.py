@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
-from litestar_sse.broadcast.encoding import EventFormat
-from litestar_sse.broadcast.ids import (
+from litestar_sse.broadcast.events.format import EventFormat
+from litestar_sse.broadcast.events.ids import (
     format_redis_position,
     new_epoch,
     pack_redis_id,

@@ -19,8 +19,9 @@ import pytest
 from conftest import BackendFactory, EventReader, until
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Snapshot, Subscription
-from litestar_sse.broadcast.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Subscription
+from litestar_sse.broadcast.backends.base import Snapshot
+from litestar_sse.broadcast.hub.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio

@@ -13,14 +13,8 @@ from litestar import Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from litestar_sse import (
-    Broadcaster,
-    MemoryBackend,
-    Retention,
-    ServerSentEvent,
-    SSEConfig,
-    SSEPlugin,
-)
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
 
 RETENTION = Retention(max_events=100_000)
 

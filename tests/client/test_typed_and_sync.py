@@ -90,8 +90,8 @@ def test_the_sync_source_reconnects_and_resumes_as_the_async_one(thread_server: 
 
 def test_import_litestar_sse_does_not_import_httpx() -> None:
     code = (
-        "import sys, litestar_sse, litestar_sse.codec;"
-        "litestar_sse.ServerSentEvent; litestar_sse.Broadcaster;"
+        "import sys, litestar_sse, litestar_sse.codec, litestar_sse.broadcast;"
+        "litestar_sse.ServerSentEvent; litestar_sse.broadcast.Broadcaster;"
         "assert 'httpx' not in sys.modules, 'httpx imported';"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

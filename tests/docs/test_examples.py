@@ -518,7 +518,7 @@ def test_broadcast_client_handles_the_gap_event() -> None:
 
 
 def test_broadcast_options_retention_policy_and_authorization() -> None:
-    from litestar_sse import Retention
+    from litestar_sse.broadcast import Retention
 
     module = load("broadcast_options")
     assert module.retention_of("room:lobby") == Retention(max_events=10_000, max_age=3600)
@@ -642,7 +642,7 @@ async def test_broadcast_retry_publishes_once_through_a_redis_stall(
     redis_process: Any,
 ) -> None:
 
-    from litestar_sse import Broadcaster, RedisStreamBackend
+    from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
 
     module = load("broadcast_retry")
     server = redis_process()

@@ -141,7 +141,8 @@ def test_workers_sharing_redis_see_each_others_messages(redis_server: RedisProce
 def test_memory_backend_by_default_and_redis_with_redis_url(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from litestar_sse import MemoryBackend, RedisStreamBackend, SSEPlugin
+    from litestar_sse import SSEPlugin
+    from litestar_sse.broadcast import MemoryBackend, RedisStreamBackend
 
     def backend_of(app: Litestar) -> Any:
         plugin = app.plugins.get(SSEPlugin)

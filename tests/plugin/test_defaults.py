@@ -11,7 +11,6 @@ from litestar import Litestar, get
 from litestar.testing import RequestFactory, TestClient
 
 from litestar_sse import (
-    ASGIStreamingSSEResponse,
     RawEvent,
     ServerSentEvent,
     ServerSentEventMessage,
@@ -19,6 +18,7 @@ from litestar_sse import (
     SSEPlugin,
     event_stream,
 )
+from litestar_sse.asgi import ASGIStreamingSSEResponse
 from litestar_sse.testing import sse_stream
 
 

@@ -139,7 +139,7 @@ def test_an_unencodable_item_says_type_encoders() -> None:
 
 
 def test_an_unencodable_publish_says_type_encoders() -> None:
-    from litestar_sse.broadcast.encoding import make_data_encoder
+    from litestar_sse.broadcast.events.format import make_data_encoder
 
     with pytest.raises(TypeError, match=r"Thing: register an encoder for it in type_encoders"):
         make_data_encoder()(Thing())

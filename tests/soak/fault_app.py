@@ -30,15 +30,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from litestar_sse import (
-    Broadcaster,
     DisconnectReason,
-    MemoryBackend,
     ServerSentEvent,
     ServerSentEventMessage,
     SSEConfig,
     SSEPlugin,
 )
-from litestar_sse.broadcast import BroadcastBackend
+from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend
 
 
 def _seconds(name: str, default: str) -> float | None:
@@ -50,7 +48,7 @@ def _backend() -> BroadcastBackend:
     url = os.environ.get("FAULT_REDIS_URL")
     if not url or os.environ.get("FAULT_BACKEND") == "memory":
         return MemoryBackend()
-    from litestar_sse import RedisStreamBackend
+    from litestar_sse.broadcast import RedisStreamBackend
 
     return RedisStreamBackend(url, prefix=os.environ.get("FAULT_PREFIX", "faults:"))
 

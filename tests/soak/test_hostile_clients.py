@@ -72,7 +72,7 @@ from litestar_sse.broadcast import (
     PublishOutcomeUnknownError,
     RedisStreamBackend,
 )
-from litestar_sse.broadcast.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast.hub.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.codec import DecodedEvent, EventDecoder
 from tests.polling import wait_until
 from tests.processes import ROOT, free_port, start_listening

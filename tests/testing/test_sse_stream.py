@@ -15,14 +15,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient, TestClient
 
-from litestar_sse import (
-    DecodedComment,
-    DecodedEvent,
-    ServerSentEvent,
-    SSEConfig,
-    SSEPlugin,
-    event_stream,
-)
+from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
+from litestar_sse.codec import DecodedComment, DecodedEvent
 from litestar_sse.testing import async_sse_stream, sse_stream
 
 

@@ -6,13 +6,13 @@ sending is not touched at all. When a subscriber comes back for more, the events
 it go out joined, up to 64 KiB, in one send (a burst costs one ASGI send per subscriber, not
 one per event); a larger event goes alone, as the ``bytes`` object all subscribers share.
 Publishing never awaits a subscriber. A subscriber of several topics is told which of them
-have news (see :mod:`~litestar_sse.broadcast.feeds`), so an event costs the same whether it
+have news (see :mod:`~litestar_sse.broadcast.hub.feeds`), so an event costs the same whether it
 follows two topics or thousands.
 
 A subscriber is *slow* when what it has not written yet (what its topics hold for it, and the
 chunk it is writing, counted up to 64 KiB) is more than ``max_queue`` events of one topic or
 ``max_queue_bytes`` bytes, and not a single event (see
-:mod:`~litestar_sse.broadcast.taking`): with ``drop_oldest`` it skips to the newest events
+:mod:`~litestar_sse.broadcast.hub.limits`): with ``drop_oldest`` it skips to the newest events
 within both and gets a gap event; with ``disconnect`` its stream ends and the client resumes
 from history with ``Last-Event-ID``.
 """
@@ -26,15 +26,15 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from litestar_sse.broadcast.backend import BACKEND_ERRORS
-from litestar_sse.broadcast.backlog import JOIN_BYTES
-from litestar_sse.broadcast.encoding import GAP_REASONS
-from litestar_sse.broadcast.feeds import Inbox, TopicFeed
-from litestar_sse.broadcast.subscription import Subscription
-from litestar_sse.broadcast.taking import Held
+from litestar_sse.broadcast.backends.base import BACKEND_ERRORS
+from litestar_sse.broadcast.events.format import GAP_REASONS
+from litestar_sse.broadcast.hub.backlog import JOIN_BYTES
+from litestar_sse.broadcast.hub.feeds import Inbox, TopicFeed
+from litestar_sse.broadcast.hub.limits import Held
+from litestar_sse.broadcast.hub.subscription import Subscription
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.encoding import EventFormat
+    from litestar_sse.broadcast.events.format import EventFormat
 
 __all__ = ("PEAK_PERIOD", "FanOut", "Subscription")
 
@@ -159,6 +159,12 @@ class FanOut:
                 del self.feeds[feed.name]
                 self.on_idle(feed.name)
 
+    def note_error(self, failed: str) -> None:
+        """Count a call that found the backend unavailable (``failed``: one of
+        ``BACKEND_ERRORS``), for the stats: the broadcaster's publishes and the pipeline's
+        reads; subscriptions count their own replays."""
+        self.errors[failed] += 1
+
     def drop_sending(self, held: Held) -> None:
         """A subscriber's stream ended: the chunk it was writing is not queued any more."""
         self.sending_bytes -= held.sending
@@ -169,7 +175,7 @@ class FanOut:
         """End every subscription once it has sent what it holds (and ``final``); a replay
         still being read stops where it is."""
         for subscription in list(self._subscriptions):
-            subscription._end(final)
+            subscription.end(final)
 
     def reset(self, final: bytes) -> None:
         """The backend lost its history: end every subscription after ``final`` (the one

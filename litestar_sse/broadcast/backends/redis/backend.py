@@ -3,7 +3,7 @@
 Publishing runs one Lua script: it takes the next id from a clock shared by all topics, adds
 the event to the topic's stream and trims the stream (by count and by age). Subscribing runs
 another: it reads the epoch, the newest id and the events a resuming client missed, at once.
-Live events come from the process' one :class:`~.redis_reader.StreamReader`, whatever the
+Live events come from the process' one :class:`~.reader.StreamReader`, whatever the
 number of subscribers: subscribers never talk to Redis for live events.
 
 When Redis goes away, publishing and subscribing fail loudly
@@ -15,7 +15,7 @@ new epoch starts: every open stream ends with a gap event whose id resumes in th
 
 Requires Redis >= 6.2 (exclusive ranges, ``XTRIM MINID``) and one Redis (not a Cluster), or
 a ``prefix`` with a hash tag (``"{sse}:"``) so that every key lands in one slot. The keys are
-listed in :mod:`litestar_sse.broadcast.redis_scripts`.
+listed in :mod:`litestar_sse.broadcast.backends.redis.scripts`.
 """
 
 from __future__ import annotations
@@ -24,14 +24,17 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+import re
+from collections.abc import Awaitable, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast.backend import (
+from litestar_sse.broadcast.backends.base import (
     BackendStats,
     BackendUnavailableError,
+    BroadcastBackend,
     IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
@@ -39,24 +42,25 @@ from litestar_sse.broadcast.backend import (
     idempotency_fingerprint,
     resolve_retention,
 )
-from litestar_sse.broadcast.ids import (
-    new_epoch,
-    pack_redis_id,
-    split_redis_event_id,
-)
-from litestar_sse.broadcast.redis_calls import redis_command, run_publish, within
-from litestar_sse.broadcast.redis_outage import Outage, describe_redis
-from litestar_sse.broadcast.redis_reader import StreamReader
-from litestar_sse.broadcast.redis_reads import RedisReads
-from litestar_sse.broadcast.redis_replay import RedisReplay
-from litestar_sse.broadcast.redis_scripts import (
+from litestar_sse.broadcast.backends.redis.commands import redis_command, run_publish, within
+from litestar_sse.broadcast.backends.redis.outage import Outage, describe_redis
+from litestar_sse.broadcast.backends.redis.reader import StreamReader
+from litestar_sse.broadcast.backends.redis.replay import RedisReplay, entry_fields
+from litestar_sse.broadcast.backends.redis.scripts import (
     BUMP_EPOCH,
     CHANGE_LOG_LENGTH,
+    HISTORY,
     PUBLISH,
     REPLAY_PAGE,
     SNAPSHOT,
     RedisKeys,
 )
+from litestar_sse.broadcast.events.ids import (
+    new_epoch,
+    pack_redis_id,
+    split_redis_event_id,
+)
+from litestar_sse.broadcast.events.values import BroadcastMessage, HistoryPage
 from litestar_sse.validation import check_seconds
 
 if TYPE_CHECKING:
@@ -64,10 +68,13 @@ if TYPE_CHECKING:
 
 __all__ = ("RedisStreamBackend",)
 
+_T = TypeVar("_T")
+_first: Final = itemgetter(0)
+_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
 
 
-class RedisStreamBackend(RedisReads):
+class RedisStreamBackend(BroadcastBackend):
     """Events and history in Redis Streams, one stream per topic.
 
     Args:
@@ -159,6 +166,7 @@ class RedisStreamBackend(RedisReads):
         self._read_count = read_count
         self._watch_timeout = watch_timeout
         self._scripts: dict[str, AsyncScript] = {}
+        self._history_script: AsyncScript | None = None  # registered on first read_history
         self._reader: StreamReader | None = None
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
@@ -313,7 +321,7 @@ class RedisStreamBackend(RedisReads):
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Read the epoch, the newest id and which topics have missed events, in one script
         of a few commands per topic; the events are read page by page by the
-        :class:`~.redis_replay.RedisReplay` once the stream runs."""
+        :class:`~.replay.RedisReplay` once the stream runs."""
         last_epoch, last_id, invalid = "", "0-0", False
         if last_event_id is not None:
             parsed = split_redis_event_id(last_event_id)
@@ -390,6 +398,115 @@ class RedisStreamBackend(RedisReads):
         async with redis_command(self.redis, self._slots):
             return await self._scripts["replay_page"](keys=keys, args=args)
 
+    async def _checked(self, call: Awaitable[_T]) -> _T:
+        """Await a call to Redis, noting whether Redis answered (see
+        :class:`~.outage.Outage`: one log line per outage)."""
+        try:
+            result = await call
+        except BackendUnavailableError as exc:
+            self._outage.failed(exc)
+            raise
+        self._outage.recovered()
+        return result
+
+    async def read_history(
+        self,
+        topics: Sequence[str],
+        after: str | None,
+        until: str | None,
+        limit: int,
+        *,
+        check_gaps: bool = True,
+    ) -> HistoryPage:
+        """Read the kept events of ``topics`` after ``after`` and up to ``until``, at most
+        ``limit`` of them, in position order (see ``BroadcastBackend.read_history``).
+
+        Raises:
+            ValueError: ``until`` is not a Redis-backed id.
+            BackendUnavailableError: Redis cannot be reached (``503``).
+        """
+        after_epoch, after_id = "", "0-0"
+        if after is not None:
+            parsed = split_redis_event_id(after)
+            if parsed is None:
+                return HistoryPage(gap="invalid", gap_topics=tuple(topics))
+            after_epoch, after_id = parsed if check_gaps else ("", parsed[1])
+        until_epoch, until_id = "", ""
+        if until is not None:
+            bound = split_redis_event_id(until)
+            if bound is None:
+                raise ValueError(f"until must be an id of this history, got {until!r:.80}")
+            until_epoch, until_id = bound
+        keys: list[Any] = [self.keys.meta, self.keys.trimmed, self.keys.newest]
+        args: list[Any] = [new_epoch(), after_epoch, after_id, until_epoch, until_id, limit]
+        for topic in topics:
+            keys += (self.keys.topic(topic), self.keys.state(topic))
+            _, max_age, lifetime = self._limits(topic)
+            args += (topic, max_age, lifetime)
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._run_history(keys, args))
+        )
+        status = reply[2]
+        if status != b"ok":
+            reason = "epoch" if status == b"epoch" else "invalid"
+            return HistoryPage(gap=reason, gap_topics=tuple(topics))
+        epoch = reply[0].decode()
+        gapped = {index - 1 for index in reply[3]}
+        ranges = iter(reply[4])
+        found: list[tuple[int, str, bytes, dict[bytes, bytes]]] = []
+        more = False
+        for index, topic in enumerate(topics):
+            if index in gapped:
+                continue
+            items = next(ranges)
+            more = more or len(items) >= limit
+            for stream_id, flat in items:
+                found.append((pack_redis_id(stream_id), topic, stream_id, entry_fields(flat)))
+        found.sort(key=_first)
+        if len(found) > limit:
+            del found[limit:]
+            more = True
+        messages = [
+            BroadcastMessage(topic, f"{epoch}-{stream_id.decode()}", *_event_and_data(fields))
+            for _, topic, stream_id, fields in found
+        ]
+        gaps = tuple(topics[index] for index in sorted(gapped))
+        return HistoryPage(messages, more, "retention" if gaps else None, gaps)
+
+    async def _run_history(self, keys: list[Any], args: list[Any]) -> Any:
+        script = self._history_script
+        if script is None or script.registered_client is not self.redis:
+            script = self._history_script = self.redis.register_script(HISTORY)
+        async with redis_command(self.redis, self._slots):
+            return await script(keys=keys, args=args)
+
+    async def topic_of(self, event_id: str) -> str | None:
+        """The topic of ``event_id`` while the change log holds it (the newest 100,000
+        events); else ``None``.
+
+        Raises:
+            BackendUnavailableError: Redis cannot be reached (``503``).
+        """
+        parsed = split_redis_event_id(event_id)
+        if parsed is None:
+            return None
+        epoch, stream_id = parsed
+        reply = await self._checked(
+            within(self.redis, self._watch_timeout, self._read_log(stream_id))
+        )
+        known, entries = reply
+        if known is None or known.decode() != epoch or not entries:
+            return None
+        topic = entries[0][1].get(b"t")
+        return None if topic is None else str(topic.decode())
+
+    async def _read_log(self, stream_id: str) -> Any:
+        async with redis_command(self.redis, self._slots):
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hget(self.keys.meta, "epoch")
+            pipe.xrange(self.keys.log, stream_id, stream_id, count=1)
+            return await pipe.execute()
+
 
 def _pool_slots(client: Redis) -> contextlib.AbstractAsyncContextManager[Any]:
     """What the commands of publishers and subscribers enter: a semaphore with the pool's
@@ -410,3 +527,11 @@ def _socket_timeout(client: Redis) -> float | None:
         parameter = inspect.signature(connection_class).parameters.get("socket_timeout")
         value = None if parameter is None else parameter.default
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _event_and_data(fields: dict[bytes, bytes]) -> tuple[str | None, str]:
+    event = fields.get(b"e")
+    data = fields.get(b"d", b"").decode()
+    if "\r" in data or "\n" in data:
+        data = "\n".join(_LINE_BREAK.split(data))
+    return (None if event is None else event.decode()), data

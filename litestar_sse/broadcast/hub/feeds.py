@@ -27,9 +27,10 @@ __all__ = ("Inbox", "Subscriber", "TopicFeed")
 class Subscriber(Protocol):
     """What a topic needs of a subscription (:class:`~.subscription.Subscription`)."""
 
-    _future: asyncio.Future[None] | None
+    def wake(self) -> None:
+        """Wake the subscriber if it waits for an event (a single-topic one, in ``waiters``)."""
 
-    def _check_lag(self, feed: TopicFeed, head: int) -> None:
+    def check_lag(self, feed: TopicFeed, head: int) -> None:
         """Disconnect the subscriber if it fell too far behind ``feed`` (whose head is
         ``head``)."""
 
@@ -146,9 +147,7 @@ class TopicFeed:
         if waiters:
             self.waiters = {}
             for subscription in waiters:
-                future = subscription._future
-                if future is not None and not future.done():
-                    future.set_result(None)
+                subscription.wake()
         inboxes = self.inboxes
         if inboxes:
             # Each is told once; it registers again when it has taken this topic's events.
@@ -167,7 +166,7 @@ class TopicFeed:
         head = self.head
         if self.disconnect_slow:
             for subscription in list(self.subscriptions):
-                subscription._check_lag(self, head)
+                subscription.check_lag(self, head)
         drop = self.newest_within(self.keep, self.keep_bytes) - self.base
         if drop > 0:
             del self.chunks[:drop]

@@ -1,9 +1,10 @@
 """``Subscription``: one subscriber of the fan-out, an async iterator of its events' bytes.
 
-It holds a cursor per topic into the topics' rings (:mod:`~litestar_sse.broadcast.feeds`),
-the replay it sends first (:mod:`~litestar_sse.broadcast.backlog`), and the guard that
-watches its authorization while it is read; how it takes its batches and meets its limits is
-in :mod:`~litestar_sse.broadcast.taking`. Made by :meth:`~.fanout.FanOut.open`.
+It holds a cursor per topic into the topics' rings (:mod:`~litestar_sse.broadcast.hub.feeds`),
+the replay it sends first (:mod:`~litestar_sse.broadcast.hub.backlog`), and the guard that
+watches its authorization while it is read, and how it takes its batches and meets its limits
+(the pure functions of :mod:`~litestar_sse.broadcast.hub.limits`). Made by
+:meth:`~.fanout.FanOut.open`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from litestar_sse.broadcast.backlog import REPLAY_PAGE_BYTES, Backlog, take_backlog
-from litestar_sse.broadcast.feeds import Inbox
-from litestar_sse.broadcast.taking import Held, Limits, TakingLimits
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.hub.backlog import REPLAY_PAGE_BYTES, Backlog
+from litestar_sse.broadcast.hub.feeds import Inbox
+from litestar_sse.broadcast.hub.limits import Held, Limits, drop_to_limits, over_limit, take_batch
 from litestar_sse.message import RawEvent
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.backend import Snapshot
-    from litestar_sse.broadcast.feeds import TopicFeed
+    from litestar_sse.broadcast.backends.base import Snapshot
+    from litestar_sse.broadcast.hub.feeds import TopicFeed
 
 __all__ = ("Guard", "Hub", "Subscription")
 
@@ -30,7 +33,7 @@ logger: Final = logging.getLogger("litestar_sse.broadcast")
 
 class Hub(Limits, Protocol):
     """What a subscription needs of the fan-out it belongs to
-    (:class:`~litestar_sse.broadcast.fanout.FanOut`): its limits, its counters, and to be
+    (:class:`~litestar_sse.broadcast.hub.fanout.FanOut`): its limits, its counters, and to be
     told when it is over."""
 
     resumes: int
@@ -58,7 +61,7 @@ class Guard(Protocol):
         """Stop watching: the subscription ended."""
 
 
-class Subscription(TakingLimits):
+class Subscription:
     """One subscriber: an async iterator of :class:`~litestar_sse.RawEvent` chunks.
 
     Each chunk holds the events that were waiting, joined up to 64 KiB, or one larger event.
@@ -94,6 +97,8 @@ class Subscription(TakingLimits):
         "_held",
         "_inbox",
         "_resumed",
+        "_sending",
+        "_sending_events",
         "_slot",
         "_unsending",
         "gap",
@@ -196,7 +201,7 @@ class Subscription(TakingLimits):
         self._sending = self._sending_events = 0  # the stream wrote the previous chunk
         # (the stats count it until the next chunk replaces it, or the stream waits idle)
         if self._backlog is not None:
-            body = await take_backlog(self)
+            body = await self._take_backlog()
             if body is not None:
                 return RawEvent(body)
         while True:
@@ -223,6 +228,32 @@ class Subscription(TakingLimits):
             else:
                 inbox.future = future  # registered with every topic already
             await future
+
+    async def _take_backlog(self) -> bytes | None:
+        """The next send of the backlog, counted; ``None`` once it is over, or when the
+        backend cannot be reached for it (the subscription then ends)."""
+        backlog = self._backlog
+        assert backlog is not None
+        fanout = self._fanout
+        try:
+            taken = await backlog.take(fanout.join_bytes)
+        except BackendUnavailableError as exc:
+            # The client resumes from the last event it got once the backend is back.
+            fanout.errors["replay"] += 1
+            logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
+            self.end(None)
+            return None
+        if taken is None:
+            self._backlog = None
+            return None
+        body, count = taken
+        if count == 0:  # the gap event, possibly of events lost during the replay
+            self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
+            reason = str(backlog.gap)
+            fanout.gaps[reason] = fanout.gaps.get(reason, 0) + 1
+        fanout.replayed += count
+        fanout.delivered += count
+        return self._handing(body, count)
 
     def _collect(self) -> bytes | None:
         """Take the next chunk queued for this subscriber (or ``None``)."""
@@ -298,7 +329,7 @@ class Subscription(TakingLimits):
         fanout.dropped += lag
         self._move_to_heads()
         self._backlog = None
-        self._end(None)
+        self.end(None)
         logger.info("Broadcast subscriber %d events behind: disconnected", lag)
         if self.on_overflow is not None:
             try:
@@ -306,7 +337,12 @@ class Subscription(TakingLimits):
             except Exception:
                 logger.exception("on_overflow of a broadcast subscription failed")
 
-    def _end(self, final: bytes | None) -> None:
+    def end(self, final: bytes | None) -> None:
+        """End once what is queued was sent, then ``final`` (an event, or ``None``); a replay
+        still being read stops where it is. Called by the fan-out, and by :meth:`close`.
+
+        :meta private: (the hub's, not for users)
+        """
         if self._closed:
             return
         self._closed = True
@@ -321,9 +357,7 @@ class Subscription(TakingLimits):
         for feed in self._feeds:
             feed.waiters.pop(self, None)
         self._finalizer()
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        self.wake()
 
     def revoke(self, reason: str, closing: bytes, *, cut: bool = True) -> None:
         """End now because its authorization ended (``reason``: ``"expired"``, ``"revoked"``).
@@ -337,7 +371,7 @@ class Subscription(TakingLimits):
         self.revoked = reason
         self._backlog = None
         self._move_to_heads()
-        self._end(closing)
+        self.end(closing)
         on_revoke = self.on_revoke
         if cut and on_revoke is not None:
             self.on_revoke = None
@@ -357,7 +391,7 @@ class Subscription(TakingLimits):
         self._move_to_heads()
         self._sending = self._sending_events = 0  # nothing in flight any more
         self._unsending()
-        self._end(None)
+        self.end(None)
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close()
@@ -371,3 +405,150 @@ class Subscription(TakingLimits):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         self.close()
+
+    def _collect_many(self) -> bytes | None:
+        # Only the topics that noted news in the inbox: every other one is up to date.
+        inbox = self._inbox
+        assert inbox is not None
+        assert self._slot is not None
+        if not inbox.ready:
+            return None
+        fanout = self._fanout
+        cursors, slot = self._cursors, self._slot
+        ready = [feed for feed in inbox.ready if feed.head > cursors[slot[feed]]]
+        pending = self._pending(ready)
+        if over_limit(pending, fanout.max_queue, fanout.max_queue_bytes):
+            return self._slow(pending)
+        self._note_queued(pending)
+        found: list[tuple[TopicFeed, int]] = []
+        after = self._after  # for every topic: the first past the seam clears it
+        for feed in ready:
+            start = cursors[slot[feed]] - feed.base
+            if after is not None:
+                start = self._skip_replayed(feed, start, after)
+                self._move(slot[feed], feed.base + start)
+            if start < len(feed.chunks):
+                found.append((feed, start))
+        body, count = None, 0
+        if found:
+            body, count, ends = take_batch(found, fanout.join_bytes)
+            for (feed, _), end in zip(found, ends, strict=True):
+                self._move(slot[feed], feed.base + end)
+        for feed in list(inbox.ready):
+            if cursors[slot[feed]] >= feed.head:
+                # up to date with it again: it notes its next event in the inbox
+                del inbox.ready[feed]
+                feed.inboxes[inbox] = None
+        if body is None:
+            return None
+        fanout.delivered += count
+        return self._handing(body, count)
+
+    def topic_at(self, position: int) -> str | None:
+        """The topic of the event at ``position`` among this subscription's topics' recent
+        events, where a chunk it just took came from (an event a subscriber takes is at least
+        ``max_queue`` events from being trimmed); ``None`` if none holds it.
+
+        :meta private: (the hub's, not for users)
+        """
+        for feed in self._feeds:
+            positions = feed.positions
+            index = bisect_left(positions, position)
+            if index < len(positions) and positions[index] == position:
+                return feed.name
+        return None
+
+    def wake(self) -> None:
+        """Wake this subscriber if it waits for an event (called by its topic's feed).
+
+        :meta private: (the hub's, not for users)
+        """
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def check_lag(self, feed: TopicFeed, head: int) -> None:
+        """Disconnect this subscriber if it fell too far behind ``feed`` (whose head is
+        ``head``): called by the feed when it trims, under the ``disconnect`` policy.
+
+        :meta private: (the hub's, not for users)
+        """
+        if self._closed:
+            return
+        # The topics with news (and this one); the others are up to date.
+        pending = self._pending({**self._inbox.ready, feed: None} if self._inbox else [feed])
+        fanout = self._fanout
+        self._note_queued(pending)
+        if over_limit(
+            pending,
+            fanout.max_queue,
+            fanout.max_queue_bytes,
+            events=self._sending_events,
+            # a larger event is shared: the server holds one slice of it at a time
+            size=min(self._sending, fanout.join_bytes),
+        ):
+            self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
+
+    def _handing(self, body: bytes, count: int) -> bytes:
+        """Note ``body`` (``count`` events) as in flight until the stream asks again."""
+        self._sending = size = len(body)
+        self._sending_events = count
+        held = self._held
+        if held.writing:  # once the stream ended, nothing is in flight
+            fanout = self._fanout
+            counted = size if size < fanout.join_bytes else fanout.join_bytes
+            fanout.sending_bytes += counted - held.sending
+            held.sending = counted
+        return body
+
+    def _move(self, slot: int, cursor: int) -> None:
+        """Move the cursor in topic ``slot`` to the absolute index ``cursor``, and count the
+        bytes taken (or skipped) in the topic's ``taken``."""
+        self._cursors[slot] = cursor
+        if self._closed:  # once closed, the fan-out took its counts back
+            return
+        feed = self._feeds[slot]
+        index = cursor - feed.base
+        starts = feed.starts
+        offset = feed.total if index >= len(starts) else starts[index if index > 0 else 0]
+        offsets = self._held.offsets
+        feed.taken += offset - offsets[slot]
+        offsets[slot] = offset
+
+    def _move_to_heads(self) -> None:
+        for slot, feed in enumerate(self._feeds):
+            self._move(slot, feed.head)
+
+    def _note_queued(self, pending: list[tuple[TopicFeed, int]]) -> None:
+        """Keep the most bytes one subscriber had queued (``FanOut.queue_peak``)."""
+        queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
+        queued += min(self._sending, self._fanout.join_bytes)
+        fanout = self._fanout
+        if queued > fanout.queue_peak:
+            fanout.queue_peak = queued
+
+    def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
+        """Each of ``feeds`` with this subscriber's cursor in it."""
+        slot, cursors = self._slot, self._cursors
+        return [(feed, cursors[0 if slot is None else slot[feed]]) for feed in feeds]
+
+    def _slow(self, pending: list[tuple[TopicFeed, int]]) -> bytes | None:
+        """Past a limit: disconnect, or skip to the newest events and hand out a gap event."""
+        fanout = self._fanout
+        if not fanout.drop_oldest:
+            self._overflow(sum(feed.head - cursor for feed, cursor in pending))
+            return None
+        cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
+        for (feed, _), cursor in zip(pending, cursors, strict=True):
+            self._move(0 if self._slot is None else self._slot[feed], cursor)
+        fanout.dropped += dropped
+        fanout.gaps["overflow"] += 1
+        return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
+
+    def queued_bytes(self) -> int:
+        """Bytes this subscriber has not written yet, as its ``max_queue_bytes`` counts them:
+        what its topics hold for it, and the chunk it is writing (up to the join budget).
+        For tests and tools: the stats read counters instead."""
+        pending = self._pending(self._inbox.ready if self._inbox else self._feeds)
+        queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
+        return queued + min(self._sending, self._fanout.join_bytes)

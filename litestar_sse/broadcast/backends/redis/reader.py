@@ -28,15 +28,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.ids import format_redis_position, new_epoch, pack_redis_id
-from litestar_sse.broadcast.redis_calls import (
-    UNAVAILABLE,
-    drop_idle_connections,
-    redis_command,
-    within,
-)
-from litestar_sse.broadcast.redis_log import (
+from litestar_sse.broadcast.backends.base import BackendUnavailableError
+from litestar_sse.broadcast.backends.redis.change_log import (
     Entry,
     LogEntry,
     collect_entries,
@@ -44,14 +37,21 @@ from litestar_sse.broadcast.redis_log import (
     stream_items,
     topics_in_log,
 )
+from litestar_sse.broadcast.backends.redis.commands import (
+    UNAVAILABLE,
+    drop_idle_connections,
+    redis_command,
+    within,
+)
+from litestar_sse.broadcast.events.ids import format_redis_position, new_epoch, pack_redis_id
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-    from litestar_sse.broadcast.backend import BackendStats, EventSink
-    from litestar_sse.broadcast.redis_outage import Outage
-    from litestar_sse.broadcast.redis_scripts import RedisKeys
+    from litestar_sse.broadcast.backends.base import BackendStats, EventSink
+    from litestar_sse.broadcast.backends.redis.outage import Outage
+    from litestar_sse.broadcast.backends.redis.scripts import RedisKeys
 
 __all__ = ("StreamReader",)
 
@@ -126,7 +126,7 @@ class StreamReader:
     def start(self) -> None:
         """Start the reader task."""
         self._task = asyncio.get_running_loop().create_task(
-            self._read_forever(), name="litestar_sse.broadcast.redis-reader"
+            self._read_forever(), name="litestar_sse.broadcast.backends.redis.backend-reader"
         )
 
     async def stop(self) -> None:

@@ -1,26 +1,24 @@
 """What a subscriber sends before live events, and how queued events become sends.
 
 A resuming subscriber first sends its replay, read from the backend a page at a time (see
-:mod:`~litestar_sse.broadcast.replay`), then a gap event if events were missed for good. Both
-here and for live events, several events waiting together go out in one send, joined up to
-:data:`JOIN_BYTES`: the join is the one copy a subscriber makes of shared events, so it is
-bounded; a larger event goes alone, as the very ``bytes`` object every subscriber shares.
+:mod:`~litestar_sse.broadcast.backends.replay`), then a gap event if events were missed for
+good. Both here and for live events, several events waiting together go out in one send,
+joined up to :data:`JOIN_BYTES`: the join is the one copy a subscriber makes of shared events,
+so it is bounded; a larger event goes alone, as the very ``bytes`` object every subscriber shares.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from litestar_sse.broadcast.backend import BackendUnavailableError
-from litestar_sse.broadcast.replay import SequenceReplay
+from litestar_sse.broadcast.backends.replay import SequenceReplay
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.backend import Snapshot
-    from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.replay import Replay
-    from litestar_sse.broadcast.taking import Limits
+    from litestar_sse.broadcast.backends.base import Snapshot
+    from litestar_sse.broadcast.backends.replay import Replay
+    from litestar_sse.broadcast.events.format import EventFormat
 
 __all__ = (
     "DEFAULT_MAX_QUEUE_BYTES",
@@ -28,8 +26,6 @@ __all__ = (
     "JOIN_BYTES",
     "REPLAY_PAGE_BYTES",
     "Backlog",
-    "BacklogOwner",
-    "take_backlog",
 )
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
@@ -54,7 +50,9 @@ this much of its replay."""
 
 
 class Backlog:
-    """The replay of one subscriber, then its gap event.
+    """The replay of one subscriber, then its gap event: what it sends before live events.
+    (A typed subscription marks where its backlog ended with a
+    :class:`~litestar_sse.broadcast.BacklogEnd`: the same backlog, seen as values.)
 
     Args:
         snapshot: Where the subscriber resumed: its ``history``, ``replay`` and gap.
@@ -132,45 +130,3 @@ class Backlog:
         # backwards and a later reconnect does not report the same gap again.
         self._gap_due = False
         return self._format.gap(self.gap, event_id=self.head_id, topics=self.gap_topics), 0
-
-
-class BacklogOwner(Protocol):
-    """What :func:`take_backlog` needs of a subscription (:class:`~.subscription.Subscription`)."""
-
-    _backlog: Backlog | None
-    gap: str | None
-    gap_topics: tuple[str, ...]
-
-    @property
-    def _fanout(self) -> Limits: ...
-
-    def _end(self, final: bytes | None) -> None: ...
-
-    def _handing(self, body: bytes, count: int) -> bytes: ...
-
-
-async def take_backlog(subscription: BacklogOwner) -> bytes | None:
-    """The next send of ``subscription``'s backlog, counted; ``None`` once it is over, or when
-    the backend cannot be reached for it (the subscription then ends)."""
-    backlog = subscription._backlog
-    assert backlog is not None
-    fanout = subscription._fanout
-    try:
-        taken = await backlog.take(fanout.join_bytes)
-    except BackendUnavailableError as exc:
-        # The client resumes from the last event it got once the backend is back.
-        fanout.errors["replay"] += 1
-        logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
-        subscription._end(None)
-        return None
-    if taken is None:
-        subscription._backlog = None
-        return None
-    body, count = taken
-    if count == 0:  # the gap event, possibly of events lost during the replay
-        subscription.gap, subscription.gap_topics = backlog.gap, tuple(backlog.gap_topics)
-        reason = str(backlog.gap)
-        fanout.gaps[reason] = fanout.gaps.get(reason, 0) + 1
-    fanout.replayed += count
-    fanout.delivered += count
-    return subscription._handing(body, count)

@@ -15,8 +15,8 @@ import heapq
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from litestar_sse.broadcast.ids import pack_redis_id
-from litestar_sse.broadcast.replay import Replay, ReplayPage
+from litestar_sse.broadcast.backends.replay import Replay, ReplayPage
+from litestar_sse.broadcast.events.ids import pack_redis_id
 
 __all__ = ("RedisReplay", "entry_fields")
 

@@ -1,4 +1,4 @@
-"""Reading Redis replies for the :class:`~.redis_reader.StreamReader`, without I/O.
+"""Reading Redis replies for the :class:`~.reader.StreamReader`, without I/O.
 
 The reader learns which topics have new events from the *change log*, one stream that every
 publish appends a small entry to (the event's id and its topic), so a wake costs the same
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any, Final
 
-from litestar_sse.broadcast.ids import pack_redis_id
+from litestar_sse.broadcast.events.ids import pack_redis_id
 
 __all__ = (
     "Entry",

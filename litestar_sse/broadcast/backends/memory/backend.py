@@ -7,13 +7,17 @@ another worker process, is recognised as foreign and answered with a gap event.
 
 from __future__ import annotations
 
+import itertools
 import time
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
+from operator import itemgetter
 from typing import Final
 
-from litestar_sse.broadcast.backend import (
+from litestar_sse.broadcast.backends.base import (
+    BroadcastBackend,
     IdempotencyKeyReusedError,
     Retention,
     RetentionPolicy,
@@ -23,12 +27,17 @@ from litestar_sse.broadcast.backend import (
     idempotency_fingerprint,
     resolve_retention,
 )
-from litestar_sse.broadcast.ids import new_epoch, parse_memory_position, split_event_id
-from litestar_sse.broadcast.memory_reads import MemoryReads
-from litestar_sse.broadcast.memory_replay import MemoryReplay
+from litestar_sse.broadcast.backends.memory.replay import MemoryReplay
+from litestar_sse.broadcast.events.ids import new_epoch, parse_memory_position, split_event_id
+from litestar_sse.broadcast.events.values import (
+    BroadcastMessage,
+    HistoryPage,
+    event_position,
+    parse_event_block,
+)
 from litestar_sse.validation import check_count, check_required_count, check_seconds
 
-__all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "MemoryBackend")
+__all__ = ("ENTRY_OVERHEAD", "MAX_IDEMPOTENCY_KEYS", "TOPIC_INDEX_LENGTH", "MemoryBackend")
 
 _Entry = tuple[int, float, bytes]
 
@@ -40,6 +49,11 @@ entry (a tuple, its position and time, the bytes object's header, the deque's sl
 MAX_IDEMPOTENCY_KEYS: Final = 100_000
 """The default ``max_idempotency_keys`` of :class:`MemoryBackend`: most idempotency keys
 remembered at once (about 300 bytes each, at most 30 MB)."""
+
+TOPIC_INDEX_LENGTH: Final = 100_000
+"""Newest events whose topic :meth:`MemoryBackend.topic_of` can tell (one reference each)."""
+
+_first: Final = itemgetter(0)
 
 
 class _TopicLog:
@@ -87,7 +101,7 @@ class _TopicLog:
         return freed
 
 
-class MemoryBackend(MemoryReads):
+class MemoryBackend(BroadcastBackend):
     """Keeps each topic's recent events in this process; the default backend.
 
     The history is bounded as a whole, whoever creates topics: at most
@@ -369,7 +383,7 @@ class MemoryBackend(MemoryReads):
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:
         """Decide where the subscriber resumes, a few operations per topic; the missed events
-        are read from the history page by page (:class:`~.memory_replay.MemoryReplay`).
+        are read from the history page by page (:class:`~.replay.MemoryReplay`).
 
         Atomic with the registration of the subscriber (no await inside).
         """
@@ -404,3 +418,103 @@ class MemoryBackend(MemoryReads):
                 resumed_from=head, gap="retention", gap_topics=tuple(gaps), replay=replay
             )
         return Snapshot(resumed_from=last_event_id, replay=replay)
+
+    def _index_topic(self, position: int, serial: int) -> None:
+        """Note the topic (by serial) of the event at ``position``, the newest."""
+        ring = self._topic_ring
+        if len(ring) < TOPIC_INDEX_LENGTH:
+            ring.append(serial)
+        else:
+            ring[(position - 1) % TOPIC_INDEX_LENGTH] = serial
+
+    async def read_history(
+        self,
+        topics: Sequence[str],
+        after: str | None,
+        until: str | None,
+        limit: int,
+        *,
+        check_gaps: bool = True,
+    ) -> HistoryPage:
+        """Read the kept events of ``topics`` after ``after`` and up to ``until``, at most
+        ``limit`` of them, in position order (see ``BroadcastBackend.read_history``).
+
+        Raises:
+            ValueError: ``until`` is not an id of this backend's history.
+        """
+        head_position = self._position
+        upto = head_position
+        if until is not None:
+            parts = split_event_id(until)
+            bound = None if parts is None else parse_memory_position(parts[1])
+            if parts is None or parts[0] != self.epoch or bound is None:
+                raise ValueError(f"until must be an id of this history, got {until!r:.80}")
+            upto = min(bound, head_position)
+        last = 0
+        checked = check_gaps and after is not None
+        if after is not None:
+            parts = split_event_id(after)
+            if parts is None or (checked and parts[0] != self.epoch):
+                reason = "invalid" if parts is None else "epoch"
+                return HistoryPage(gap=reason, gap_topics=tuple(topics))
+            position = parse_memory_position(parts[1])
+            if position is None or position > head_position:
+                return HistoryPage(gap="invalid", gap_topics=tuple(topics))
+            last = position
+        now = self._clock()
+        found: list[tuple[int, str, bytes]] = []
+        gaps: list[str] = []
+        more = False
+        for topic in topics:
+            log = self._logs.get(topic)
+            if log is None:
+                if checked and self._forgotten > last:
+                    gaps.append(topic)  # it may have been one of the dropped topics
+                continue
+            self._size -= log.expire(now)
+            if checked and log.trimmed > last:
+                gaps.append(topic)
+                continue
+            entries = log.entries
+            start = bisect_right(entries, last, key=_first)
+            for taken, (position, _, chunk) in enumerate(itertools.islice(entries, start, None)):
+                if position > upto:
+                    break
+                if taken == limit:
+                    more = True  # the rest of this topic is newer than what this page takes
+                    break
+                found.append((position, topic, chunk))
+        found.sort(key=_first)
+        if len(found) > limit:
+            del found[limit:]
+            more = True
+        sep = self.sink.format.sep_bytes
+        messages = []
+        for position, topic, chunk in found:
+            event, _, data = parse_event_block(chunk, sep)  # one event: blank lines ignored
+            messages.append(BroadcastMessage(topic, f"{self.epoch}-{position}", event, data))
+        gap = "retention" if gaps else None
+        return HistoryPage(messages, more, gap, tuple(gaps))
+
+    async def topic_of(self, event_id: str) -> str | None:
+        """The topic of ``event_id`` while its event is kept in history and is among the
+        newest :data:`TOPIC_INDEX_LENGTH` events; else ``None``.
+
+        A few operations whatever the id: one look-up in the ring of the newest events'
+        topics, then one search in that topic's history that the event is still kept.
+        """
+        parsed = event_position(event_id)
+        if parsed is None or parsed[0] != self.epoch:
+            return None
+        position = parsed[1]
+        if not 0 < position <= self._position or position <= self._position - TOPIC_INDEX_LENGTH:
+            return None
+        topic = self._topic_serials.get(self._topic_ring[(position - 1) % TOPIC_INDEX_LENGTH])
+        log = None if topic is None else self._logs.get(topic)
+        if topic is None or log is None:
+            return None
+        entries = log.entries
+        if not entries or entries[0][0] > position or entries[-1][0] < position:
+            return None
+        index = bisect_left(entries, position, key=_first)
+        return topic if entries[index][0] == position else None

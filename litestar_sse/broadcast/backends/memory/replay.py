@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from operator import itemgetter
 from typing import Final, Protocol
 
-from litestar_sse.broadcast.replay import Replay, ReplayPage
+from litestar_sse.broadcast.backends.replay import Replay, ReplayPage
 
 __all__ = ("MemoryReplay", "TopicHistory")
 

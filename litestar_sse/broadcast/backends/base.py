@@ -25,9 +25,9 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from litestar_sse.validation import check_count, check_seconds
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast.encoding import EventFormat
-    from litestar_sse.broadcast.history import HistoryPage
-    from litestar_sse.broadcast.replay import Replay
+    from litestar_sse.broadcast.backends.replay import Replay
+    from litestar_sse.broadcast.events.format import EventFormat
+    from litestar_sse.broadcast.events.values import HistoryPage
 
 __all__ = (
     "BACKEND_ERRORS",
@@ -233,7 +233,7 @@ class Snapshot:
         live_after: Live events at or below this position are already covered by the replay
             (or by the gap) and must be skipped; ``None`` when there cannot be any.
         replay: The missed events (after ``history``), read page by page once the stream
-            runs (see :mod:`~litestar_sse.broadcast.replay`); ``None`` when there are none.
+            runs (see :mod:`~litestar_sse.broadcast.backends.replay`); ``None`` when there are none.
     """
 
     resumed_from: str

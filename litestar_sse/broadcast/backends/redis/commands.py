@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from litestar_sse.broadcast.backend import (
+from litestar_sse.broadcast.backends.base import (
     BackendUnavailableError,
     NotPublishedError,
     PublishOutcomeUnknownError,

@@ -4,7 +4,7 @@ A subscription sends events as the bytes a client reads. Code on the server (an 
 bridge to another protocol, a test) often wants them as values instead: which topic, which id,
 what event type and what data. This module holds those values, the page a backend returns for
 one read of history, and the parser that turns the bytes of
-:meth:`~litestar_sse.broadcast.encoding.EventFormat.event` back into them.
+:meth:`~litestar_sse.broadcast.events.format.EventFormat.event` back into them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias, Union
 
-from litestar_sse.broadcast.ids import parse_memory_position, parse_redis_position, split_event_id
+from litestar_sse.broadcast.events.ids import (
+    parse_memory_position,
+    parse_redis_position,
+    split_event_id,
+)
 
 __all__ = (
     "AuthorizationEnded",
@@ -141,7 +145,7 @@ _DATA: Final = b"data: "
 def split_event_blocks(chunk: bytes, sep: bytes) -> list[bytes]:
     """The events of a chunk written with ``sep``, each without its final blank line.
 
-    Every line :class:`~litestar_sse.broadcast.encoding.EventFormat` writes has a field name,
+    Every line :class:`~litestar_sse.broadcast.events.format.EventFormat` writes has a field name,
     so two separators in a row occur only where an event ends.
     """
     blocks = chunk.split(sep + sep)

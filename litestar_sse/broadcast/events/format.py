@@ -1,6 +1,6 @@
 """The bytes of broadcast events: written once per event, shared by every subscriber.
 
-An event's id is the same for all subscribers (see :mod:`litestar_sse.broadcast.ids`), so the
+An event's id is the same for all subscribers (see :mod:`litestar_sse.broadcast.events.ids`), so the
 whole event, ``id:`` line included, is encoded once and fanned out as one ``bytes`` object.
 """
 

@@ -1,0 +1,1 @@
+"""The in-memory backend: one process's history, no setup."""

@@ -1,0 +1,1 @@
+"""The Redis Streams backend: one history shared by many processes (needs redis-py)."""
