@@ -559,10 +559,19 @@ def _check_outage(
         assert attempt.error is None, (number, attempt.error)
         assert attempt.status in (201, 503), (number, attempt.status, attempt.body)
         if attempt.status == 503:
+            unknown = isinstance(attempt.body, dict) and str(attempt.body.get("detail")).startswith(
+                "Redis did not answer"
+            )
+            if unknown and attempt.began < stopped_at + 1.0:
+                # In flight as Redis went down, or the first write on a pooled connection whose
+                # peer had just gone (the write succeeds, the read fails): the client cannot
+                # tell whether Redis read the command, so "may have been published" is the
+                # truthful answer. Once the connections are known dead, only "not published".
+                continue
             assert attempt.body == {
                 "status_code": 503,
                 "detail": "Redis is unavailable: not published",
-            }, attempt.body
+            }, (attempt.body, attempt.began - stopped_at)
             assert attempt.took < 5, attempt.took
     during = [a for _, a in publishes if a.began > stopped_at and a.began + a.took < started_at]
     assert len(during) >= 10, "the outage saw too few publishes to tell"
@@ -808,8 +817,11 @@ def _cut(link: Link, tmp_path: Path) -> Cut:
     # When they stop, the dead connections cannot drain: uvicorn waits its graceful timeout.
     plain = Server(link.host_address, free_port(), tmp_path / "plain.log", env, graceful_timeout=2)
     sock = listening_socket(link.host_address, 0, user_timeout=USER_TIMEOUT)
+    # The timed server's send_timeout is well past USER_TIMEOUT: what ends its streams is the
+    # kernel giving up (a "disconnect"), not the unacknowledged-bytes rule racing it.
+    timed_env = {**env, "FAULT_SEND_TIMEOUT": str(10 * USER_TIMEOUT)}
     timed = Server(
-        link.host_address, sock.getsockname()[1], tmp_path / "timed.log", env,
+        link.host_address, sock.getsockname()[1], tmp_path / "timed.log", timed_env,
         sock=sock, graceful_timeout=2,
     )  # fmt: skip
     streams = {
