@@ -45,6 +45,7 @@ __all__ = (
     "current_task",
     "current_wheel",
     "on_trio",
+    "run_local",
     "shielded",
     "sleep",
     "spawn",
@@ -127,21 +128,26 @@ def current_wheel() -> TimerWheel:
     return timer_wheel(loop)
 
 
-_TRIO_WHEEL: Any = None
-
-
 def _trio_wheel() -> TimerWheel:
-    global _TRIO_WHEEL
+    return run_local("litestar_sse.timer_wheel", TrioTimerWheel)
+
+
+def run_local(name: str, create: Callable[[], T]) -> T:
+    """A value of the running trio run, created by ``create`` on first use (one per run)."""
     import trio
 
-    if _TRIO_WHEEL is None:
-        _TRIO_WHEEL = trio.lowlevel.RunVar("litestar_sse.timer_wheel")
+    var = _RUN_VARS.get(name)
+    if var is None:
+        var = _RUN_VARS[name] = trio.lowlevel.RunVar(name)
     try:
-        wheel: TimerWheel = _TRIO_WHEEL.get()
+        value: T = var.get()
     except LookupError:
-        wheel = TrioTimerWheel()
-        _TRIO_WHEEL.set(wheel)
-    return wheel
+        value = create()
+        var.set(value)
+    return value
+
+
+_RUN_VARS: dict[str, Any] = {}
 
 
 # -- waiters, tasks, timers -------------------------------------------------------------------

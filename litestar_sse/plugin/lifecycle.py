@@ -61,8 +61,8 @@ class ShutdownTrigger:
     """
 
     __slots__ = (
-        "_handler",
         "_call_soon",
+        "_handler",
         "_previous",
         "grace_period",
         "install_signal_handlers",
