@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from redis.asyncio import Redis
 
+from litestar_sse.asgi import runtime
 from litestar_sse.broadcast.backend import (
     BackendStats,
     BackendUnavailableError,
@@ -193,7 +194,16 @@ class RedisStreamBackend(RedisReads):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the client (from a URL) and start the reader."""
+        """Create the client (from a URL) and start the reader.
+
+        Raises:
+            RuntimeError: on trio: redis-py's asyncio client needs asyncio.
+        """
+        if runtime.on_trio():
+            raise RuntimeError(
+                "RedisStreamBackend needs asyncio (redis-py's asyncio client), and this app runs "
+                "on trio: run it on asyncio, or use MemoryBackend on trio"
+            )
         if self._reader is not None:
             return
         if self._client is None:

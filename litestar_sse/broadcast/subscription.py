@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from litestar_sse.asgi import runtime
 from litestar_sse.broadcast.backlog import REPLAY_PAGE_BYTES, Backlog, take_backlog
 from litestar_sse.broadcast.feeds import Inbox
 from litestar_sse.broadcast.taking import Held, Limits, TakingLimits
@@ -216,7 +217,7 @@ class Subscription(TakingLimits):
                 held.sending = 0
             # Idle: one future per wait, woken by the next append to any of our topics. A
             # future left behind by a cancelled wait is done, and waking skips done futures.
-            self._future = future = asyncio.get_running_loop().create_future()
+            self._future = future = runtime.create_future()
             inbox = self._inbox
             if inbox is None:
                 self._feeds[0].waiters[self] = None
