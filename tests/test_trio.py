@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar, Request, get, post
+from litestar.params import FromQuery
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent
@@ -20,7 +21,7 @@ def broadcast_app(broadcaster: Broadcaster) -> Litestar:
         return await broadcaster.subscribe(["news"], connection=request)
 
     @post("/publish")
-    async def publish(text: str) -> str:
+    async def publish(text: FromQuery[str]) -> str:
         return await broadcaster.publish("news", text)
 
     return Litestar(
@@ -44,7 +45,7 @@ def test_the_memory_backend_on_trio() -> None:
 def test_the_redis_backend_refuses_trio_at_startup() -> None:
     broadcaster = Broadcaster(RedisStreamBackend("redis://127.0.0.1:9"))  # never reached
     app = broadcast_app(broadcaster)
-    with pytest.raises(BaseException) as raised, TestClient(app, backend="trio"):
+    with pytest.raises(BaseException) as raised, TestClient(app, backend="trio"):  # noqa: PT011
         pass  # the lifespan's startup fails (inside an exception group on some versions)
     errors = [raised.value]
     while hasattr(errors[-1], "exceptions"):  # an exception group
