@@ -1,8 +1,9 @@
 """The core tests on both event loops Litestar runs on: asyncio and trio.
 
 A test module that assigns ``anyio_backend = on_each_backend(__name__)`` runs every test twice:
-its ``@pytest.mark.anyio`` tests on each backend, and its ``TestClient(app)`` calls with
-``backend=`` set to it (the module's ``TestClient`` name is patched for the test).
+its ``@pytest.mark.anyio`` tests on each backend (an ``AsyncTestClient`` of Litestar 3 runs
+the app on the test's own loop), and its ``TestClient(app)`` calls with ``backend=`` set to it
+(the module's ``TestClient`` name is patched for the test).
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ def on_each_backend(module: str) -> Callable[..., str]:
     @pytest.fixture(autouse=True, params=BACKENDS)
     def anyio_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
         backend: str = request.param
-        monkeypatch.setattr(
-            f"{module}.TestClient", functools.partial(TestClient, backend=backend), raising=False
-        )
+        patched = functools.partial(TestClient, backend=backend)
+        monkeypatch.setattr(f"{module}.TestClient", patched, raising=False)
         return backend
 
     return anyio_backend
