@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import monotonic
 from typing import Any, Final, TypeVar
 
-from litestar_sse.asgi.timer_wheel import TimerWheel, timer_wheel
+from litestar_sse.asgi.timer_wheel import RESOLUTION, TimerWheel, timer_wheel
 
 __all__ = (
     "TrioFuture",
@@ -102,7 +102,7 @@ class TrioTimerWheel(TimerWheel):
         import trio
 
         self._armed = slot
-        delay = max(slot * 0.01 - monotonic(), 0.0)  # RESOLUTION, in trio's clock
+        delay = max(slot * RESOLUTION - monotonic(), 0.0)  # in trio's clock below
         self._deadline = trio.current_time() + delay
         if self._scope is not None:
             self._scope.deadline = self._deadline
