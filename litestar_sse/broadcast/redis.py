@@ -194,11 +194,7 @@ class RedisStreamBackend(RedisReads):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the client (from a URL) and start the reader.
-
-        Raises:
-            RuntimeError: on trio: redis-py's asyncio client needs asyncio.
-        """
+        """Create the client (from a URL) and start the reader; on trio, raise RuntimeError."""
         if runtime.on_trio():
             raise RuntimeError(
                 "RedisStreamBackend needs asyncio (redis-py's asyncio client), and this app runs "
