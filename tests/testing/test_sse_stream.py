@@ -192,12 +192,7 @@ def test_status_and_body_of_a_refused_stream() -> None:
             assert list(second) == []
 
 
-def test_app_exception_before_the_response_is_raised(anyio_backend: str) -> None:
-    if anyio_backend == "trio" and LITESTAR_3:
-        pytest.skip(
-            "Litestar 3's TestClient, never entered, never stops its portal's trio run: "
-            "collected later, it blocks the next trio test"
-        )
+def test_app_exception_before_the_response_is_raised() -> None:
 
     async def broken_app(scope: object, receive: object, send: object) -> None:
         raise ValueError("no response")
