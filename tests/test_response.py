@@ -6,13 +6,14 @@ disconnects and infinite streams are in test_asgi.py and tests/e2e.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import httpx_sse
 import msgspec
 import pytest
@@ -28,6 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar_sse import RawEvent, ServerSentEvent, ServerSentEventMessage, Stream
 from litestar_sse.asgi import ASGIStreamingSSEResponse
 from litestar_sse.compat import LITESTAR_3
+from tests.backends import on_each_backend
 from tests.sse_wire import (
     SSE_CONTENT_TYPE,
     WITHOUT_APP_LOGGING,
@@ -37,6 +39,8 @@ from tests.sse_wire import (
     both,
     http_scope,
 )
+
+anyio_backend = on_each_backend(__name__)  # asyncio and trio
 
 SSE_HEADERS = {
     "content-type": SSE_CONTENT_TYPE,
@@ -109,7 +113,7 @@ def _sync_gen() -> Iterator[Any]:
 
 async def _async_gen() -> AsyncIterator[Any]:
     yield "a"
-    await asyncio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     yield 2
     yield b"c"
 
@@ -303,7 +307,7 @@ async def test_connection_header_only_on_http11(version: str, keep_alive: bool) 
     send = Recorder()
 
     async def receive() -> Any:
-        await asyncio.Event().wait()
+        await anyio.sleep_forever()
 
     await Litestar([handler])(http_scope(http_version=version), receive, send)  # type: ignore[arg-type]
     headers = send.headers
@@ -323,7 +327,7 @@ async def test_no_keep_alive_when_the_client_asks_to_close(value: bytes) -> None
     send = Recorder()
 
     async def receive() -> Any:
-        await asyncio.Event().wait()
+        await anyio.sleep_forever()
 
     scope = http_scope()
     scope["headers"] = [*scope["headers"], (b"connection", value)]
@@ -338,7 +342,7 @@ async def test_asgi_response_h2_has_no_connection_header() -> None:
     send = Recorder()
 
     async def receive() -> Any:
-        await asyncio.Event().wait()
+        await anyio.sleep_forever()
 
     await response(http_scope(http_version="2"), receive, send)  # type: ignore[arg-type]
     assert "connection" not in send.headers
@@ -668,7 +672,7 @@ async def test_asgi_sse_response_with_litestar_keyword_arguments(
     send = Recorder()
 
     async def receive() -> Any:
-        await asyncio.Event().wait()
+        await anyio.sleep_forever()
 
     await response(http_scope(), receive, send)  # type: ignore[arg-type]
     assert send.starts[0]["status"] == 200
@@ -686,7 +690,7 @@ async def test_asgi_sse_response_with_sync_iterator_of_bytes_and_str() -> None:
     send = Recorder()
 
     async def receive() -> Any:
-        await asyncio.Event().wait()
+        await anyio.sleep_forever()
 
     await response(http_scope(), receive, send)  # type: ignore[arg-type]
     assert both(send.body) == [Ev("a"), Ev("b")]

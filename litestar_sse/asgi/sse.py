@@ -9,11 +9,11 @@ a task, and events wait for it, so a ping never interleaves with an event.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse.asgi.counters import COUNTERS
+from litestar_sse.asgi.runtime import spawn
 from litestar_sse.asgi.state import StreamState
 from litestar_sse.asgi.stream import ASGIStreamingResponse
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
@@ -59,7 +59,7 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         # A comment line and no blank line: some client decoders (openai's, httpx-sse's)
         # dispatch an empty event on every blank line once an id was seen.
         self._ping_bytes = encode_comment(ping_message, sep_bytes)
-        self._ping_task: asyncio.Task[None] | None = None
+        self._ping_task: Any = None  # an asyncio.Task, or a runtime.TrioTask
         self.headers.setdefault("cache-control", "no-cache")
         self.headers.setdefault("x-accel-buffering", "no")
 
@@ -93,6 +93,9 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
             "body": self._ping_bytes,
             "more_body": True,
         }
+        if self._scope is not None:  # trio: a coroutine is never stepped by hand there
+            self._ping_task = spawn(self._send_ping(message), "litestar_sse.ping")
+            return
         ping = self._send(message).__await__()
         try:
             awaited = next(ping)
@@ -107,13 +110,25 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
             self._ping_sent()
             self.get_logger().exception("Exception raised while sending a keep-alive ping")
             return
-        self._ping_task = self._loop.create_task(self._finish_ping(ping, awaited))
+        self._ping_task = spawn(self._finish_ping(ping, awaited))
 
     async def _finish_ping(self, ping: Generator[Any, None, Any], awaited: Any) -> None:
         try:
             await _Resumed(ping, awaited)
         except OSError:
             self.stop("disconnect")
+        finally:
+            self._ping_task = None
+            self._ping_sent()
+
+    async def _send_ping(self, message: HTTPResponseBodyEvent) -> None:
+        """The ping on trio, in a task of its own; events wait for it as on asyncio."""
+        try:
+            await self._send(message)
+        except OSError:
+            self.stop("disconnect")
+        except Exception:
+            self.get_logger().exception("Exception raised while sending a keep-alive ping")
         finally:
             self._ping_task = None
             self._ping_sent()

@@ -20,7 +20,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
 from litestar_sse.asgi.counters import COUNTERS
-from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
+from litestar_sse.asgi.runtime import (
+    call_soon_threadsafe_here,
+    checkpoint,
+    create_future,
+    current_wheel,
+    on_trio,
+    run_local,
+)
+from litestar_sse.asgi.timer_wheel import Alarm
 from litestar_sse.validation import check_required_count
 
 __all__ = (
@@ -70,28 +78,27 @@ def set_sync_thread_limit(limit: int) -> None:
 def sync_threads_in_use() -> int:
     """Worker-thread slots of sync iterators taken now on this event loop (for monitoring);
     a thread left to finish after its stream's ``cleanup_timeout`` no longer holds one."""
-    slots = _slots.get(asyncio.get_running_loop())
-    return 0 if slots is None else slots.in_use
+    slots = _slots_of()
+    return slots.in_use
 
 
 class _ThreadSlots:
     """The worker-thread slots of one event loop: taken on the loop, given back by threads."""
 
-    __slots__ = ("_free", "_loop", "_waiters", "in_use")
+    __slots__ = ("_free", "_waiters", "in_use")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
-        self._loop = loop
+    def __init__(self, limit: int) -> None:
         self._free = limit
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[Any] = deque()  # futures of the loop (asgi/runtime.py)
         self.in_use = 0
 
     async def take(self) -> None:
         while self._free == 0:
-            waiter = self._loop.create_future()
+            waiter = create_future()
             self._waiters.append(waiter)
             try:
                 await waiter
-            except asyncio.CancelledError:
+            except BaseException:  # cancelled (asyncio's or trio's)
                 if waiter.done() and not waiter.cancelled():
                     self._wake_next()  # woken and cancelled at once: pass the wake-up on
                 raise
@@ -118,10 +125,15 @@ class _ThreadSlots:
                 break
 
 
-def _slots_of(loop: asyncio.AbstractEventLoop) -> _ThreadSlots:
+def _slots_of() -> _ThreadSlots:
+    """The slots of the running loop, created on first use."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # trio: one set per run
+        return run_local("litestar_sse.sync_threads", lambda: _ThreadSlots(_limit))
     slots = _slots.get(loop)
     if slots is None:
-        slots = _slots[loop] = _ThreadSlots(loop, _limit)
+        slots = _slots[loop] = _ThreadSlots(_limit)
     return slots
 
 
@@ -135,13 +147,14 @@ class ThreadedIterator(Generic[T]):
     __slots__ = (
         "_abandon",
         "_buffer",
+        "_call_soon",
         "_done",
         "_error",
         "_holds_slot",
         "_iterator",
         "_last_take",
-        "_loop",
         "_max_buffer",
+        "_on_trio",
         "_slots",
         "_space",
         "_stopped",
@@ -158,11 +171,12 @@ class ThreadedIterator(Generic[T]):
         slots: _ThreadSlots | None = None,
     ) -> None:
         self._iterator = iterator
-        self._loop = asyncio.get_running_loop()
+        self._call_soon = call_soon_threadsafe_here()
+        self._on_trio = on_trio()
         self._buffer: deque[T] = deque()
         self._max_buffer = max_buffer
         self._space = threading.Condition(threading.Lock())
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: Any = None  # a future of the loop (asgi/runtime.py)
         self._wanted = 1
         self._done = False
         self._stopped = False
@@ -180,7 +194,7 @@ class ThreadedIterator(Generic[T]):
         # Called with the lock held, from the worker thread.
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            self._loop.call_soon_threadsafe(_resolve, waiter)
+            self._call_soon(_resolve, waiter)
 
     def _run(self) -> None:
         buffer, space, limit = self._buffer, self._space, self._max_buffer
@@ -210,7 +224,7 @@ class ThreadedIterator(Generic[T]):
                     self._wake()
                 if self._slots is not None:
                     with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
-                        self._loop.call_soon_threadsafe(self._give_back_slot)
+                        self._call_soon(self._give_back_slot)
 
     async def next_batch(self) -> list[T]:
         """Return every item produced so far (at least one); raise ``StopAsyncIteration`` at end.
@@ -231,16 +245,22 @@ class ThreadedIterator(Generic[T]):
                         error, self._error = self._error, None
                         raise error
                     raise StopAsyncIteration
-                waiter: asyncio.Future[None] = self._loop.create_future()
+                waiter = create_future()
                 self._waiter, self._wanted = waiter, wanted
             if wanted == 1:
                 await waiter
                 continue
-            timer = self._loop.call_later(LINGER, _resolve, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
+            if self._on_trio:
+                import trio
+
+                with trio.move_on_after(LINGER):
+                    await waiter
+            else:
+                timer = asyncio.get_running_loop().call_later(LINGER, _resolve, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
             wanted = 1  # lingered long enough: take whatever is there
 
     def stop(self) -> None:
@@ -254,7 +274,7 @@ class ThreadedIterator(Generic[T]):
         """Call :meth:`abandon` in ``delay`` seconds, unless the thread ends before: the alarm
         is cancelled then, so an ended stream's thread and iterator are not kept until it."""
         if self._holds_slot and not self._done:
-            wheel = timer_wheel(self._loop)  # no loop timer per stream
+            wheel = current_wheel()  # no loop timer per stream
             self._abandon = wheel.call_later(delay, self.abandon, route, delay)
 
     def _give_back_slot(self) -> None:
@@ -282,7 +302,7 @@ class ThreadedIterator(Generic[T]):
         self._give_back_slot()
 
 
-def _resolve(waiter: asyncio.Future[Any]) -> None:
+def _resolve(waiter: Any) -> None:
     if not waiter.done():
         waiter.set_result(None)
 
@@ -311,7 +331,7 @@ async def stream_batches(
     still running ``cleanup_timeout`` seconds later, its slot is given back
     (:meth:`ThreadedIterator.abandon`, logged with ``route``).
     """
-    slots = _slots_of(asyncio.get_running_loop())
+    slots = _slots_of()
     await slots.take()
     threaded = ThreadedIterator(iterator, slots=slots)
     sent = 0
@@ -333,7 +353,7 @@ async def stream_batches(
                 sent += len(chunks)
                 if sent >= yield_every:
                     sent = 0
-                    await asyncio.sleep(0)
+                    await checkpoint()
             if failed:
                 return True
     finally:

@@ -26,7 +26,7 @@ RESOLUTION: Final = 0.01
 _logger: Final = logging.getLogger("litestar_sse")
 
 
-class TimedStream(Protocol):
+class Timed(Protocol):
     """What the wheel calls: ``on_timer(slot)``, ignored unless ``slot`` is the one it asked for."""
 
     def on_timer(self, slot: int) -> None: ...
@@ -37,16 +37,16 @@ class TimerWheel:
 
     __slots__ = ("_armed", "_handle", "_heap", "_loop", "_running", "_slots")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._loop = loop
-        self._slots: dict[int, list[TimedStream]] = {}
+        self._slots: dict[int, list[Timed]] = {}
         self._heap: list[int] = []
         self._armed: int | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._running = False
         """In :meth:`_run`, which arms the handle once at its end for whatever is left."""
 
-    def schedule(self, stream: TimedStream, deadline: float) -> int:
+    def schedule(self, stream: Timed, deadline: float) -> int:
         """Call ``stream.on_timer(slot)`` at ``deadline`` (a ``time.monotonic`` value) or up to
         one slot later; return the slot. Stale entries are not removed: the stream ignores them.
         """
@@ -66,7 +66,7 @@ class TimerWheel:
         the wheel: the bounds of a stream's stop path, without a loop timer per stream."""
         return Alarm(self, monotonic() + delay, callback, args)
 
-    def cancel(self, stream: TimedStream, slot: int) -> None:
+    def cancel(self, stream: Timed, slot: int) -> None:
         """Forget ``stream``'s entry in ``slot``: a stream that ended is not kept until then.
 
         A slot holds the few streams due in the same :data:`RESOLUTION`; an emptied slot stays
@@ -88,7 +88,9 @@ class TimerWheel:
         self._armed = slot
         # The loop's clock may not be time.monotonic (uvloop): hand over the delay only.
         delay = max(slot * RESOLUTION - monotonic(), 0.0)
-        self._handle = self._loop.call_at(self._loop.time() + delay, self._run)
+        loop = self._loop
+        assert loop is not None  # trio's wheel (asgi/runtime.py) arms its own way
+        self._handle = loop.call_at(loop.time() + delay, self._run)
 
     def _run(self) -> None:
         self._handle = None

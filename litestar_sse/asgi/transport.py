@@ -5,7 +5,8 @@ once the transport's buffer is full, and the kernel's buffers below it absorb me
 client that reads nothing (or a byte now and then) of a slow feed never blocks a write for
 minutes. So the timer also asks the kernel (Linux ``TCP_INFO``) how many bytes the client has
 acknowledged in all (:func:`bytes_taken`) and how many are still waiting on the server's side
-(:func:`pending_output`): see :meth:`~litestar_sse.asgi.timed.TimedStream._check_taken`.
+(:func:`pending_output`): see ``ASGIStreamingResponse._check_taken`` in
+:mod:`~litestar_sse.asgi.stream`.
 
 **The hard end.**
 ASGI gives an app no way to drop a connection. When a stream ends, the server closes the

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import PermissionDeniedException
 
+from litestar_sse.asgi import runtime
+
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
@@ -117,7 +119,7 @@ async def authorize_topics(
         answer = authorize(connection, topic)
         if inspect.isawaitable(answer):
             try:
-                answer = await asyncio.wait_for(answer, timeout)
+                answer = await runtime.wait_for(answer, timeout)
             except asyncio.TimeoutError:
                 _logger.warning(
                     "authorize did not answer within %s s for topic %r: refused", timeout, topic
@@ -193,9 +195,7 @@ class Watch:
         if self._expires is not None:
             self._arm()
         if self._every is not None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._recheck(), name="litestar_sse.broadcast.watch"
-            )
+            self._task = runtime.spawn(self._recheck(), name="litestar_sse.broadcast.watch")
 
     def cancel(self) -> None:
         """Stop watching: the subscription is over. Nothing keeps its connection any more."""
@@ -205,7 +205,7 @@ class Watch:
         task, self._task = self._task, None
         if task is not None:
             try:
-                current = asyncio.current_task()
+                current = runtime.current_task()
             except RuntimeError:  # no running loop
                 current = None
             if task is not current:
@@ -222,7 +222,7 @@ class Watch:
         if self._timer is not None:
             self._timer.cancel()
         delay = min(max(0.0, expires - time.time()), _LONGEST_TIMER)
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        self._timer = runtime.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -235,7 +235,7 @@ class Watch:
         every = self._every
         assert every is not None
         while True:
-            await asyncio.sleep(every)
+            await runtime.sleep(every)
             if self._subscription is None or self._subscription() is None:
                 return
             if not await self._still_allowed():

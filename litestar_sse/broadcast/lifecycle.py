@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from litestar_sse.asgi import runtime
+
 if TYPE_CHECKING:
     from litestar_sse.broadcast.backends.base import BroadcastBackend
     from litestar_sse.broadcast.hub.fanout import FanOut
@@ -40,7 +42,7 @@ class Lifecycle:
             self._closed = False
             self._starting = None
         if self._starting is None:
-            self._starting = starting = asyncio.get_running_loop().create_future()
+            self._starting = starting = runtime.create_future()
             try:
                 await self._backend.start()
             except BaseException as exc:
@@ -49,7 +51,7 @@ class Lifecycle:
                 self._starting = None
                 raise
             starting.set_result(None)
-        await asyncio.shield(self._starting)
+        await runtime.shielded(self._starting)
 
     async def close(self) -> None:
         """End every subscription (after what it holds) and stop the backend. Idempotent."""

@@ -26,7 +26,6 @@ under servers that install no handler.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -34,6 +33,8 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
+
+from litestar_sse.asgi.runtime import call_soon_threadsafe_here
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -60,8 +61,8 @@ class ShutdownTrigger:
     """
 
     __slots__ = (
+        "_call_soon",
         "_handler",
-        "_loop",
         "_previous",
         "grace_period",
         "install_signal_handlers",
@@ -74,7 +75,8 @@ class ShutdownTrigger:
         self.registry = registry
         self.grace_period = grace_period
         self.install_signal_handlers = install_signal_handlers
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # The running loop's call_soon_threadsafe (asyncio's, or trio's token).
+        self._call_soon: Callable[..., Any] | None = None
         self._previous: dict[int, SignalHandler] = {}
         # One bound method, so that "is the installed handler ours" is an identity check.
         self._handler: SignalHandler = self._on_signal
@@ -90,7 +92,7 @@ class ShutdownTrigger:
 
     def start(self) -> None:
         """Remember the loop and chain the server's signal handlers (main thread only)."""
-        self._loop = asyncio.get_running_loop()
+        self._call_soon = call_soon_threadsafe_here()
         self.registry.reopen()
         if not self.install_signal_handlers:
             return
@@ -112,10 +114,10 @@ class ShutdownTrigger:
         self.registry.reopen()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop is shutting down
-                loop.call_soon_threadsafe(self.registry.begin_shutdown, self.grace_period)
+        call_soon = self._call_soon
+        if call_soon is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed, or shutting down
+                call_soon(self.registry.begin_shutdown, self.grace_period)
         previous = self._previous.get(signum)
         if previous is not None:
             previous(signum, frame)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from litestar.response.base import ASGIResponse
 
 from litestar_sse.asgi import ASGIStreamingSSEResponse, StreamState
-from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
+from litestar_sse.asgi.runtime import call_later, create_future, shielded, wait_for
+from litestar_sse.asgi.timer_wheel import Alarm
 from litestar_sse.asgi.transport import bytes_taken, pending_output
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class StreamRegistry:
         lifetime_event: Bytes sent before the end of a stream that reached ``max_lifetime``.
         shutdown_event: Bytes sent before the end of every stream at shutdown.
         grace_period: Seconds a stream that reached ``max_lifetime`` gets to end cleanly
-            before it is ended hard (:meth:`~litestar_sse.asgi.stopping.StoppingStream.abort`),
+            before it is ended hard (:meth:`~litestar_sse.asgi.stream.ASGIStreamingResponse.abort`),
             as at shutdown.
     """
 
@@ -87,8 +88,8 @@ class StreamRegistry:
         # Streams that ended during a shutdown with bytes their client had not taken yet: their
         # connections are reset with the streams still open once the grace period is over.
         self._lingering: list[ManagedSSEResponse] = []
-        self._idle: asyncio.Future[None] | None = None
-        self._abort_timer: asyncio.TimerHandle | None = None
+        self._idle: Any = None  # a future of the running loop (asgi/runtime.py)
+        self._abort_timer: Any = None
 
     def __len__(self) -> int:
         """The number of open streams (admitted and not yet finished)."""
@@ -132,13 +133,12 @@ class StreamRegistry:
         if self.closing:
             return
         self.closing = True
-        loop = asyncio.get_running_loop()
-        self._idle = loop.create_future()
+        self._idle = create_future()
         if self._open == 0:
             self._idle.set_result(None)
         for stream in list(self._streams):
             stream.stop("shutdown", closing=self.shutdown_event)
-        self._abort_timer = loop.call_later(grace_period, self._abort_all)
+        self._abort_timer = call_later(grace_period, self._abort_all)
 
     def reopen(self) -> None:
         """Accept streams again after a shutdown (an app started anew, as test clients do)."""
@@ -154,9 +154,9 @@ class StreamRegistry:
         if self._open == 0:
             return True
         if self._idle is None:
-            self._idle = asyncio.get_running_loop().create_future()
+            self._idle = create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._idle), timeout)
+            await wait_for(shielded(self._idle), timeout)
         except asyncio.TimeoutError:
             return self._open == 0
         return True
@@ -264,7 +264,7 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         hard once the grace period is over (its client may not read: see ``abort``)."""
         self.stop("lifetime", closing=self.registry.lifetime_event)
         if self._hard_end is None:
-            wheel = timer_wheel(self._loop)  # no loop timer per stream
+            wheel = self._wheel  # no loop timer per stream
             self._hard_end = wheel.call_later(self.registry.grace_period, self._end_hard)
 
     def _end_hard(self) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.types import Empty, EmptyType
 
 from litestar_sse.asgi import ASGIStreamingSSEResponse, DisconnectHandler
-from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT
+from litestar_sse.asgi.stream import DEFAULT_CLEANUP_TIMEOUT
 from litestar_sse.codec.encoder import (
     DEFAULT_SEPARATOR,
     check_comment,

@@ -14,7 +14,7 @@ from litestar.utils.deprecation import warn_deprecation
 from litestar.utils.helpers import get_enum_string_value
 
 from litestar_sse.asgi import ASGIStreamingResponse, DisconnectHandler
-from litestar_sse.asgi.stopping import DEFAULT_CLEANUP_TIMEOUT
+from litestar_sse.asgi.stream import DEFAULT_CLEANUP_TIMEOUT
 from litestar_sse.compat import split_to_asgi_args
 from litestar_sse.validation import check_seconds
 

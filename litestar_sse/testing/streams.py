@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from litestar_sse.asgi import runtime
 from litestar_sse.codec.decoder import (
     DEFAULT_MAX_EVENT_LENGTH,
     DEFAULT_MAX_LINE_LENGTH,
@@ -226,7 +228,7 @@ async def async_sse_stream(
                 anyio.to_thread.run_sync, lambda: finished.result(timeout=timeout)
             )
         else:
-            running = asyncio.get_running_loop().create_task(connection.run())
+            running = runtime.spawn(connection.run())  # asyncio's task, or trio's
             wait_for_end = functools.partial(_end_task, running, timeout)
         try:
             await stream._start()
@@ -237,9 +239,13 @@ async def async_sse_stream(
                 await wait_for_end()
 
 
-async def _end_task(task: asyncio.Task[None], grace: float | None) -> None:
+async def _end_task(task: Any, grace: float | None) -> None:
     """Wait ``grace`` seconds for the app to end after the disconnect, then cancel it."""
-    await asyncio.wait({task}, timeout=grace)
+    if runtime.on_trio():
+        with anyio.move_on_after(math.inf if grace is None else grace):
+            await task  # a runtime.TrioTask: waits for its end, never cancels it
+    else:
+        await asyncio.wait({task}, timeout=grace)
     if not task.done():
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import warnings
@@ -16,6 +15,8 @@ from collections.abc import (
 )
 from typing import Any, TypedDict
 
+import anyio
+import anyio.lowlevel
 import msgspec
 import pydantic
 import pytest
@@ -37,7 +38,10 @@ from litestar_sse import (
     event_stream,
 )
 from litestar_sse.testing import sse_stream
+from tests.backends import on_each_backend
 from tests.sse_wire import WITHOUT_APP_LOGGING, Ev, both
+
+anyio_backend = on_each_backend(__name__)  # asyncio and trio
 
 
 class Token(msgspec.Struct):
@@ -220,7 +224,7 @@ def test_post_streams_tokens_from_the_request_body() -> None:
     @event_stream
     async def chat(data: JSONBody[Prompt]) -> AsyncIterator[Token]:
         for index, word in enumerate(data.text.split()):
-            await asyncio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             yield Token(word, index)
 
     client = serve(chat)

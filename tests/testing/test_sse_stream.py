@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from itertools import islice
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from litestar import Litestar, Request, get, post
@@ -17,7 +17,11 @@ from litestar.testing import AsyncTestClient, TestClient
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
 from litestar_sse.codec import DecodedComment, DecodedEvent
+from litestar_sse.compat import LITESTAR_3
 from litestar_sse.testing import async_sse_stream, sse_stream
+from tests.backends import on_each_backend
+
+anyio_backend = on_each_backend(__name__)  # asyncio and trio
 
 
 class Prompt(msgspec.Struct):
@@ -36,7 +40,7 @@ async def count(last_event_id: NamedDependency[str | None]) -> AsyncIterator[int
         while True:
             i += 1
             yield i
-            await asyncio.sleep(0.005)
+            await anyio.sleep(0.005)
     finally:
         closed.append("count")
 
@@ -45,7 +49,7 @@ async def count(last_event_id: NamedDependency[str | None]) -> AsyncIterator[int
 @event_stream
 async def quiet() -> AsyncIterator[str]:
     yield "hello"
-    await asyncio.sleep(3600)
+    await anyio.sleep(3600)
 
 
 @get("/three")
@@ -183,6 +187,7 @@ def test_status_and_body_of_a_refused_stream() -> None:
 
 
 def test_app_exception_before_the_response_is_raised() -> None:
+
     async def broken_app(scope: object, receive: object, send: object) -> None:
         raise ValueError("no response")
 
@@ -192,7 +197,9 @@ def test_app_exception_before_the_response_is_raised() -> None:
 
 
 @pytest.mark.anyio
-async def test_async_client() -> None:
+async def test_async_client(anyio_backend: str) -> None:
+    if anyio_backend == "trio" and not LITESTAR_3:
+        pytest.skip("Litestar 2's AsyncTestClient starts a blocking portal: not from a trio test")
     closed.clear()
     async with AsyncTestClient(make_app(ping_interval=0.02)) as client:
         async with async_sse_stream(client, "GET", "/count", last_event_id="10") as stream:

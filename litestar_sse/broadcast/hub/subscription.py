@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from litestar_sse.asgi import runtime
 from litestar_sse.broadcast.backends.base import BackendUnavailableError
 from litestar_sse.broadcast.hub.backlog import REPLAY_PAGE_BYTES, Backlog
 from litestar_sse.broadcast.hub.feeds import Inbox
@@ -221,7 +222,7 @@ class Subscription:
                 held.sending = 0
             # Idle: one future per wait, woken by the next append to any of our topics. A
             # future left behind by a cancelled wait is done, and waking skips done futures.
-            self._future = future = asyncio.get_running_loop().create_future()
+            self._future = future = runtime.create_future()
             inbox = self._inbox
             if inbox is None:
                 self._feeds[0].waiters[self] = None

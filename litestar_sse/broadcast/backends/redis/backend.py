@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from redis.asyncio import Redis
 
+from litestar_sse.asgi import runtime
 from litestar_sse.broadcast.backends.base import (
     BackendStats,
     BackendUnavailableError,
@@ -201,7 +202,12 @@ class RedisStreamBackend(BroadcastBackend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the client (from a URL) and start the reader."""
+        """Create the client (from a URL) and start the reader; on trio, raise RuntimeError."""
+        if runtime.on_trio():
+            raise RuntimeError(
+                "RedisStreamBackend needs asyncio (redis-py's asyncio client), and this app runs "
+                "on trio: run it on asyncio, or use MemoryBackend on trio"
+            )
         if self._reader is not None:
             return
         if self._client is None:
