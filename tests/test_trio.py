@@ -14,7 +14,8 @@ from litestar import Litestar, Request, get, post
 from litestar.params import FromQuery
 from litestar.testing import TestClient
 
-from litestar_sse import ASGIStreamingResponse, ASGIStreamingSSEResponse, ServerSentEvent
+from litestar_sse import ServerSentEvent
+from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, RedisStreamBackend
 from litestar_sse.testing import sse_stream
 from tests.sse_wire import http_scope
