@@ -7,6 +7,11 @@ from testing_app import create_app
 from litestar_sse.testing import async_sse_stream
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the app sleeps with asyncio; with anyio.sleep it would run on trio too
+
+
 @pytest.mark.anyio
 async def test_ticks_async() -> None:
     async with (

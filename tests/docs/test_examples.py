@@ -879,7 +879,7 @@ def test_testing_page_examples_pass_under_pytest() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 passed" in result.stdout  # six sync tests, the async one on asyncio and trio
+    assert "7 passed" in result.stdout
 
 
 def test_testing_app_defaults() -> None:
