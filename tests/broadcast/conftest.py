@@ -60,6 +60,10 @@ class EventReader:
         except StopAsyncIteration:
             self.ended = True
             return []
+        return self.decode(raw)
+
+    def decode(self, raw: Any) -> list[DecodedEvent]:
+        """The events of one chunk the subscription yielded (a ``RawEvent``)."""
         chunk = raw.encode()
         self.chunks.append(chunk)
         events = list(self.decoder.feed(chunk))
