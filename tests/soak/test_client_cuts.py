@@ -3,23 +3,13 @@ per backend (tests/client/test_cuts.py is the short one)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.client.test_cuts import read_through_cuts
-from tests.e2e.live_server import Server, live_server
+from tests.client.test_cuts import feed_server, read_through_cuts
+from tests.e2e.live_server import Server
 from tests.soak.conftest import soak_scale
 
-
-@pytest.fixture(params=["memory", "redis"])
-def feed_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    env = {}
-    if request.param == "redis":
-        env["FEED_REDIS"] = request.getfixturevalue("redis_server").url
-    with live_server("tests.client.feed_app:app", tmp_path, env=env) as server:
-        yield server
+__all__ = ("feed_server",)  # the short test's fixture: the same servers, memory and Redis
 
 
 @pytest.mark.anyio
