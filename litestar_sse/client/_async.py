@@ -14,14 +14,12 @@ from litestar_sse.client._events import (
     Event,
     EventSourceError,
     Gap,
-    ResponseError,
 )
 from litestar_sse.client._h2 import areset_stream
 from litestar_sse.client._session import (
     DEFAULT_LIMITS,
     Session,
     check_response,
-    retry_after,
 )
 from litestar_sse.codec import DecodedEvent
 
@@ -300,9 +298,7 @@ class EventSource(Generic[T]):
             except httpx.TooManyRedirects as exc:
                 raise EventSourceError(f"redirect loop: {exc}") from exc
             except httpx.TransportError as exc:
-                if not settings.reconnect or isinstance(exc, httpx.UnsupportedProtocol):
-                    raise EventSourceError(f"cannot reach the stream: {exc!r}") from exc
-                backoff.failed()
+                session.unreachable(exc)
             else:
                 self.response = response
                 verdict, why = check_response(
@@ -312,10 +308,9 @@ class EventSource(Generic[T]):
                     await response.aclose()
                     if verdict == "done":
                         return
-                    if verdict == "fail" or not settings.reconnect:
-                        raise ResponseError(why, response.status_code, response.headers)
-                    backoff.failed()
-                    wait_at_least = retry_after(response.headers.get("retry-after"))
+                    wait_at_least = session.refused(
+                        verdict, why, response.status_code, response.headers
+                    )
                 else:
                     reader.open(response.headers)
                     broken: httpx.TransportError | None = None
@@ -337,13 +332,6 @@ class EventSource(Generic[T]):
                     gaps = reader.close()
                     if gaps:
                         yield gaps
-                    if not settings.reconnect:
-                        if broken is None:
-                            return
-                        raise EventSourceError(
-                            f"the stream broke ({broken!r}) and a {settings.method} request is "
-                            "not sent again unless reconnect=True"
-                        ) from broken
-                    if not delivered:  # a drop after events is no failed attempt
-                        backoff.failed()
+                    if session.ended(broken, delivered):
+                        return
             await anyio.sleep(session.next_delay(wait_at_least))

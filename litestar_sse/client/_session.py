@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import httpx
 import msgspec
 
 from litestar_sse.client._events import (
@@ -18,6 +19,7 @@ from litestar_sse.client._events import (
     EventSourceError,
     Gap,
     GapError,
+    ResponseError,
     data_decoder,
     same_text,
 )
@@ -375,6 +377,48 @@ class Session:
         except Exception as exc:
             raise DataDecodeError(item.event, item.id, exc) from exc
         return Event(data, item.event, item.id, item.retry, value)
+
+    def unreachable(self, exc: Exception) -> None:
+        """No response came (``exc``, a transport error): count a failed attempt.
+
+        Raises:
+            EventSourceError: the source does not reconnect, or the URL's scheme is unsupported.
+        """
+        if not self.settings.reconnect or isinstance(exc, httpx.UnsupportedProtocol):
+            raise EventSourceError(f"cannot reach the stream: {exc!r}") from exc
+        self.backoff.failed()
+
+    def refused(
+        self, verdict: Verdict, why: str, status: int, headers: httpx.Headers
+    ) -> float | None:
+        """A response that opened no stream (see :func:`check_response`, not ``"done"``) was
+        closed: count a failed attempt; return the seconds its ``Retry-After`` asks to wait.
+
+        Raises:
+            ResponseError: the response is not to be tried again, or the source does not
+                reconnect.
+        """
+        if verdict == "fail" or not self.settings.reconnect:
+            raise ResponseError(why, status, headers)
+        self.backoff.failed()
+        return retry_after(headers.get("retry-after"))
+
+    def ended(self, broken: Exception | None, delivered: bool) -> bool:
+        """A stream ended (``broken``: how it broke); whether the source ends with it.
+
+        Raises:
+            EventSourceError: it broke, and the source does not reconnect.
+        """
+        if not self.settings.reconnect:
+            if broken is None:
+                return True
+            raise EventSourceError(
+                f"the stream broke ({broken!r}) and a {self.settings.method} request is "
+                "not sent again unless reconnect=True"
+            ) from broken
+        if not delivered:  # a drop after events is no failed attempt
+            self.backoff.failed()
+        return False
 
     def next_delay(self, retry_after: float | None) -> float:
         """Seconds to wait before the next attempt.
