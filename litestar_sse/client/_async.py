@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -11,24 +11,15 @@ import anyio
 import httpx
 
 from litestar_sse.client._events import (
-    DataDecodeError,
     Event,
     EventSourceError,
     Gap,
-    GapError,
-    ResponseError,
-    data_decoder,
-    same_text,
 )
 from litestar_sse.client._h2 import areset_stream
-from litestar_sse.client._request import RequestSpec
 from litestar_sse.client._session import (
     DEFAULT_LIMITS,
-    Backoff,
-    Reader,
-    Settings,
+    Session,
     check_response,
-    retry_after,
 )
 from litestar_sse.codec import DecodedEvent
 
@@ -196,22 +187,9 @@ class EventSource(Generic[T]):
         max_line_length: int | None = DEFAULT_LIMITS[0],
         max_event_length: int | None = DEFAULT_LIMITS[1],
     ) -> None:
-        self._settings = Settings.check(
-            method=method,
-            reconnect=reconnect,
-            retry=retry,
-            min_delay=min_delay,
-            max_delay=max_delay,
-            max_attempts=max_attempts,
-            idle_timeout=idle_timeout,
-            gap_event=gap_event,
-            gaps=gaps,
-            max_line_length=max_line_length,
-            max_event_length=max_event_length,
-        )
-        self._request = RequestSpec(
-            method,
+        self._session = Session(
             url,
+            method=method,
             params=params,
             headers=headers,
             content=content,
@@ -219,7 +197,19 @@ class EventSource(Generic[T]):
             data=data,
             auth=auth,
             timeout=timeout,
+            idle_timeout=idle_timeout,
             follow_redirects=follow_redirects,
+            reconnect=reconnect,
+            retry=retry,
+            min_delay=min_delay,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            last_event_id=last_event_id,
+            data_type=data_type,
+            gap_event=gap_event,
+            gaps=gaps,
+            max_line_length=max_line_length,
+            max_event_length=max_event_length,
         )
         if client is not None and not isinstance(client, httpx.AsyncClient):
             raise TypeError(
@@ -229,10 +219,6 @@ class EventSource(Generic[T]):
         self._client = client
         self._own_client = client is None
         self._http2 = http2
-        self._reader = Reader(self._settings, last_event_id)
-        self._backoff = Backoff(self._settings)
-        decode = data_decoder(data_type)
-        self._decode: Callable[[str], Any] | None = None if decode is same_text else decode
         self._items: AsyncGenerator[Sequence[DecodedEvent | Gap], None] | None = None
         self._pending: deque[DecodedEvent | Gap] = deque()
         self._closed = False
@@ -242,20 +228,18 @@ class EventSource(Generic[T]):
     @property
     def last_event_id(self) -> str:
         """The id of the last event received: sent as ``Last-Event-ID`` on reconnect."""
-        return self._reader.last_event_id
+        return self._session.reader.last_event_id
 
     @property
     def resumed_from(self) -> str | None:
         """The latest response's ``SSE-Resumed-From`` header: the id after which it resumed."""
-        return self._reader.resumed_from
+        return self._session.reader.resumed_from
 
     @property
     def retry(self) -> float:
         """Seconds the source waits before reconnecting: the server's ``retry``, if it sent
         one (never below ``min_delay``)."""
-        server = self._reader.retry
-        base = self._settings.retry if server is None else server / 1000
-        return max(base, self._settings.min_delay)
+        return self._session.retry
 
     async def __aenter__(self) -> EventSource[T]:
         return self
@@ -280,21 +264,7 @@ class EventSource(Generic[T]):
                 self._items = self._run()
             # A chunk's events come as one batch: the generator resumes once per chunk.
             pending.extend(await self._items.__anext__())
-        return self._deliver(pending.popleft())
-
-    def _deliver(self, item: DecodedEvent | Gap) -> Event[T] | Gap:
-        if isinstance(item, Gap):
-            if self._settings.gaps == "raise":
-                raise GapError(item)
-            return item
-        data = item.data
-        if self._decode is None:
-            return Event(data, item.event, item.id, item.retry, data)  # type: ignore[arg-type]
-        try:
-            value = self._decode(data)
-        except Exception as exc:
-            raise DataDecodeError(item.event, item.id, exc) from exc
-        return Event(data, item.event, item.id, item.retry, value)
+        return self._session.deliver(pending.popleft())
 
     async def aclose(self) -> None:
         """End the request (``RST_STREAM`` over HTTP/2) and close the source's own client."""
@@ -308,7 +278,13 @@ class EventSource(Generic[T]):
                 await self._client.aclose()
 
     async def _run(self) -> AsyncGenerator[Sequence[DecodedEvent | Gap], None]:
-        settings, reader, backoff, spec = self._settings, self._reader, self._backoff, self._request
+        session = self._session
+        settings, reader, backoff, spec = (
+            session.settings,
+            session.reader,
+            session.backoff,
+            session.request,
+        )
         if self._client is None:
             self._client = httpx.AsyncClient(http2=self._http2)
         client = self._client
@@ -322,9 +298,7 @@ class EventSource(Generic[T]):
             except httpx.TooManyRedirects as exc:
                 raise EventSourceError(f"redirect loop: {exc}") from exc
             except httpx.TransportError as exc:
-                if not settings.reconnect or isinstance(exc, httpx.UnsupportedProtocol):
-                    raise EventSourceError(f"cannot reach the stream: {exc!r}") from exc
-                backoff.failed()
+                session.unreachable(exc)
             else:
                 self.response = response
                 verdict, why = check_response(
@@ -334,10 +308,9 @@ class EventSource(Generic[T]):
                     await response.aclose()
                     if verdict == "done":
                         return
-                    if verdict == "fail" or not settings.reconnect:
-                        raise ResponseError(why, response.status_code, response.headers)
-                    backoff.failed()
-                    wait_at_least = retry_after(response.headers.get("retry-after"))
+                    wait_at_least = session.refused(
+                        verdict, why, response.status_code, response.headers
+                    )
                 else:
                     reader.open(response.headers)
                     broken: httpx.TransportError | None = None
@@ -359,17 +332,6 @@ class EventSource(Generic[T]):
                     gaps = reader.close()
                     if gaps:
                         yield gaps
-                    if not settings.reconnect:
-                        if broken is None:
-                            return
-                        raise EventSourceError(
-                            f"the stream broke ({broken!r}) and a {settings.method} request is "
-                            "not sent again unless reconnect=True"
-                        ) from broken
-                    if not delivered:  # a drop after events is no failed attempt
-                        backoff.failed()
-            if backoff.exhausted():
-                raise EventSourceError(
-                    f"gave up after {backoff.failures} failed attempts in a row (max_attempts)"
-                )
-            await anyio.sleep(backoff.delay(reader.retry, wait_at_least))
+                    if session.ended(broken, delivered):
+                        return
+            await anyio.sleep(session.next_delay(wait_at_least))

@@ -6,18 +6,29 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import httpx
 import msgspec
 
-from litestar_sse.client._events import EventSourceError, Gap
+from litestar_sse.client._events import (
+    DataDecodeError,
+    Event,
+    EventSourceError,
+    Gap,
+    GapError,
+    ResponseError,
+    data_decoder,
+    same_text,
+)
+from litestar_sse.client._request import RequestSpec
 from litestar_sse.codec import DecodedEvent, DecodeError, EventDecoder, check_event_id
 from litestar_sse.codec.decoder import DEFAULT_MAX_EVENT_LENGTH, DEFAULT_MAX_LINE_LENGTH
 from litestar_sse.validation import check_count, check_seconds
 
-__all__ = ("Backoff", "Reader", "Settings", "check_response", "retry_after")
+__all__ = ("Backoff", "Reader", "Session", "Settings", "check_response", "retry_after")
 
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods a request may be sent again with (RFC 9110, 9.2.2): a reconnect repeats them."""
@@ -110,13 +121,11 @@ class Reader:
     event that follows it or, if the connection ends first, at its end.
     """
 
-    __slots__ = ("_decoder", "_gap_event", "_header_gap", "_max_event", "_max_line", "resumed_from")
+    __slots__ = ("_decoder", "_gap_event", "_header_gap", "resumed_from")
 
     def __init__(self, settings: Settings, last_event_id: str | None) -> None:
-        self._max_line = settings.max_line_length
-        self._max_event = settings.max_event_length
         self._decoder = EventDecoder(
-            max_line_length=self._max_line, max_event_length=self._max_event
+            max_line_length=settings.max_line_length, max_event_length=settings.max_event_length
         )
         self._gap_event = settings.gap_event
         self._header_gap: str | None = None
@@ -282,3 +291,144 @@ class Backoff:
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay
+
+
+class Session:
+    """A source but its I/O, shared by the async and the sync one: the checked settings, the
+    request to send, the reader and backoff kept across connections, and how an item read is
+    handed to the user."""
+
+    __slots__ = ("backoff", "decode", "reader", "request", "settings")
+
+    def __init__(
+        self,
+        url: Any,
+        *,
+        method: str,
+        params: Any,
+        headers: Mapping[str, str] | None,
+        content: bytes | str | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        auth: Any,
+        timeout: float | None,
+        idle_timeout: float | None,
+        follow_redirects: bool,
+        reconnect: bool | None,
+        retry: float,
+        min_delay: float,
+        max_delay: float,
+        max_attempts: int | None,
+        last_event_id: str | None,
+        data_type: Any,
+        gap_event: str | None,
+        gaps: str,
+        max_line_length: int | None,
+        max_event_length: int | None,
+    ) -> None:
+        self.settings = Settings.check(
+            method=method,
+            reconnect=reconnect,
+            retry=retry,
+            min_delay=min_delay,
+            max_delay=max_delay,
+            max_attempts=max_attempts,
+            idle_timeout=idle_timeout,
+            gap_event=gap_event,
+            gaps=gaps,
+            max_line_length=max_line_length,
+            max_event_length=max_event_length,
+        )
+        self.request = RequestSpec(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            content=content,
+            json=json,
+            data=data,
+            auth=auth,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+        )
+        self.reader = Reader(self.settings, last_event_id)
+        self.backoff = Backoff(self.settings)
+        decode = data_decoder(data_type)
+        self.decode: Callable[[str], Any] | None = None if decode is same_text else decode
+
+    @property
+    def retry(self) -> float:
+        """Seconds to wait before reconnecting (see ``EventSource.retry``)."""
+        server = self.reader.retry
+        base = self.settings.retry if server is None else server / 1000
+        return max(base, self.settings.min_delay)
+
+    def deliver(self, item: DecodedEvent | Gap) -> Event[Any] | Gap:
+        """The item as the user gets it: a gap (or :class:`GapError`), or a decoded event."""
+        if isinstance(item, Gap):
+            if self.settings.gaps == "raise":
+                raise GapError(item)
+            return item
+        data = item.data
+        if self.decode is None:
+            return Event(data, item.event, item.id, item.retry, data)
+        try:
+            value = self.decode(data)
+        except Exception as exc:
+            raise DataDecodeError(item.event, item.id, exc) from exc
+        return Event(data, item.event, item.id, item.retry, value)
+
+    def unreachable(self, exc: Exception) -> None:
+        """No response came (``exc``, a transport error): count a failed attempt.
+
+        Raises:
+            EventSourceError: the source does not reconnect, or the URL's scheme is unsupported.
+        """
+        if not self.settings.reconnect or isinstance(exc, httpx.UnsupportedProtocol):
+            raise EventSourceError(f"cannot reach the stream: {exc!r}") from exc
+        self.backoff.failed()
+
+    def refused(
+        self, verdict: Verdict, why: str, status: int, headers: httpx.Headers
+    ) -> float | None:
+        """A response that opened no stream (see :func:`check_response`, not ``"done"``) was
+        closed: count a failed attempt; return the seconds its ``Retry-After`` asks to wait.
+
+        Raises:
+            ResponseError: the response is not to be tried again, or the source does not
+                reconnect.
+        """
+        if verdict == "fail" or not self.settings.reconnect:
+            raise ResponseError(why, status, headers)
+        self.backoff.failed()
+        return retry_after(headers.get("retry-after"))
+
+    def ended(self, broken: Exception | None, delivered: bool) -> bool:
+        """A stream ended (``broken``: how it broke); whether the source ends with it.
+
+        Raises:
+            EventSourceError: it broke, and the source does not reconnect.
+        """
+        if not self.settings.reconnect:
+            if broken is None:
+                return True
+            raise EventSourceError(
+                f"the stream broke ({broken!r}) and a {self.settings.method} request is "
+                "not sent again unless reconnect=True"
+            ) from broken
+        if not delivered:  # a drop after events is no failed attempt
+            self.backoff.failed()
+        return False
+
+    def next_delay(self, retry_after: float | None) -> float:
+        """Seconds to wait before the next attempt.
+
+        Raises:
+            EventSourceError: ``max_attempts`` attempts failed in a row.
+        """
+        backoff = self.backoff
+        if backoff.exhausted():
+            raise EventSourceError(
+                f"gave up after {backoff.failures} failed attempts in a row (max_attempts)"
+            )
+        return backoff.delay(self.reader.retry, retry_after)
