@@ -143,15 +143,15 @@ class SubscriptionPipeline:
 
     async def _open(
         self,
-        topics: str | Iterable[str],
+        names: tuple[str, ...],
         connection: Any,
         last_event_id: str | None,
         *,
         resume: bool,
     ) -> Subscription:
-        """Stages 1 to 5 for a subscription: ``resume`` from ``last_event_id`` (or the
-        client's ``Last-Event-ID``), or live from the head."""
-        names = topic_tuple(topics, self.max_topics)
+        """Stages 2 to 5 for a subscription to ``names`` (stage 1, ``topic_tuple``, checked
+        them): ``resume`` from ``last_event_id`` (or the client's ``Last-Event-ID``), or live
+        from the head."""
         expires = await self._authorized(names, connection)
         if not resume or last_event_id == "":  # "" as the header's empty value: no resume
             last_event_id = None
@@ -231,7 +231,8 @@ class SubscriptionPipeline:
         connection: ASGIConnection[Any, Any, Any, Any] | None,
     ) -> Subscription:
         """See :meth:`Broadcaster.open_subscription`."""
-        return await self._open(topics, connection, last_event_id, resume=True)
+        names = topic_tuple(topics, self.max_topics)
+        return await self._open(names, connection, last_event_id, resume=True)
 
     async def subscribe(
         self,
@@ -247,7 +248,8 @@ class SubscriptionPipeline:
                 "what authorize is asked about, and where a reconnecting client's "
                 "Last-Event-ID is read; without it the client would silently miss events)"
             )
-        subscription = await self._open(topics, connection, last_event_id, resume=True)
+        names = topic_tuple(topics, self.max_topics)
+        subscription = await self._open(names, connection, last_event_id, resume=True)
         headers = {RESUMED_FROM_HEADER: subscription.resumed_from}
         if subscription.gap is not None:
             headers[GAP_HEADER] = subscription.gap

@@ -8,7 +8,7 @@ import binascii
 import json
 import re
 import secrets
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeGuard
 from urllib.parse import quote
 
 from litestar_sse.broadcast import BroadcastMessage
@@ -36,6 +36,11 @@ SESSION_TOPIC: Final = "session/"
 """After the store's prefix, the topics of the session registry (one per session)."""
 OPENED: Final = "open"
 CLOSED: Final = "closed"
+
+
+def is_session_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a valid MCP session id (see ``SESSION_ID``)."""
+    return isinstance(value, str) and SESSION_ID.fullmatch(value) is not None
 
 
 class BroadcastEventStore(EventStore):
@@ -121,7 +126,7 @@ class BroadcastEventStore(EventStore):
                 ``session`` is not one of this store's.
             BackendUnavailableError: the backend cannot be reached (a ``503``).
         """
-        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        if not is_session_id(session_id):
             raise ValueError(
                 f"session_id must be 1 to 128 visible ASCII characters, got {session_id!r:.60}"
             )
@@ -142,7 +147,7 @@ class BroadcastEventStore(EventStore):
         Raises:
             BackendUnavailableError: the backend cannot be reached (a ``503``).
         """
-        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        if not is_session_id(session_id):
             return None
         last = None
         async for item in self.broadcaster.history(self._registry_topic(session_id)):
@@ -173,7 +178,7 @@ class BroadcastEventStore(EventStore):
         Raises:
             BackendUnavailableError: the backend cannot be reached (a ``503``).
         """
-        if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id):
+        if is_session_id(session_id):
             await self.broadcaster.publish(self._registry_topic(session_id), "{}", event=CLOSED)
 
     def _registry_topic(self, session_id: str) -> str:

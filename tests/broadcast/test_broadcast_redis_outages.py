@@ -84,6 +84,18 @@ async def wait_for_lines(caplog: Lines, count: int) -> list[str]:
     return outage_lines(caplog)
 
 
+async def publish_once_redis_answers(broadcaster: Broadcaster) -> None:
+    """Publish ``"after"`` to ``t``, retrying (for up to 20 s) while Redis does not answer."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        try:
+            await broadcaster.publish("t", "after")
+            return
+        except BackendUnavailableError:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+
+
 def make_app(broadcaster: Broadcaster) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -188,14 +200,7 @@ async def test_a_stopped_then_restarted_redis_logs_one_line_each_way(
         [down] = await wait_for_lines(caplog, 1)
         assert f"Redis at redis://127.0.0.1:{server.port}/0 is unavailable" in down
         server.start()
-        deadline = asyncio.get_running_loop().time() + 20
-        while True:
-            try:
-                await broadcaster.publish("t", "after")
-                break
-            except BackendUnavailableError:
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.05)
+        await publish_once_redis_answers(broadcaster)
         down_again, back = await wait_for_lines(caplog, 2)
         assert down_again == down
         assert back.startswith(f"RedisStreamBackend: Redis at redis://127.0.0.1:{server.port}/0")
@@ -219,14 +224,7 @@ async def test_a_stalled_redis_logs_one_line_each_way(
                     await broadcaster.publish("t", "during")
             [down] = outage_lines(caplog)
             assert "is unavailable (" in down
-        deadline = asyncio.get_running_loop().time() + 20
-        while True:
-            try:
-                await broadcaster.publish("t", "after")
-                break
-            except BackendUnavailableError:
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.05)
+        await publish_once_redis_answers(broadcaster)
         lines = await wait_for_lines(caplog, 2)
         assert lines[0] == down
         assert "is available again" in lines[1]

@@ -20,7 +20,7 @@ from conftest import BackendFactory, EventReader, until
 from redis.asyncio import Redis
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Subscription
-from litestar_sse.broadcast.backends.base import Snapshot
+from litestar_sse.broadcast.backends.base import BroadcastBackend, Snapshot
 from litestar_sse.broadcast.hub.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
 from tests.redis_support import RedisProcess, unique_prefix
 
@@ -41,6 +41,14 @@ async def publish_many(
         )
         last = ids[-1]
     return last
+
+
+def keeping_everything(make_backend: BackendFactory) -> BroadcastBackend:
+    """A backend that keeps every event: no count limit, nor (in memory) a byte limit."""
+    backend = make_backend(retention=Retention(max_events=None))
+    if isinstance(backend, MemoryBackend):
+        backend.max_history_bytes = None
+    return backend
 
 
 async def test_a_long_resume_over_many_topics_comes_in_order_exactly_once(
@@ -68,9 +76,7 @@ async def test_resumers_that_do_not_read_hold_a_page_each_not_their_replay(
     make_backend: BackendFactory,
 ) -> None:
     topics = [f"t{index}" for index in range(20)]
-    backend = make_backend(retention=Retention(max_events=None))
-    if isinstance(backend, MemoryBackend):
-        backend.max_history_bytes = None
+    backend = keeping_everything(make_backend)
     async with Broadcaster(backend) as broadcaster:
         start = await broadcaster.publish("t0", "before")
         await publish_many(broadcaster, topics, 50, 2000)  # 2 MB to replay per client
@@ -100,9 +106,7 @@ async def test_a_resumer_that_stops_reading_holds_a_small_page(
     # own) against +20 KiB on the memory backend: 300 of them, +78 MiB. The first page is
     # small, the pages grow as the client reads, up to one send's worth.
     topics = [f"t{index}" for index in range(20)]
-    backend = make_backend(retention=Retention(max_events=None))
-    if isinstance(backend, MemoryBackend):
-        backend.max_history_bytes = None
+    backend = keeping_everything(make_backend)
     async with Broadcaster(backend) as broadcaster:
         start = await broadcaster.publish("t0", "before")
         await publish_many(broadcaster, topics, 50, 2000)  # 2 MB to replay per client

@@ -10,7 +10,6 @@ and the result exactly once; B takes the session over for its next requests; the
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.switching_proxy import SwitchingProxy
+from tests.e2e.workers import mcp_env
 from tests.e2e.workers import two_workers as started_workers
-from tests.redis_support import RedisProcess, unique_prefix
+from tests.redis_support import RedisProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -32,14 +32,7 @@ STEPS = 8
 
 @pytest.fixture
 def two_workers(redis_server: RedisProcess, tmp_path: Path) -> Iterator[tuple[int, int]]:
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_server.url,
-        "MCP_REDIS_PREFIX": unique_prefix(),
-        "MCP_STEP_SECONDS": "0.25",
-        "MCP_RETRY_MS": "100",
-    }
-    with started_workers("tests.e2e.mcp_sdk_app:app", tmp_path, env) as ports:
+    with started_workers("tests.e2e.mcp_sdk_app:app", tmp_path, mcp_env(redis_server.url)) as ports:
         yield ports
 
 

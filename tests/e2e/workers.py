@@ -3,6 +3,7 @@ the MCP SDK and Litestar on a loaded machine)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,8 +12,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.processes import free_port, start_listening, stop
+from tests.redis_support import unique_prefix
 
-__all__ = ("two_workers",)
+__all__ = ("mcp_env", "two_workers")
+
+
+def mcp_env(redis_url: str) -> dict[str, str]:
+    """The environment of an MCP app's workers: one Redis, a prefix of their own, quick steps
+    and retries."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "MCP_REDIS_PREFIX": unique_prefix(),
+        "MCP_STEP_SECONDS": "0.25",
+        "MCP_RETRY_MS": "100",
+    }
 
 
 @contextmanager
