@@ -52,7 +52,7 @@ import contextvars
 import functools
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -61,7 +61,13 @@ from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGISt
 from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
-from litestar_sse.asgi.runtime import checkpoint, current_task, current_wheel, spawn
+from litestar_sse.asgi.runtime import (
+    checkpoint,
+    current_task,
+    current_wheel,
+    sleep_of_run,
+    spawn,
+)
 from litestar_sse.asgi.slices import MAX_SEND_BYTES
 from litestar_sse.asgi.sources import (
     as_async_source,
@@ -407,13 +413,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             sends = 0  # added to the process's counters every _YIELD_EVERY events
             # Locals: read once per event.
             idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
-            # The turn given every `every` events: the run's own sleep, chosen once per stream
-            # (trio: the stream has a scope), not asked of the runtime at each turn.
-            pause: Callable[[float], Awaitable[None]] = asyncio.sleep
-            if self._scope is not None:
-                import trio
-
-                pause = trio.sleep
+            pause = sleep_of_run()  # the turn given every `every` events
             try:
                 async for item in iterator:
                     body = encode(item)
