@@ -341,7 +341,8 @@ def make_item_encoder(
         # The response-level fields are defaults: the message's own values win. A message that
         # sets none of them, with the response's separator, reuses the prefix encoded above.
         data = message.data
-        if no_defaults or data is None or _is_comment(message):
+        # A comment has empty data: only then is the message looked at for one.
+        if no_defaults or data is None or (type(data) is str and not data and _is_comment(message)):
             return message.encode(encode_json, sep=sep)
         own = message.event, message.id, message.retry, message.comment
         if own == (None, None, None, None) and message.sep in (None, sep):

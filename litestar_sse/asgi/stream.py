@@ -61,7 +61,13 @@ from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGISt
 from litestar_sse.asgi.cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.disconnect import DisconnectHandler, run_disconnect_handler, takes_reason
-from litestar_sse.asgi.runtime import checkpoint, current_task, current_wheel, spawn
+from litestar_sse.asgi.runtime import (
+    checkpoint,
+    current_task,
+    current_wheel,
+    sleep_of_run,
+    spawn,
+)
 from litestar_sse.asgi.slices import MAX_SEND_BYTES
 from litestar_sse.asgi.sources import (
     as_async_source,
@@ -95,8 +101,7 @@ DEFAULT_CLEANUP_TIMEOUT: Final = 5.0
 """Seconds a stopped producer's cleanup may take before it is cancelled: the plugin's default
 shutdown grace period, so a cleanup never holds its request longer than a shutdown waits."""
 
-_FALLBACK_LOGGER: Final = logging.getLogger("litestar_sse")
-_LOGGER: Final = _FALLBACK_LOGGER
+_LOGGER: Final = logging.getLogger("litestar_sse")
 
 _NEW: Final = StreamState.NEW
 _IDLE: Final = StreamState.IDLE
@@ -408,6 +413,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             sends = 0  # added to the process's counters every _YIELD_EVERY events
             # Locals: read once per event.
             idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
+            pause = sleep_of_run()  # the turn given every `every` events
             try:
                 async for item in iterator:
                     body = encode(item)
@@ -434,7 +440,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                         COUNTERS.events_sent += sends
                         sends = 0
                         # let the disconnect watcher run (see above)
-                        await (asyncio.sleep(0) if self._scope is None else checkpoint())
+                        await pause(0)
             except Exception as exc:
                 self._producer_failed(exc)
             finally:
@@ -835,7 +841,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
 
     def get_logger(self) -> logging.Logger:
         """The logger producer errors go to."""
-        return self.logger or _FALLBACK_LOGGER
+        return self.logger or _LOGGER
 
     def _producer_failed(self, exc: Exception) -> None:
         # Called in the except block: the log carries the traceback.

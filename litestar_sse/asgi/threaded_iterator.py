@@ -22,11 +22,11 @@ from typing import Any, Final, Generic, TypeVar
 from litestar_sse.asgi.counters import COUNTERS
 from litestar_sse.asgi.runtime import (
     call_soon_threadsafe_here,
-    checkpoint,
     create_future,
     current_wheel,
     on_trio,
     run_local,
+    sleep_of_run,
 )
 from litestar_sse.asgi.timer_wheel import Alarm
 from litestar_sse.validation import check_required_count
@@ -334,6 +334,7 @@ async def stream_batches(
     slots = _slots_of()
     await slots.take()
     threaded = ThreadedIterator(iterator, slots=slots)
+    pause = sleep_of_run()  # the turn given every yield_every items
     sent = 0
     try:
         while True:
@@ -353,7 +354,7 @@ async def stream_batches(
                 sent += len(chunks)
                 if sent >= yield_every:
                     sent = 0
-                    await checkpoint()
+                    await pause(0)
             if failed:
                 return True
     finally:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from litestar_sse.asgi.stream import DEFAULT_CLEANUP_TIMEOUT
 from litestar_sse.codec.encoder import DEFAULT_SEPARATOR
 from litestar_sse.error_events import ErrorEvent
 from litestar_sse.message import RawEvent, ServerSentEventMessage
@@ -181,7 +182,7 @@ class SSEConfig:
     retry: int | None = None
     sep: str = DEFAULT_SEPARATOR
     send_timeout: float | None = 30.0
-    cleanup_timeout: float | None = 5.0
+    cleanup_timeout: float | None = DEFAULT_CLEANUP_TIMEOUT
     headers: Mapping[str, str] = field(default_factory=dict)
     max_connections: int | None = None
     max_connections_per_client: int | None = None
