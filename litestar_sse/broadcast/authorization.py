@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     from litestar_sse.broadcast.hub.subscription import Subscription
 
-__all__ = ("DEFAULT_AUTHORIZE_TIMEOUT", "Authorization", "Authorize", "Watch", "authorize_topics")
+__all__ = (
+    "DEFAULT_AUTHORIZE_TIMEOUT",
+    "Authorization",
+    "Authorize",
+    "TopicRefused",
+    "Watch",
+    "authorize_topics",
+)
 
 _logger: Final = logging.getLogger("litestar_sse")
 
@@ -97,6 +104,15 @@ Authorize = Callable[
 """``authorize(connection, topic)``: may this connection follow this topic, and until when?"""
 
 
+class TopicRefused(PermissionDeniedException):
+    """``authorize`` refused :attr:`topic`, its permission had expired, or no answer came in
+    time (a ``403``); the caller may say which topic in its own words."""
+
+    def __init__(self, topic: str, detail: str) -> None:
+        super().__init__(detail=detail)
+        self.topic = topic
+
+
 async def authorize_topics(
     authorize: Authorize,
     connection: Any,
@@ -111,8 +127,8 @@ async def authorize_topics(
     event loop and cannot be bounded from here.)
 
     Raises:
-        PermissionDeniedException: a topic was refused, its permission already expired, or
-            ``authorize`` did not answer in time.
+        TopicRefused: a topic was refused, its permission already expired, or ``authorize``
+            did not answer in time.
     """
     earliest: float | None = None
     for topic in topics:
@@ -124,17 +140,17 @@ async def authorize_topics(
                 _logger.warning(
                     "authorize did not answer within %s s for topic %r: refused", timeout, topic
                 )
-                raise PermissionDeniedException(
-                    detail=f"Authorization for {topic!r} could not be checked"
+                raise TopicRefused(
+                    topic, f"Authorization for {topic!r} could not be checked"
                 ) from None
         if isinstance(answer, Authorization):
             expiry = answer.epoch()
             if expiry is not None and expiry <= time.time():
-                raise PermissionDeniedException(detail=f"Authorization for {topic!r} expired")
+                raise TopicRefused(topic, f"Authorization for {topic!r} expired")
             if expiry is not None and (earliest is None or expiry < earliest):
                 earliest = expiry
         elif not answer:
-            raise PermissionDeniedException(detail=f"Not allowed to subscribe to topic {topic!r}")
+            raise TopicRefused(topic, f"Not allowed to subscribe to topic {topic!r}")
     return earliest
 
 

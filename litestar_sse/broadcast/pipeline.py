@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import PermissionDeniedException
 
-from litestar_sse.broadcast.authorization import Watch, authorize_topics
+from litestar_sse.broadcast.authorization import TopicRefused, Watch, authorize_topics
 from litestar_sse.broadcast.backends.base import BackendUnavailableError
 from litestar_sse.broadcast.events.values import Gap, HistoryItem
 from litestar_sse.broadcast.messages import MessageSubscription, Until
@@ -312,16 +312,12 @@ class SubscriptionPipeline:
         page_size: int,
         connection: Any,
     ) -> AsyncIterator[HistoryItem]:
-        expires: float | None = None
-        for topic in names:
-            try:
-                expiry = await self._authorized((topic,), connection)
-            except PermissionDeniedException:  # refused, expired, or no answer in time
-                raise PermissionDeniedException(
-                    detail=f"Not allowed to read topic {topic!r}"
-                ) from None
-            if expiry is not None and (expires is None or expiry < expires):
-                expires = expiry
+        try:
+            expires = await self._authorized(names, connection)
+        except TopicRefused as refused:  # refused, expired, or no answer in time
+            raise PermissionDeniedException(
+                detail=f"Not allowed to read topic {refused.topic!r}"
+            ) from None
         await self._ready()
         async for item in self._pages(names, after, until, page_size, expires):
             yield item
