@@ -210,12 +210,10 @@ class EventSource(Generic[T]):
             gaps=gaps,
             max_line_length=max_line_length,
             max_event_length=max_event_length,
+            client=client,
+            client_type=httpx.AsyncClient,
+            other_source="use SyncEventSource with an httpx.Client",
         )
-        if client is not None and not isinstance(client, httpx.AsyncClient):
-            raise TypeError(
-                f"client must be an httpx.AsyncClient, not {type(client).__name__} "
-                "(use SyncEventSource with an httpx.Client)"
-            )
         self._client = client
         self._own_client = client is None
         self._http2 = http2

@@ -325,6 +325,9 @@ class Session:
         gaps: str,
         max_line_length: int | None,
         max_event_length: int | None,
+        client: object,
+        client_type: type,
+        other_source: str,
     ) -> None:
         self.settings = Settings.check(
             method=method,
@@ -351,6 +354,11 @@ class Session:
             timeout=timeout,
             follow_redirects=follow_redirects,
         )
+        if client is not None and not isinstance(client, client_type):
+            raise TypeError(
+                f"client must be an httpx.{client_type.__name__}, not {type(client).__name__} "
+                f"({other_source})"
+            )
         self.reader = Reader(self.settings, last_event_id)
         self.backoff = Backoff(self.settings)
         decode = data_decoder(data_type)

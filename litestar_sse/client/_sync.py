@@ -213,12 +213,10 @@ class SyncEventSource(Generic[T]):
             gaps=gaps,
             max_line_length=max_line_length,
             max_event_length=max_event_length,
+            client=client,
+            client_type=httpx.Client,
+            other_source="use EventSource with an httpx.AsyncClient",
         )
-        if client is not None and not isinstance(client, httpx.Client):
-            raise TypeError(
-                f"client must be an httpx.Client, not {type(client).__name__} "
-                "(use EventSource with an httpx.AsyncClient)"
-            )
         self._client = client
         self._own_client = client is None
         self._http2 = http2
