@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from benchmarks.processes import cpu_seconds, rss_kib, stop_process
-from litestar_sse.codec.decoder import EventDecoder
+from litestar_sse.codec._decoder import EventDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024

@@ -23,44 +23,44 @@ import typing as _typing
 import warnings as _warnings
 
 if _typing.TYPE_CHECKING:
+    from litestar_sse._error_events import ErrorEvent as ErrorEvent
+    from litestar_sse._error_events import anthropic_error as anthropic_error
+    from litestar_sse._error_events import openai_error as openai_error
+    from litestar_sse._message import RawEvent as RawEvent
+    from litestar_sse._message import ServerSentEventMessage as ServerSentEventMessage
+    from litestar_sse._plugin import SSEPlugin as SSEPlugin
+    from litestar_sse._plugin.config import SSEConfig as SSEConfig
+    from litestar_sse._plugin.event_stream import event_stream as event_stream
+    from litestar_sse._plugin.last_event_id import last_event_id_sent as last_event_id_sent
+    from litestar_sse._plugin.last_event_id import provide_last_event_id as provide_last_event_id
+    from litestar_sse._response import ServerSentEvent as ServerSentEvent
+    from litestar_sse._response import Stream as Stream
+    from litestar_sse._response import StreamContentError as StreamContentError
+    from litestar_sse._sockets import listening_socket as listening_socket
     from litestar_sse.asgi import DisconnectHandler as DisconnectHandler
     from litestar_sse.asgi import DisconnectReason as DisconnectReason
     from litestar_sse.asgi import StopReason as StopReason
-    from litestar_sse.error_events import ErrorEvent as ErrorEvent
-    from litestar_sse.error_events import anthropic_error as anthropic_error
-    from litestar_sse.error_events import openai_error as openai_error
-    from litestar_sse.message import RawEvent as RawEvent
-    from litestar_sse.message import ServerSentEventMessage as ServerSentEventMessage
-    from litestar_sse.plugin import SSEPlugin as SSEPlugin
-    from litestar_sse.plugin.config import SSEConfig as SSEConfig
-    from litestar_sse.plugin.event_stream import event_stream as event_stream
-    from litestar_sse.plugin.last_event_id import last_event_id_sent as last_event_id_sent
-    from litestar_sse.plugin.last_event_id import provide_last_event_id as provide_last_event_id
-    from litestar_sse.response import ServerSentEvent as ServerSentEvent
-    from litestar_sse.response import Stream as Stream
-    from litestar_sse.response import StreamContentError as StreamContentError
-    from litestar_sse.sockets import listening_socket as listening_socket
 
 # The one list of the public names, and where each lives (the imports above mirror it for
 # type checkers; tests/test_layers.py checks that they agree).
 _HOMES: dict[str, str] = {
-    "ServerSentEvent": "litestar_sse.response",
-    "Stream": "litestar_sse.response",
-    "StreamContentError": "litestar_sse.response",
-    "ServerSentEventMessage": "litestar_sse.message",
-    "RawEvent": "litestar_sse.message",
-    "SSEPlugin": "litestar_sse.plugin",
-    "SSEConfig": "litestar_sse.plugin.config",
-    "event_stream": "litestar_sse.plugin.event_stream",
-    "last_event_id_sent": "litestar_sse.plugin.last_event_id",
-    "provide_last_event_id": "litestar_sse.plugin.last_event_id",
-    "ErrorEvent": "litestar_sse.error_events",
-    "anthropic_error": "litestar_sse.error_events",
-    "openai_error": "litestar_sse.error_events",
+    "ServerSentEvent": "litestar_sse._response",
+    "Stream": "litestar_sse._response",
+    "StreamContentError": "litestar_sse._response",
+    "ServerSentEventMessage": "litestar_sse._message",
+    "RawEvent": "litestar_sse._message",
+    "SSEPlugin": "litestar_sse._plugin",
+    "SSEConfig": "litestar_sse._plugin.config",
+    "event_stream": "litestar_sse._plugin.event_stream",
+    "last_event_id_sent": "litestar_sse._plugin.last_event_id",
+    "provide_last_event_id": "litestar_sse._plugin.last_event_id",
+    "ErrorEvent": "litestar_sse._error_events",
+    "anthropic_error": "litestar_sse._error_events",
+    "openai_error": "litestar_sse._error_events",
     "DisconnectHandler": "litestar_sse.asgi",
     "DisconnectReason": "litestar_sse.asgi",
     "StopReason": "litestar_sse.asgi",
-    "listening_socket": "litestar_sse.sockets",
+    "listening_socket": "litestar_sse._sockets",
 }
 
 # Names that were importable from here before 0.2: still are, with a DeprecationWarning
@@ -69,7 +69,7 @@ _MOVED: dict[str, str] = {
     "ASGIStreamingResponse": "litestar_sse.asgi",
     "ASGIStreamingSSEResponse": "litestar_sse.asgi",
     "StreamState": "litestar_sse.asgi",
-    "set_sync_thread_limit": "litestar_sse.asgi.threaded_iterator",
+    "set_sync_thread_limit": "litestar_sse.asgi",
     "Broadcaster": "litestar_sse.broadcast",
     "BroadcastStats": "litestar_sse.broadcast",
     "MemoryBackend": "litestar_sse.broadcast",

@@ -50,8 +50,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, get_args
 
-from litestar_sse.asgi.counters import COUNTERS, StreamCounters
-from litestar_sse.asgi.state import StopReason
+from litestar_sse.asgi._counters import COUNTERS, StreamCounters
+from litestar_sse.asgi._state import StopReason
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast import Broadcaster

@@ -1,6 +1,6 @@
 """Helpers to read what a response put on the wire, with two independent SSE parsers.
 
-Every stream a test checks is decoded by ``litestar_sse.codec.decoder`` and by ``httpx_sse``;
+Every stream a test checks is decoded by ``litestar_sse.codec._decoder`` and by ``httpx_sse``;
 the two must agree, so a bug in either the encoder or our own decoder cannot hide.
 """
 
@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 import httpx
 import httpx_sse
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
-from litestar_sse.compat import LITESTAR_3
+from litestar_sse._compat import LITESTAR_3
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, EventDecoder
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from litestar_sse._message import make_item_encoder
 from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse, StreamState
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
-from litestar_sse.message import make_item_encoder
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.polling import wait_until_sync
 from tests.sse_wire import Ev, Recorder, both, comments, http_scope, items
 

@@ -26,7 +26,7 @@ from litestar.testing import TestClient
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
 from litestar_sse.broadcast import Broadcaster
 from litestar_sse.codec import encode_event
-from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedEvent, EventDecoder
 from tests.sse_wire import Ev, LogCapture, both
 
 FAST = settings(max_examples=100, deadline=None)

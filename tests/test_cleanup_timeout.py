@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from litestar_sse import Stream
+from litestar_sse._message import make_item_encoder
 from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
-from litestar_sse.asgi.counters import COUNTERS
-from litestar_sse.asgi.threaded_iterator import (
+from litestar_sse.asgi._counters import COUNTERS
+from litestar_sse.asgi._threaded_iterator import (
     DEFAULT_SYNC_THREAD_LIMIT,
     set_sync_thread_limit,
     sync_threads_in_use,
 )
-from litestar_sse.asgi.timer_wheel import Alarm, timer_wheel
-from litestar_sse.message import make_item_encoder
+from litestar_sse.asgi._timer_wheel import Alarm, timer_wheel
 from tests.polling import wait_until
 from tests.sse_wire import http_scope
 

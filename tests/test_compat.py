@@ -1,4 +1,4 @@
-"""Each touch point of ``litestar_sse.compat``, checked against the installed Litestar.
+"""Each touch point of ``litestar_sse._compat``, checked against the installed Litestar.
 
 The suite runs on Litestar 2.23, 2.25 and 3.0 (``make test-litestar``). Every test here names
 one thing the compat module relies on; when a Litestar release changes it, the failure says
@@ -24,14 +24,14 @@ from litestar.testing.transport import TestClientTransport
 from litestar.utils import AsyncIteratorWrapper
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
-from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
-from litestar_sse.compat import (
+from litestar_sse._compat import (
     LITESTAR_3,
     async_client_portal,
     client_portal,
     client_scope,
     split_to_asgi_args,
 )
+from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.testing import async_sse_stream, sse_stream
 from tests.sse_wire import WITHOUT_APP_LOGGING, Ev, Recorder, both, http_scope
 
@@ -48,7 +48,7 @@ def test_the_installed_litestar_is_a_supported_one() -> None:
 def test_litestars_message_class_lives_where_the_message_layer_looks_for_it() -> None:
     from litestar.response import ServerSentEventMessage as LitestarMessage
 
-    from litestar_sse.message import LITESTAR_MESSAGE_MODULE, is_litestar_message
+    from litestar_sse._message import LITESTAR_MESSAGE_MODULE, is_litestar_message
 
     assert LitestarMessage.__module__ == LITESTAR_MESSAGE_MODULE
 
@@ -274,7 +274,7 @@ def test_a_stream_is_read_to_its_end_after_the_client_exited() -> None:
 def test_litestars_default_answer_for_an_unhandled_exception_is_what_compat_says() -> None:
     # ANSWERS_EVERY_EXCEPTION: Litestar 2 builds a 500 response for any exception no handler
     # takes; Litestar 3 (outside debug mode) lets the ones that are not HTTP ones through.
-    from litestar_sse.compat import ANSWERS_EVERY_EXCEPTION
+    from litestar_sse._compat import ANSWERS_EVERY_EXCEPTION
 
     @get("/")
     async def boom() -> None:
@@ -290,7 +290,7 @@ def test_litestars_default_answer_for_an_unhandled_exception_is_what_compat_says
 
 
 def test_route_exception_handlers_are_the_merged_layers_and_added_to_the_apps_copy() -> None:
-    from litestar_sse.compat import add_route_exception_handler, route_exception_handlers
+    from litestar_sse._compat import add_route_exception_handler, route_exception_handlers
 
     def app_level(_: Any, exc: Exception) -> Any:
         raise AssertionError

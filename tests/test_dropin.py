@@ -27,8 +27,8 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.testing import RequestFactory, create_async_test_client
 
 import litestar_sse
+from litestar_sse._compat import LITESTAR_3
 from litestar_sse.codec import DecodedComment, EventDecoder
-from litestar_sse.compat import LITESTAR_3
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from litestar import Litestar, get
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
-from litestar_sse.error_events import anthropic_error, openai_error
+from litestar_sse._error_events import anthropic_error, openai_error
 from litestar_sse.testing import sse_stream
 from tests.sse_wire import WITHOUT_APP_LOGGING, Ev, both
 

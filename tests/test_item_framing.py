@@ -27,10 +27,10 @@ from litestar_sse import (
     SSEPlugin,
     event_stream,
 )
-from litestar_sse.broadcast.events.format import EventFormat
+from litestar_sse._message import make_item_encoder
+from litestar_sse.broadcast._events.format import EventFormat
 from litestar_sse.codec import encode_event
-from litestar_sse.codec.encoder import encode_comment, encode_data
-from litestar_sse.message import make_item_encoder
+from litestar_sse.codec._encoder import encode_comment, encode_data
 from tests.sse_wire import Ev, both, comments
 
 # -- the stream's separator reaches every item (issue 21, finding 5) ----------------------------
@@ -103,7 +103,7 @@ def test_a_routes_separator_reaches_messages() -> None:
 
 
 def test_shutdown_and_lifetime_events_take_the_apps_separator() -> None:
-    from litestar_sse.plugin.config import AppSSE
+    from litestar_sse._plugin.config import AppSSE
 
     config = SSEConfig(sep="\n", shutdown_event=ServerSentEventMessage(event="bye", data=""))
     assert AppSSE(config).registry.shutdown_event == b"event: bye\ndata: \n\n"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from litestar_sse.asgi.slices import MAX_SEND_BYTES
-from litestar_sse.message import make_item_encoder
+from litestar_sse._message import make_item_encoder
+from litestar_sse.asgi._slices import MAX_SEND_BYTES
 from tests.sse_wire import Ev, both, http_scope
 from tests.test_asgi import END, Client, never, sse
 

@@ -29,7 +29,7 @@ def test_the_codec_imports_alone_without_litestar() -> None:
     out = fresh_interpreter(code)
     assert (
         out
-        == "[] ['litestar_sse.codec', 'litestar_sse.codec.decoder', 'litestar_sse.codec.encoder']"
+        == "[] ['litestar_sse.codec', 'litestar_sse.codec._decoder', 'litestar_sse.codec._encoder']"
     )
 
 
@@ -84,9 +84,9 @@ def test_the_type_checkers_imports_mirror_the_one_list_of_public_names() -> None
         ("litestar_sse", "Broadcaster", "litestar_sse.broadcast"),
         ("litestar_sse", "EventDecoder", "litestar_sse.codec"),
         ("litestar_sse", "ASGIStreamingResponse", "litestar_sse.asgi"),
-        ("litestar_sse", "set_sync_thread_limit", "litestar_sse.asgi.threaded_iterator"),
-        ("litestar_sse.broadcast", "Snapshot", "litestar_sse.broadcast.backends.base"),
-        ("litestar_sse.broadcast", "ReplayPage", "litestar_sse.broadcast.backends.replay"),
+        ("litestar_sse", "set_sync_thread_limit", "litestar_sse.asgi"),
+        ("litestar_sse.broadcast", "Snapshot", "litestar_sse.broadcast._backends.base"),
+        ("litestar_sse.broadcast", "ReplayPage", "litestar_sse.broadcast._backends.replay"),
     ],
 )
 def test_a_moved_name_still_imports_with_a_warning_naming_its_home(
@@ -120,7 +120,7 @@ def test_the_package_works_without_the_optional_mcp_sdk() -> None:
     code = (
         "import sys; sys.modules['mcp'] = None; import litestar_sse, asyncio; "
         "from litestar_sse.broadcast import Broadcaster; "
-        "import litestar_sse.broadcast.pipeline, litestar_sse.broadcast.messages; "
+        "import litestar_sse.broadcast._pipeline, litestar_sse.broadcast._messages; "
         "b = Broadcaster(); asyncio.run(b.publish('t', 'x')); "
         "assert not [m for m in sys.modules if m.startswith('mcp') and sys.modules[m]]\n"
         "try:\n    import litestar_sse.mcp\nexcept ImportError as exc:\n    print(exc)"
@@ -152,7 +152,7 @@ def test_every_module_names_its_one_idea_in_its_docstring() -> None:
             large[name] = len(code)
     assert unnamed == []
     # Past the hint, a module says why it is one idea anyway; none grows without bound.
-    whole = {"asgi/stream.py": "ASGIStreamingResponse whole: the send loop, its stops, checks"}
+    whole = {"asgi/_stream.py": "ASGIStreamingResponse whole: the send loop, its stops, checks"}
     assert {name: lines for name, lines in large.items() if name not in whole} == {}
     assert {name: lines for name, lines in large.items() if lines > 1000} == {}
 
@@ -237,4 +237,41 @@ def test_the_layer_numbers_come_from_the_import_contract() -> None:
         if said is not None:
             stated[name] = int(said.group(1))
     assert stated == {name: number[name] for name in stated}
-    assert {"asgi", "response", "plugin"} <= set(stated)
+    assert {"asgi", "_response", "_plugin"} <= set(stated)
+
+
+# The package's faces: what a user imports. Everything else lives in a module whose dotted
+# path has a part starting with an underscore, so nobody mistakes an internal for an API.
+PUBLIC_MODULES = frozenset(
+    {
+        "litestar_sse",
+        "litestar_sse.asgi",
+        "litestar_sse.broadcast",
+        "litestar_sse.client",
+        "litestar_sse.codec",
+        "litestar_sse.mcp",
+        "litestar_sse.metrics",
+        "litestar_sse.testing",
+    }
+)
+
+
+def test_every_module_is_a_public_face_or_private_by_name() -> None:
+    from pathlib import Path
+
+    import litestar_sse
+
+    root = Path(litestar_sse.__file__).parent
+    found = set()
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found.add(".".join(parts))
+    stray = sorted(
+        name
+        for name in found - PUBLIC_MODULES
+        if not any(part.startswith("_") for part in name.split("."))
+    )
+    assert stray == [], f"internal modules without a leading underscore: {stray}"
+    assert PUBLIC_MODULES <= found

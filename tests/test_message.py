@@ -19,16 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.response import ServerSentEventMessage as LitestarMessage
 
-from litestar_sse.codec.decoder import DecodedComment
-from litestar_sse.codec.encoder import encode_data, encode_fields
-from litestar_sse.message import (
+from litestar_sse._message import (
     MESSAGE_FIELDS,
     RawEvent,
     ServerSentEventMessage,
     data_text,
     make_item_encoder,
 )
-from litestar_sse.serialization import json_encoder
+from litestar_sse._serialization import json_encoder
+from litestar_sse.codec._decoder import DecodedComment
+from litestar_sse.codec._encoder import encode_data, encode_fields
 from tests.sse_wire import Ev, both, items, ours
 
 BOM = b"\xef\xbb\xbf"

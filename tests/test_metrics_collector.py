@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from litestar_sse.asgi.counters import StreamCounters
+from litestar_sse.asgi._counters import StreamCounters
 from litestar_sse.broadcast import (
     BackendUnavailableError,
     BroadcastBackend,
@@ -25,7 +25,7 @@ from litestar_sse.broadcast import (
     Retention,
     Subscription,
 )
-from litestar_sse.broadcast.backends.base import Snapshot
+from litestar_sse.broadcast._backends.base import Snapshot
 from litestar_sse.metrics import SSECollector
 from tests.polling import wait_until
 from tests.redis_support import RedisProcess, unique_prefix

@@ -27,8 +27,8 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from litestar_sse import RawEvent, ServerSentEvent, ServerSentEventMessage, Stream
+from litestar_sse._compat import LITESTAR_3
 from litestar_sse.asgi import ASGIStreamingSSEResponse
-from litestar_sse.compat import LITESTAR_3
 from tests.backends import on_each_backend
 from tests.sse_wire import (
     SSE_CONTENT_TYPE,

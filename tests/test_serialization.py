@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar_sse.broadcast.events.format import make_data_encoder
-from litestar_sse.message import make_item_encoder
-from litestar_sse.serialization import json_encoder
+from litestar_sse._message import make_item_encoder
+from litestar_sse._serialization import json_encoder
+from litestar_sse.broadcast._events.format import make_data_encoder
 
 
 class Money:

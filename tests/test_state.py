@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from litestar_sse.asgi.state import StreamState, TimerAction, next_check, on_timer
+from litestar_sse.asgi._state import StreamState, TimerAction, next_check, on_timer
 
 S = StreamState
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from litestar_sse.asgi import ASGIStreamingResponse
-from litestar_sse.asgi.threaded_iterator import (
+from litestar_sse.asgi._threaded_iterator import (
     DEFAULT_SYNC_THREAD_LIMIT,
     ThreadedIterator,
     set_sync_thread_limit,

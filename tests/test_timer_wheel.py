@@ -8,7 +8,7 @@ from time import monotonic
 
 import pytest
 
-from litestar_sse.asgi.timer_wheel import RESOLUTION, TimerWheel, timer_wheel
+from litestar_sse.asgi._timer_wheel import RESOLUTION, TimerWheel, timer_wheel
 
 pytestmark = pytest.mark.anyio
 

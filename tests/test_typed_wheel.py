@@ -50,7 +50,7 @@ def test_a_users_mypy_sees_the_types_of_the_installed_wheel(tmp_path: Path) -> N
     assert "litestar_sse/py.typed" in names
     # The Redis backend's Lua scripts are package data, read when the module is imported.
     lua = {Path(name).name for name in names if name.endswith(".lua")}
-    shipped = ROOT / "litestar_sse" / "broadcast" / "backends" / "redis"
+    shipped = ROOT / "litestar_sse" / "broadcast" / "_backends" / "redis"
     assert lua == {path.name for path in shipped.glob("*.lua")}
     assert "publish.lua" in lua
 

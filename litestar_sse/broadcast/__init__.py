@@ -9,8 +9,8 @@ Streams, ``pip install litestar-sse[redis]``) across processes and machines.
 import typing as _typing
 import warnings as _warnings
 
-from litestar_sse.broadcast.authorization import Authorization, Authorize
-from litestar_sse.broadcast.backends.base import (
+from litestar_sse.broadcast._authorization import Authorization, Authorize
+from litestar_sse.broadcast._backends.base import (
     BackendStats,
     BackendUnavailableError,
     BroadcastBackend,
@@ -23,13 +23,13 @@ from litestar_sse.broadcast.backends.base import (
     current_principal,
     publishing_as,
 )
-from litestar_sse.broadcast.backends.memory.backend import MemoryBackend
-from litestar_sse.broadcast.broadcaster import (
+from litestar_sse.broadcast._backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast._broadcaster import (
     Broadcaster,
     BroadcastStats,
     OverflowPolicy,
 )
-from litestar_sse.broadcast.events.values import (
+from litestar_sse.broadcast._events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
@@ -37,13 +37,13 @@ from litestar_sse.broadcast.events.values import (
     HistoryItem,
     MessageItem,
 )
-from litestar_sse.broadcast.hub.subscription import Subscription
-from litestar_sse.broadcast.messages import MessageSubscription, Until
-from litestar_sse.broadcast.responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
-from litestar_sse.broadcast.topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
+from litestar_sse.broadcast._hub.subscription import Subscription
+from litestar_sse.broadcast._messages import MessageSubscription, Until
+from litestar_sse.broadcast._responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
+from litestar_sse.broadcast._topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
 
 if _typing.TYPE_CHECKING:
-    from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
+    from litestar_sse.broadcast._backends.redis.backend import RedisStreamBackend
 
 __all__ = (
     "GAP_HEADER",
@@ -85,9 +85,9 @@ __all__ = (
 # The values a backend exchanges with the broadcaster, public before 0.2: the backend contract
 # is internal until a second implementation needs it (docs/changes.rst).
 _MOVED: dict[str, str] = {
-    "Snapshot": "litestar_sse.broadcast.backends.base",
-    "Replay": "litestar_sse.broadcast.backends.replay",
-    "ReplayPage": "litestar_sse.broadcast.backends.replay",
+    "Snapshot": "litestar_sse.broadcast._backends.base",
+    "Replay": "litestar_sse.broadcast._backends.replay",
+    "ReplayPage": "litestar_sse.broadcast._backends.replay",
 }
 
 
@@ -95,7 +95,7 @@ def __getattr__(name: str) -> object:
     # redis is an optional dependency: imported only when the Redis backend is asked for.
     if name == "RedisStreamBackend":
         try:
-            from litestar_sse.broadcast.backends.redis.backend import RedisStreamBackend
+            from litestar_sse.broadcast._backends.redis.backend import RedisStreamBackend
         except ImportError as exc:
             raise ImportError(
                 "RedisStreamBackend needs redis-py: pip install 'litestar-sse[redis]'"

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from litestar_sse.validation import check_seconds
+from litestar_sse._validation import check_seconds
 
 __all__ = ("RequestSpec",)
 

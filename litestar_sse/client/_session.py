@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 import httpx
 import msgspec
 
+from litestar_sse._validation import check_count, check_seconds
 from litestar_sse.client._events import (
     DataDecodeError,
     Event,
@@ -25,8 +26,7 @@ from litestar_sse.client._events import (
 )
 from litestar_sse.client._request import RequestSpec
 from litestar_sse.codec import DecodedEvent, DecodeError, EventDecoder, check_event_id
-from litestar_sse.codec.decoder import DEFAULT_MAX_EVENT_LENGTH, DEFAULT_MAX_LINE_LENGTH
-from litestar_sse.validation import check_count, check_seconds
+from litestar_sse.codec._decoder import DEFAULT_MAX_EVENT_LENGTH, DEFAULT_MAX_LINE_LENGTH
 
 __all__ = ("Backoff", "Reader", "Session", "Settings", "check_response", "retry_after")
 

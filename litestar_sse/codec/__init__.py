@@ -1,6 +1,6 @@
 """The SSE wire format, sans-I/O: an encoder and an incremental decoder. No Litestar import."""
 
-from litestar_sse.codec.decoder import (
+from litestar_sse.codec._decoder import (
     DecodedComment,
     DecodedEvent,
     DecodeError,
@@ -8,7 +8,7 @@ from litestar_sse.codec.decoder import (
     aiter_events,
     decode_stream,
 )
-from litestar_sse.codec.encoder import (
+from litestar_sse.codec._encoder import (
     DEFAULT_SEPARATOR,
     MAX_RETRY,
     SEPARATORS,

@@ -13,9 +13,9 @@ Needs the MCP SDK: ``pip install 'litestar-sse[mcp]'``. Importing :mod:`litestar
 never imports it.
 """
 
-from litestar_sse.mcp.session_store import SessionEventStore, StreamSubscription, is_response
-from litestar_sse.mcp.sessions import MCPSessions
-from litestar_sse.mcp.store import BroadcastEventStore
+from litestar_sse.mcp._session_store import SessionEventStore, StreamSubscription, is_response
+from litestar_sse.mcp._sessions import MCPSessions
+from litestar_sse.mcp._store import BroadcastEventStore
 
 __all__ = (
     "BroadcastEventStore",

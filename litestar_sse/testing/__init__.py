@@ -26,6 +26,6 @@ The async variant :func:`async_sse_stream` works the same with ``AsyncTestClient
 Events are parsed by :class:`~litestar_sse.codec.EventDecoder`, exactly as a browser would.
 """
 
-from litestar_sse.testing.streams import AsyncSSEStream, SSEStream, async_sse_stream, sse_stream
+from litestar_sse.testing._streams import AsyncSSEStream, SSEStream, async_sse_stream, sse_stream
 
 __all__ = ("AsyncSSEStream", "SSEStream", "async_sse_stream", "sse_stream")

@@ -19,7 +19,7 @@ from conftest import ASGIStream, BackendFactory, EventReader, until
 from test_broadcast_http import make_app
 
 from litestar_sse.broadcast import Broadcaster, Subscription
-from litestar_sse.broadcast.hub.backlog import JOIN_BYTES
+from litestar_sse.broadcast._hub.backlog import JOIN_BYTES
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import BackendFactory, EventReader, until
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Subscription
-from litestar_sse.codec.decoder import DecodedEvent
+from litestar_sse.codec._decoder import DecodedEvent
 
 pytestmark = pytest.mark.anyio
 

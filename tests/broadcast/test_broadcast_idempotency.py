@@ -17,7 +17,7 @@ from litestar_sse.broadcast import (
     MemoryBackend,
     TooManyIdempotencyKeysError,
 )
-from litestar_sse.broadcast.backends.memory.backend import MAX_IDEMPOTENCY_KEYS
+from litestar_sse.broadcast._backends.memory.backend import MAX_IDEMPOTENCY_KEYS
 
 pytestmark = pytest.mark.anyio
 

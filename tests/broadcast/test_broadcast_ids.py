@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
-from litestar_sse.broadcast.events.format import EventFormat
-from litestar_sse.broadcast.events.ids import (
+from litestar_sse.broadcast._events.format import EventFormat
+from litestar_sse.broadcast._events.ids import (
     format_redis_position,
     new_epoch,
     pack_redis_id,
@@ -18,7 +18,7 @@ from litestar_sse.broadcast.events.ids import (
     parse_redis_position,
     split_event_id,
 )
-from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedEvent, EventDecoder
 
 
 def test_epochs_are_random_hex_without_separator() -> None:

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 import litestar_sse.broadcast
 from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
-from litestar_sse.broadcast.backends.redis.scripts import _HELPERS, PUBLISH
+from litestar_sse.broadcast._backends.redis.scripts import _HELPERS, PUBLISH
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio

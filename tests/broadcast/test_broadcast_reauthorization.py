@@ -21,9 +21,9 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromQuery
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
-from litestar_sse.asgi.counters import COUNTERS
+from litestar_sse.asgi._counters import COUNTERS
 from litestar_sse.broadcast import Authorization, Broadcaster
-from litestar_sse.broadcast.authorization import Watch
+from litestar_sse.broadcast._authorization import Watch
 
 pytestmark = pytest.mark.anyio
 

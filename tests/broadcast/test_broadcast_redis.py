@@ -247,7 +247,7 @@ async def test_retention_limits_are_not_remembered_for_every_topic_ever_publishe
     redis_server: RedisProcess,
 ) -> None:
     """(A cache of per-topic limits grew by one entry per topic: clients may choose topics.)"""
-    from litestar_sse.broadcast.backends.redis import backend as redis_module
+    from litestar_sse.broadcast._backends.redis import backend as redis_module
 
     prefix = unique_prefix()
     backend = RedisStreamBackend(

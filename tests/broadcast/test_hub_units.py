@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 
-from litestar_sse.broadcast.hub.feeds import TopicFeed
-from litestar_sse.broadcast.hub.limits import drop_to_limits, over_limit, take_batch
+from litestar_sse.broadcast._hub.feeds import TopicFeed
+from litestar_sse.broadcast._hub.limits import drop_to_limits, over_limit, take_batch
 
 _positions = itertools.count(1)
 

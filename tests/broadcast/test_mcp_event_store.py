@@ -14,7 +14,7 @@ from mcp.types import JSONRPCMessage, jsonrpc_message_adapter
 
 from litestar_sse.broadcast import Broadcaster, BroadcastMessage, InvalidTopicError
 from litestar_sse.mcp import BroadcastEventStore, SessionEventStore
-from litestar_sse.mcp.current import current_session
+from litestar_sse.mcp._current import current_session
 
 pytestmark = pytest.mark.anyio
 

@@ -103,7 +103,7 @@ def test_the_client_loads_neither_litestar_nor_the_server_layers() -> None:
         "assert 'httpx' in sys.modules;"
         "assert 'litestar' not in sys.modules, 'litestar imported';"
         "assert not [m for m in sys.modules if m.startswith(('litestar_sse.asgi', "
-        "'litestar_sse.response', 'litestar_sse.broadcast', 'litestar_sse.plugin'))]"
+        "'litestar_sse._response', 'litestar_sse.broadcast', 'litestar_sse._plugin'))]"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

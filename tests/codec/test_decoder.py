@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from litestar_sse.codec.decoder import (
+from litestar_sse.codec._decoder import (
     DEFAULT_MAX_EVENT_LENGTH,
     DEFAULT_MAX_LINE_LENGTH,
     DecodedComment,

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, DecodeError, EventDecoder
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, DecodeError, EventDecoder
 
 EXAMPLES = int(os.environ.get("SSE_FUZZ_EXAMPLES", "250"))
 

@@ -10,8 +10,8 @@ from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder, decode_stream
-from litestar_sse.codec.encoder import SEPARATORS, encode_event
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, EventDecoder, decode_stream
+from litestar_sse.codec._encoder import SEPARATORS, encode_event
 
 E = DecodedEvent
 C = DecodedComment

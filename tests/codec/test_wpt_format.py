@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedEvent, EventDecoder
 
 E = DecodedEvent
 

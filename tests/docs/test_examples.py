@@ -673,7 +673,7 @@ async def test_broadcast_retry_publishes_once_through_a_redis_stall(
 def test_plugin_defaults_apply_unless_the_response_sets_its_own() -> None:
     from litestar.testing import RequestFactory
 
-    from litestar_sse.plugin.registry import ManagedSSEResponse
+    from litestar_sse._plugin.registry import ManagedSSEResponse
 
     module = load("plugin_defaults")
     news = fetch(module.app, "/news")
@@ -843,7 +843,7 @@ def test_lifecycle_max_lifetime_ends_the_stream() -> None:
 
 
 def test_lifecycle_shutdown_sends_the_shutdown_event() -> None:
-    from litestar_sse.plugin.config import STATE_KEY
+    from litestar_sse._plugin.config import STATE_KEY
 
     app = load("lifecycle_limits").app
     registry = app.state[STATE_KEY].registry

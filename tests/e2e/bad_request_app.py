@@ -11,8 +11,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
+from litestar_sse._plugin.last_event_id import last_event_id_sent
 from litestar_sse.broadcast import Broadcaster
-from litestar_sse.plugin.last_event_id import last_event_id_sent
 
 broadcaster = Broadcaster()
 

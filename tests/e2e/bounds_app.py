@@ -11,8 +11,8 @@ from typing import Any
 from litestar import Litestar, get
 
 from litestar_sse import SSEConfig, SSEPlugin, event_stream
-from litestar_sse.asgi.counters import COUNTERS
-from litestar_sse.plugin.config import get_app_sse
+from litestar_sse._plugin.config import get_app_sse
+from litestar_sse.asgi._counters import COUNTERS
 
 
 def _seconds(name: str, default: str) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from litestar_sse.codec.decoder import DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedEvent, EventDecoder
 from tests.e2e.live_server import Server, live_server
 
 

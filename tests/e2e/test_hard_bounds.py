@@ -208,7 +208,7 @@ def test_max_lifetime_ends_clients_that_do_not_read_without_a_send_timeout(
 
 
 # uvicorn's defaults here (httptools on uvloop), and its other HTTP and loop implementations:
-# the connection is reached the same way in each (asgi/transport.py)
+# the connection is reached the same way in each (asgi/_transport.py)
 @pytest.mark.parametrize(
     "options", [(), ("--http", "h11", "--loop", "asyncio")], ids=["httptools-uvloop", "h11-asyncio"]
 )

@@ -16,7 +16,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from litestar_sse.codec.decoder import EventDecoder
+from litestar_sse.codec._decoder import EventDecoder
 from tests.e2e.live_server import Server, live_server
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.e2e import producer_app
 from tests.e2e.live_server import Server, live_server
 from tests.polling import wait_until_sync

@@ -16,7 +16,7 @@ import httpx
 import httpx_sse
 import pytest
 
-from litestar_sse.codec.decoder import DecodedComment, DecodedEvent, EventDecoder
+from litestar_sse.codec._decoder import DecodedComment, DecodedEvent, EventDecoder
 from tests.e2e import apps
 from tests.e2e.live_server import Server
 from tests.sse_wire import Ev, both, ours

@@ -1,4 +1,4 @@
-"""Every use of the MCP SDK (``litestar_sse/mcp/sdk.py``), checked against the installed SDK,
+"""Every use of the MCP SDK (``litestar_sse/mcp/_sdk.py``), checked against the installed SDK,
 and ``MCPSessions`` in front of the SDK's real session manager, in process."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from litestar_sse.broadcast import Broadcaster
-from litestar_sse.mcp import BroadcastEventStore, MCPSessions, sdk
-from litestar_sse.mcp.sdk import can_take_over, holds_session
+from litestar_sse.mcp import BroadcastEventStore, MCPSessions
+from litestar_sse.mcp import _sdk as sdk
+from litestar_sse.mcp._sdk import can_take_over, holds_session
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.testing import TestClient
 
 from litestar_sse import SSEPlugin
-from litestar_sse.plugin.last_event_id import last_event_id_sent
+from litestar_sse._plugin.last_event_id import last_event_id_sent
 from tests.sse_wire import http_scope
 
 
@@ -167,7 +167,7 @@ def test_an_id_is_usable_exactly_when_the_app_could_have_sent_it(value: str) -> 
     # kept exactly when check_event_id would let the app send it.
     from urllib.parse import quote
 
-    from litestar_sse.codec.encoder import check_event_id
+    from litestar_sse.codec._encoder import check_event_id
 
     try:
         check_event_id(value)

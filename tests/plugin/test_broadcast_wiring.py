@@ -19,8 +19,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
+from litestar_sse._plugin.config import STATE_KEY
 from litestar_sse.broadcast import RESUMED_FROM_HEADER, Broadcaster, MemoryBackend
-from litestar_sse.plugin.config import STATE_KEY
 from litestar_sse.testing import sse_stream
 
 

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
-from litestar_sse.plugin.config import client_address
+from litestar_sse._plugin.config import client_address
 from litestar_sse.testing import sse_stream
 
 

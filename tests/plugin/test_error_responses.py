@@ -25,8 +25,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
+from litestar_sse._compat import ANSWERS_EVERY_EXCEPTION
 from litestar_sse.broadcast import Broadcaster, MemoryBackend
-from litestar_sse.compat import ANSWERS_EVERY_EXCEPTION
 from tests.sse_wire import WITHOUT_APP_LOGGING
 
 

@@ -18,8 +18,8 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
-from litestar_sse.error_events import openai_error
-from litestar_sse.message import make_item_encoder
+from litestar_sse._error_events import openai_error
+from litestar_sse._message import make_item_encoder
 from tests.sse_wire import WITHOUT_APP_LOGGING, Ev, both
 
 LOGGER = "litestar_sse"
@@ -139,7 +139,7 @@ def test_an_unencodable_item_says_type_encoders() -> None:
 
 
 def test_an_unencodable_publish_says_type_encoders() -> None:
-    from litestar_sse.broadcast.events.format import make_data_encoder
+    from litestar_sse.broadcast._events.format import make_data_encoder
 
     with pytest.raises(TypeError, match=r"Thing: register an encoder for it in type_encoders"):
         make_data_encoder()(Thing())

@@ -16,8 +16,8 @@ from litestar.config.compression import CompressionConfig
 from litestar.testing import TestClient
 
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin, event_stream
+from litestar_sse._plugin.config import STATE_KEY, AppSSE
 from litestar_sse.asgi import ASGIStreamingResponse
-from litestar_sse.plugin.config import STATE_KEY, AppSSE
 from litestar_sse.testing import sse_stream
 from tests.backends import on_each_backend
 from tests.polling import wait_until_sync

@@ -11,7 +11,7 @@ from litestar import Litestar, get
 from litestar.testing import TestClient
 
 from litestar_sse import SSEConfig, SSEPlugin, event_stream
-from litestar_sse.plugin.config import STATE_KEY
+from litestar_sse._plugin.config import STATE_KEY
 from litestar_sse.testing import sse_stream
 
 APP = SSEConfig(retry=3000, ping_interval=None, sep="\r\n", send_timeout=7.0)

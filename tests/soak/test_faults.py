@@ -14,7 +14,7 @@ Every server is a uvicorn subprocess serving ``tests/soak/fault_app.py``; Redis 
 * ``test_network_cut_without_fin``: the client in a network namespace behind a veth pair whose
   link is cut silently. With ``send_timeout``, a stream that sends data and one that only
   pings are both cut: what waits in the server's buffers is not taken by the client within
-  ``send_timeout`` (``asgi/transport.py``), and the connection is reset, so no socket is left.
+  ``send_timeout`` (``asgi/_transport.py``), and the connection is reset, so no socket is left.
   A server's listening socket with ``TCP_USER_TIMEOUT`` (:func:`litestar_sse.listening_socket`)
   makes the kernel close such connections too. Needs root and iproute2, and fails (never
   skips) without them.

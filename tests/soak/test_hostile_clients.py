@@ -72,7 +72,7 @@ from litestar_sse.broadcast import (
     PublishOutcomeUnknownError,
     RedisStreamBackend,
 )
-from litestar_sse.broadcast.hub.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast._hub.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.codec import DecodedEvent, EventDecoder
 from tests.polling import wait_until
 from tests.processes import ROOT, free_port, start_listening
@@ -959,6 +959,6 @@ def _check_log(log: str) -> dict[str, int]:
     cuts = counts["did_not_read"] + counts["did_not_take"]
     assert NON_READERS <= cuts <= NON_READERS + WIDE_SILENT, counts
     # uvicorn's word for a response the app ended without finishing: none, since a cut
-    # resets the connection and waits for uvicorn to see it lost (asgi/transport.py)
+    # resets the connection and waits for uvicorn to see it lost (asgi/_transport.py)
     assert counts["uvicorn_incomplete"] == 0, counts
     return dict(counts)

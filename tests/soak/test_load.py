@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from benchmarks.processes import cpu_seconds, read_line, rss_kib
-from litestar_sse.codec.decoder import EventDecoder
+from litestar_sse.codec._decoder import EventDecoder
 from tests.processes import ROOT, free_port, start_listening, stop
 from tests.soak import load_app
 from tests.soak.conftest import record, scaled, soak_scale

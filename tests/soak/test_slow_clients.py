@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from litestar_sse.codec.decoder import EventDecoder
+from litestar_sse.codec._decoder import EventDecoder
 from tests.e2e.live_server import Server, live_server
 from tests.soak import slow_app
 from tests.soak.conftest import record, scaled

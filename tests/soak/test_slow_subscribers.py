@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.slow_subscribers import MIB, big, burst
-from litestar_sse.broadcast.hub.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast._hub.backlog import DEFAULT_MAX_QUEUE_BYTES
 from tests.soak.conftest import record
 
 ARTIFACT = "soak-slow-subscribers.json"

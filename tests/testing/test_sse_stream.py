@@ -16,8 +16,8 @@ from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient, TestClient
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin, event_stream
+from litestar_sse._compat import LITESTAR_3
 from litestar_sse.codec import DecodedComment, DecodedEvent
-from litestar_sse.compat import LITESTAR_3
 from litestar_sse.testing import async_sse_stream, sse_stream
 from tests.backends import on_each_backend
 

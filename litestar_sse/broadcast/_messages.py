@@ -1,0 +1,197 @@
+"""``MessageSubscription``: a subscription that yields values instead of bytes.
+
+It replays the history after the subscriber's id as :class:`BroadcastMessage` values, read
+page by page, marks the end of that backlog with :class:`BacklogEnd`, then yields live events
+as values too, and can end itself after the event its ``until`` predicate picks.
+
+Underneath is an ordinary :class:`~litestar_sse.broadcast.Subscription` opened *without* a
+resume: it is registered first and starts live after the newest event at that moment (the
+*head*); the backlog is read from the backend up to that same head. The two meet at the head,
+so nothing is lost or delivered twice, and live events published while the backlog is read
+wait in the subscription (up to ``max_queue``, as for any subscriber).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from litestar_sse.broadcast._events.values import (
+    AuthorizationEnded,
+    BacklogEnd,
+    BroadcastMessage,
+    Gap,
+    HistoryItem,
+    MessageItem,
+    event_position,
+    parse_event_block,
+    split_event_blocks,
+)
+
+if TYPE_CHECKING:
+    from litestar_sse.broadcast._events.format import EventFormat
+    from litestar_sse.broadcast._hub.subscription import Subscription
+
+__all__ = ("MessageSubscription", "Until")
+
+Until = Callable[[BroadcastMessage], bool]
+"""``until(message) -> bool``: the subscription ends right after the message it is true of."""
+
+
+class MessageSubscription:
+    """A subscription that yields :class:`BroadcastMessage`, :class:`Gap` and one
+    :class:`BacklogEnd`; made by :meth:`Broadcaster.subscribe_messages`.
+
+    First the events after the subscriber's id (its backlog, read from history page by page;
+    a :class:`Gap` where events cannot be replayed), then one :class:`BacklogEnd`, then live
+    events as they are published (a :class:`Gap` with reason ``"overflow"`` when a slow
+    reader skipped some under the ``drop_oldest`` policy, or ``"epoch"`` when the backend
+    lost its history, after which the iteration ends).
+
+    The iteration ends when ``until`` picks a message (right after it), when its
+    authorization ends (after an :class:`AuthorizationEnded`, with nothing else of what was
+    waiting: an expiry or a revocation ends the backlog too), when the broadcaster closes,
+    when the backend lost its history, or when the reader was too slow under the
+    ``disconnect`` policy. :meth:`close` (or ``aclose``, or leaving ``async with``) ends it
+    early.
+
+    Attributes:
+        topics: The topics subscribed to.
+        resumed_from: The id after which live events start (the newest id when it
+            subscribed).
+        subscription: The underlying :class:`Subscription` (bytes).
+    """
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        backlog: AsyncIterator[HistoryItem] | None,
+        format: EventFormat,
+        until: Until | None = None,
+    ) -> None:
+        self.subscription = subscription
+        self.topics = subscription.topics
+        self.resumed_from = subscription.resumed_from
+        self._backlog = backlog
+        self._format = format
+        self._until = until
+        self._ready: deque[MessageItem] = deque()
+        self._finished = False
+        self._marked = False
+        self._epoch = (event_position(self.resumed_from) or ("", 0))[0]
+
+    def __aiter__(self) -> MessageSubscription:
+        return self
+
+    async def __anext__(self) -> MessageItem:
+        while True:
+            revoked = self.subscription.revoked
+            if revoked is not None and not self._finished:
+                self.close()
+                return AuthorizationEnded(revoked)
+            if self._ready:
+                return self._ready.popleft()
+            if self._finished:
+                raise StopAsyncIteration
+            if not self._marked:
+                backlog = self._backlog
+                try:
+                    if backlog is not None:
+                        self._offer(await backlog.__anext__())
+                        continue
+                except StopAsyncIteration:
+                    pass
+                except BaseException:
+                    await self.aclose()
+                    raise
+                self._backlog = None
+                self._marked = True
+                return BacklogEnd(self.resumed_from)
+            try:
+                raw = await self.subscription.__anext__()
+            except StopAsyncIteration:
+                if self.subscription.revoked is not None:
+                    continue  # ended by its authorization: say so
+                await self.aclose()
+                raise
+            if self.subscription.revoked is not None:
+                continue  # the closing event: said as AuthorizationEnded
+            # Parsed at once: the events just taken are still in their topics' feeds.
+            self._parse(raw.encode())
+
+    def _offer(self, item: MessageItem) -> None:
+        self._ready.append(item)
+        until = self._until
+        if until is not None and isinstance(item, BroadcastMessage) and until(item):
+            self._finished = True
+            self._backlog = None  # what is left of the history is not read
+            self.subscription.close()
+
+    def _parse(self, chunk: bytes) -> None:
+        sep = self._format.sep_bytes
+        gap_event = self._format.gap_event
+        for block in split_event_blocks(chunk, sep):
+            event, event_id, data = parse_event_block(block, sep)
+            if event_id is None:  # only gap events have none
+                details = _json_object(data)
+                dropped = details.get("dropped", 0)
+                self._offer(Gap("overflow", dropped=dropped if isinstance(dropped, int) else 0))
+                continue
+            if event == gap_event and not event_id.startswith(self._epoch + "-"):
+                # The backend lost its history: the last thing this subscription sends.
+                self._offer(Gap("epoch", self.topics))
+                continue
+            self._offer(BroadcastMessage(self._topic_of(event_id), event_id, event, data))
+            if self._finished:
+                return
+
+    def _topic_of(self, event_id: str) -> str:
+        topics = self.topics
+        if len(topics) == 1:
+            return topics[0]
+        parsed = event_position(event_id)
+        position = -1 if parsed is None else parsed[1]
+        topic = self.subscription.topic_at(position)
+        if topic is None:
+            raise RuntimeError(f"No topic of this subscription holds event {event_id!r}")
+        return topic
+
+    # -- ending ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once nothing more will be yielded than what was already taken."""
+        return self._finished and not self._ready
+
+    def close(self) -> None:
+        """Unsubscribe now; anything not yet taken is discarded (the backlog's pages too)."""
+        self._finished = True
+        self._ready.clear()
+        self.subscription.close()
+        self._backlog = None  # an unfinished read of history is closed by the event loop
+
+    async def aclose(self) -> None:
+        """Unsubscribe (as :meth:`close`), and close an unfinished read of history now."""
+        backlog = self._backlog
+        self.close()
+        aclose = getattr(backlog, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(RuntimeError):  # being read by another task
+                await aclose()
+
+    async def __aenter__(self) -> MessageSubscription:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
