@@ -17,7 +17,8 @@ from collections import Counter
 
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast import BackendUnavailableError, Broadcaster, RedisStreamBackend
+from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
+from litestar_sse.broadcast.errors import BackendUnavailableError
 
 PORT = 6393
 STALL = 12.0

@@ -22,7 +22,8 @@ from litestar import Litestar, Request, get, post
 from litestar.params import FromQuery
 
 from litestar_sse import ServerSentEvent, SSEConfig, SSEPlugin
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend
+from litestar_sse.broadcast import Broadcaster, MemoryBackend
+from litestar_sse.broadcast.types import BroadcastBackend
 
 _redis_url = os.environ.get("SLOW_REDIS_URL")
 backend: BroadcastBackend

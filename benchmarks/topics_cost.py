@@ -11,7 +11,7 @@ Two shapes, each with ``--subscribers`` subscriptions of ``--topics`` topics:
 
 Events are published one at a time, each once every subscriber it concerns has received the
 previous one: the figure is the time per event, from publish to the last delivery, averaged.
-Subscribers read their :class:`~litestar_sse.broadcast.Subscription` directly (no ASGI).
+Subscribers read their :class:`~litestar_sse.broadcast.types.Subscription` directly (no ASGI).
 For the Redis backend, start a redis-server first (``redis-server --port 6390 --save ''``).
 """
 
@@ -23,7 +23,8 @@ import random
 import time
 from typing import Any
 
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Subscription
+from litestar_sse.broadcast import Broadcaster, MemoryBackend
+from litestar_sse.broadcast.types import BroadcastBackend, Subscription
 
 
 async def _consume(subscription: Subscription, counter: list[int], changed: asyncio.Event) -> None:

@@ -41,7 +41,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast.types import BroadcastBackend
 
 RETENTION = Retention(max_events=500, max_age=3600)
 """History kept per room, for browsers that reconnect: the last 500 messages of the hour."""

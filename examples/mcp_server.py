@@ -36,7 +36,8 @@ from litestar.exceptions import HTTPException
 from mcp.types import jsonrpc_message_adapter
 
 from litestar_sse import ServerSentEvent, ServerSentEventMessage, SSEConfig, SSEPlugin
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast.types import BroadcastBackend
 from litestar_sse.mcp import BroadcastEventStore, SessionEventStore, StreamSubscription
 
 SUPPORTED_VERSIONS: Final = ("2025-03-26", "2025-06-18", "2025-11-25")

@@ -71,7 +71,7 @@ _MOVED: dict[str, str] = {
     "StreamState": "litestar_sse.asgi",
     "set_sync_thread_limit": "litestar_sse.asgi",
     "Broadcaster": "litestar_sse.broadcast",
-    "BroadcastStats": "litestar_sse.broadcast",
+    "BroadcastStats": "litestar_sse.broadcast.types",
     "MemoryBackend": "litestar_sse.broadcast",
     "RedisStreamBackend": "litestar_sse.broadcast",
     "Retention": "litestar_sse.broadcast",

@@ -21,7 +21,7 @@ Metrics, all per process:
   thread was left to finish its close (a stream stopped for any reason counts once in
   ``streams_stopped_total``; this counts how many of them then hung in their cleanup);
 * for each broadcaster given, labelled ``broadcaster`` (its name), all prefixed
-  ``litestar_sse_broadcast`` (see :class:`~litestar_sse.broadcast.BroadcastStats` for the
+  ``litestar_sse_broadcast`` (see :class:`~litestar_sse.broadcast.types.BroadcastStats` for the
   details of each):
 
   * ``..._subscribers``, ``..._topics``: open subscriptions, topics with local subscribers;

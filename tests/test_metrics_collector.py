@@ -16,16 +16,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from litestar_sse.asgi._counters import StreamCounters
-from litestar_sse.broadcast import (
-    BackendUnavailableError,
-    BroadcastBackend,
-    Broadcaster,
-    MemoryBackend,
-    RedisStreamBackend,
-    Retention,
-    Subscription,
-)
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, RedisStreamBackend, Retention
 from litestar_sse.broadcast._backends.base import Snapshot
+from litestar_sse.broadcast.errors import BackendUnavailableError
+from litestar_sse.broadcast.types import BroadcastBackend, Subscription
 from litestar_sse.metrics import SSECollector
 from tests.polling import wait_until
 from tests.redis_support import RedisProcess, unique_prefix

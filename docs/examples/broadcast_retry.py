@@ -10,7 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, PathParameter
 
 from litestar_sse import SSEConfig, SSEPlugin
-from litestar_sse.broadcast import Broadcaster, NotPublishedError, PublishOutcomeUnknownError
+from litestar_sse.broadcast import Broadcaster
+from litestar_sse.broadcast.errors import NotPublishedError, PublishOutcomeUnknownError
 
 Room = Annotated[str, PathParameter(pattern=r"^[a-z0-9-]{1,32}$")]
 

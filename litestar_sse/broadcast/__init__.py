@@ -4,43 +4,29 @@
 :class:`~litestar_sse.ServerSentEvent` response. Its backend keeps the history:
 :class:`MemoryBackend` inside one process (the default), :class:`RedisStreamBackend` (Redis
 Streams, ``pip install litestar-sse[redis]``) across processes and machines.
+
+The errors its calls raise are in :mod:`litestar_sse.broadcast.errors`; the types they return
+and take, for annotations, in :mod:`litestar_sse.broadcast.types`. Every other module here is
+internal.
 """
 
+import importlib as _importlib
 import typing as _typing
 import warnings as _warnings
 
-from litestar_sse.broadcast._authorization import Authorization, Authorize
-from litestar_sse.broadcast._backends.base import (
-    BackendStats,
-    BackendUnavailableError,
-    BroadcastBackend,
-    IdempotencyKeyReusedError,
-    NotPublishedError,
-    PublishOutcomeUnknownError,
-    Retention,
-    RetentionPolicy,
-    TooManyIdempotencyKeysError,
-    current_principal,
-    publishing_as,
-)
+from litestar_sse.broadcast import errors, types
+from litestar_sse.broadcast._authorization import Authorization
+from litestar_sse.broadcast._backends.base import Retention, publishing_as
 from litestar_sse.broadcast._backends.memory.backend import MemoryBackend
-from litestar_sse.broadcast._broadcaster import (
-    Broadcaster,
-    BroadcastStats,
-    OverflowPolicy,
-)
+from litestar_sse.broadcast._broadcaster import Broadcaster
 from litestar_sse.broadcast._events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
     Gap,
-    HistoryItem,
-    MessageItem,
 )
-from litestar_sse.broadcast._hub.subscription import Subscription
-from litestar_sse.broadcast._messages import MessageSubscription, Until
-from litestar_sse.broadcast._responses import GAP_HEADER, RESUMED_FROM_HEADER, SubscriptionResponse
-from litestar_sse.broadcast._topics import MAX_TOPIC_BYTES, InvalidTopicError, TooManyTopicsError
+from litestar_sse.broadcast._responses import GAP_HEADER, RESUMED_FROM_HEADER
+from litestar_sse.broadcast._topics import MAX_TOPIC_BYTES
 
 if _typing.TYPE_CHECKING:
     from litestar_sse.broadcast._backends.redis.backend import RedisStreamBackend
@@ -51,40 +37,24 @@ __all__ = (
     "RESUMED_FROM_HEADER",
     "Authorization",
     "AuthorizationEnded",
-    "Authorize",
-    "BackendStats",
-    "BackendUnavailableError",
     "BacklogEnd",
-    "BroadcastBackend",
     "BroadcastMessage",
-    "BroadcastStats",
     "Broadcaster",
     "Gap",
-    "HistoryItem",
-    "IdempotencyKeyReusedError",
-    "InvalidTopicError",
     "MemoryBackend",
-    "MessageItem",
-    "MessageSubscription",
-    "NotPublishedError",
-    "OverflowPolicy",
-    "PublishOutcomeUnknownError",
     "RedisStreamBackend",
     "Retention",
-    "RetentionPolicy",
-    "Subscription",
-    "SubscriptionResponse",
-    "TooManyIdempotencyKeysError",
-    "TooManyTopicsError",
-    "Until",
-    "current_principal",
+    "errors",
     "publishing_as",
+    "types",
 )
 
-
-# The values a backend exchanges with the broadcaster, public before 0.2: the backend contract
-# is internal until a second implementation needs it (docs/changes.rst).
+# Names exported here before 0.2, and where they live now (docs/changes.rst): the errors and
+# the types for annotations have a public module each; the rest is internal.
 _MOVED: dict[str, str] = {
+    **dict.fromkeys(errors.__all__, "litestar_sse.broadcast.errors"),
+    **dict.fromkeys(types.__all__, "litestar_sse.broadcast.types"),
+    "current_principal": "litestar_sse.broadcast._backends.base",
     "Snapshot": "litestar_sse.broadcast._backends.base",
     "Replay": "litestar_sse.broadcast._backends.replay",
     "ReplayPage": "litestar_sse.broadcast._backends.replay",
@@ -103,15 +73,13 @@ def __getattr__(name: str) -> object:
         return RedisStreamBackend
     home = _MOVED.get(name)
     if home is not None:
-        import importlib
-
+        where = f"internal now ({home})" if "._" in home else f"moved: import it from {home}"
         _warnings.warn(
-            f"litestar_sse.broadcast.{name} is internal now ({home}): the backend contract is "
-            "not public until a second implementation needs it (see the 'What changed' page)",
+            f"litestar_sse.broadcast.{name} is {where} (see the 'What changed' page)",
             DeprecationWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module(home), name)
+        return getattr(_importlib.import_module(home), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

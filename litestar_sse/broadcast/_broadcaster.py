@@ -96,12 +96,12 @@ class Broadcaster:
             else ``"\\r\\n"``.
         gap_event: The event type of gap events.
         max_topics: Most topics one subscription may follow (default 100); a subscription
-            asking for more raises :class:`~litestar_sse.broadcast.TooManyTopicsError` (a
+            asking for more raises :class:`~litestar_sse.broadcast.errors.TooManyTopicsError` (a
             ``400`` if unhandled). ``None`` for no limit.
 
     Topic names follow one rule, checked on every publish and subscription: a non-empty
     ``str`` of at most 256 bytes in UTF-8, without control characters or lone surrogates.
-    Others raise :class:`~litestar_sse.broadcast.InvalidTopicError` (a ``ValueError``, and a
+    Others raise :class:`~litestar_sse.broadcast.errors.InvalidTopicError` (a ``ValueError``, and a
     ``400`` if unhandled). Server code can read the same events as values: :meth:`history`,
     :meth:`subscribe_messages` and :meth:`topic_of`. Every read takes the same path (topic
     rule, ``authorize``, admission, replay, the watch of its authorization): see

@@ -4,7 +4,7 @@ It replays the history after the subscriber's id as :class:`BroadcastMessage` va
 page by page, marks the end of that backlog with :class:`BacklogEnd`, then yields live events
 as values too, and can end itself after the event its ``until`` predicate picks.
 
-Underneath is an ordinary :class:`~litestar_sse.broadcast.Subscription` opened *without* a
+Underneath is an ordinary :class:`~litestar_sse.broadcast.types.Subscription` opened *without* a
 resume: it is registered first and starts live after the newest event at that moment (the
 *head*); the backlog is read from the backend up to that same head. The two meet at the head,
 so nothing is lost or delivered twice, and live events published while the backlog is read

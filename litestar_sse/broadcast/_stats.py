@@ -54,8 +54,8 @@ class BroadcastStats:
             under ``drop_oldest``). Every reason is present, with 0 when none was sent.
         backend_errors: Calls that found the backend (Redis) unavailable, by what failed:
             ``not_published`` and ``outcome_unknown`` (a publish raised
-            :class:`~litestar_sse.broadcast.NotPublishedError` or
-            :class:`~litestar_sse.broadcast.PublishOutcomeUnknownError`), ``subscribe``
+            :class:`~litestar_sse.broadcast.errors.NotPublishedError` or
+            :class:`~litestar_sse.broadcast.errors.PublishOutcomeUnknownError`), ``subscribe``
             (a subscription was refused), ``replay`` (a stream ended because a page of its
             replay could not be read), ``read`` (``history``, ``topic_of`` or the backlog of
             ``subscribe_messages``), ``reader`` (a failed round of the Redis backend's reader,

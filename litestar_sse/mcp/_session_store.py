@@ -26,7 +26,8 @@ from litestar_sse.mcp._sdk import (
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from litestar_sse.broadcast import Broadcaster, MessageItem, MessageSubscription, Until
+    from litestar_sse.broadcast import Broadcaster
+    from litestar_sse.broadcast.types import MessageItem, MessageSubscription, Until
 
 __all__ = ("SessionEventStore", "StreamSubscription", "is_response")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from litestar_sse.broadcast import BroadcastBackend, MemoryBackend, Subscription
+from litestar_sse.broadcast import MemoryBackend
+from litestar_sse.broadcast.types import BroadcastBackend, Subscription
 from litestar_sse.codec._decoder import DecodedEvent, EventDecoder
 from tests.redis_support import RedisProcess, unique_prefix
 from tests.sse_wire import http_scope

@@ -18,8 +18,9 @@ import pytest
 from conftest import ASGIStream, BackendFactory, EventReader, until
 from test_broadcast_http import make_app
 
-from litestar_sse.broadcast import Broadcaster, Subscription
+from litestar_sse.broadcast import Broadcaster
 from litestar_sse.broadcast._hub.backlog import JOIN_BYTES
+from litestar_sse.broadcast.types import Subscription
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,8 @@ import pydantic
 import pytest
 from conftest import BackendFactory, EventReader, until
 
-from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Subscription
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast.types import Subscription
 from litestar_sse.codec._decoder import DecodedEvent
 
 pytestmark = pytest.mark.anyio

@@ -11,13 +11,9 @@ from litestar import Litestar, Request, post
 from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
-from litestar_sse.broadcast import (
-    Broadcaster,
-    IdempotencyKeyReusedError,
-    MemoryBackend,
-    TooManyIdempotencyKeysError,
-)
+from litestar_sse.broadcast import Broadcaster, MemoryBackend
 from litestar_sse.broadcast._backends.memory.backend import MAX_IDEMPOTENCY_KEYS
+from litestar_sse.broadcast.errors import IdempotencyKeyReusedError, TooManyIdempotencyKeysError
 
 pytestmark = pytest.mark.anyio
 

@@ -10,15 +10,8 @@ import pytest
 from conftest import BackendFactory, until
 from litestar.exceptions import PermissionDeniedException
 
-from litestar_sse.broadcast import (
-    BacklogEnd,
-    Broadcaster,
-    BroadcastMessage,
-    Gap,
-    MessageItem,
-    MessageSubscription,
-    Retention,
-)
+from litestar_sse.broadcast import BacklogEnd, Broadcaster, BroadcastMessage, Gap, Retention
+from litestar_sse.broadcast.types import MessageItem, MessageSubscription
 
 pytestmark = pytest.mark.anyio
 

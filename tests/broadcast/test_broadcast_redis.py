@@ -10,12 +10,8 @@ import pytest
 from conftest import EventReader
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast import (
-    BackendUnavailableError,
-    Broadcaster,
-    RedisStreamBackend,
-    Retention,
-)
+from litestar_sse.broadcast import Broadcaster, RedisStreamBackend, Retention
+from litestar_sse.broadcast.errors import BackendUnavailableError
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio

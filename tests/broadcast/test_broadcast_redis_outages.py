@@ -17,11 +17,8 @@ from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 from litestar_sse import ServerSentEvent
-from litestar_sse.broadcast import (
-    BackendUnavailableError,
-    Broadcaster,
-    RedisStreamBackend,
-)
+from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
+from litestar_sse.broadcast.errors import BackendUnavailableError
 from tests.processes import free_port
 from tests.redis_support import RedisProcess, unique_prefix
 

@@ -14,13 +14,11 @@ import pytest
 from conftest import BackendFactory, EventReader
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast import (
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, RedisStreamBackend
+from litestar_sse.broadcast.errors import (
     BackendUnavailableError,
-    Broadcaster,
-    MemoryBackend,
     NotPublishedError,
     PublishOutcomeUnknownError,
-    RedisStreamBackend,
 )
 from tests.processes import free_port, start_listening, stop
 from tests.redis_support import RedisProcess, unique_prefix

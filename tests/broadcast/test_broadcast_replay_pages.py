@@ -19,9 +19,10 @@ import pytest
 from conftest import BackendFactory, EventReader, until
 from redis.asyncio import Redis
 
-from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention, Subscription
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
 from litestar_sse.broadcast._backends.base import BroadcastBackend, Snapshot
 from litestar_sse.broadcast._hub.backlog import FIRST_PAGE_BYTES, REPLAY_PAGE_BYTES
+from litestar_sse.broadcast.types import Subscription
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio

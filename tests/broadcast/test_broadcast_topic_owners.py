@@ -13,14 +13,8 @@ from litestar import Litestar, get, post
 from litestar.params import FromPath
 
 from litestar_sse import SSEConfig, SSEPlugin
-from litestar_sse.broadcast import (
-    Broadcaster,
-    BroadcastMessage,
-    Gap,
-    MemoryBackend,
-    current_principal,
-    publishing_as,
-)
+from litestar_sse.broadcast import Broadcaster, BroadcastMessage, Gap, MemoryBackend, publishing_as
+from litestar_sse.broadcast._backends.base import current_principal
 
 pytestmark = pytest.mark.anyio
 

@@ -17,13 +17,8 @@ from litestar import Litestar, Request, get, post
 from litestar.params import FromPath, FromQuery
 
 from litestar_sse import ServerSentEvent
-from litestar_sse.broadcast import (
-    MAX_TOPIC_BYTES,
-    Broadcaster,
-    InvalidTopicError,
-    RedisStreamBackend,
-    TooManyTopicsError,
-)
+from litestar_sse.broadcast import MAX_TOPIC_BYTES, Broadcaster, RedisStreamBackend
+from litestar_sse.broadcast.errors import InvalidTopicError, TooManyTopicsError
 from tests.processes import free_port, start_listening, stop
 from tests.redis_support import RedisProcess, unique_prefix
 

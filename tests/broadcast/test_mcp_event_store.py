@@ -12,7 +12,8 @@ from conftest import BackendFactory, until
 from mcp.server.streamable_http import EventMessage, EventStore
 from mcp.types import JSONRPCMessage, jsonrpc_message_adapter
 
-from litestar_sse.broadcast import Broadcaster, BroadcastMessage, InvalidTopicError
+from litestar_sse.broadcast import Broadcaster, BroadcastMessage
+from litestar_sse.broadcast.errors import InvalidTopicError
 from litestar_sse.mcp import BroadcastEventStore, SessionEventStore
 from litestar_sse.mcp._current import current_session
 

@@ -14,7 +14,8 @@ from litestar import Litestar, asgi
 from mcp.server.mcpserver import Context, MCPServer
 
 from litestar_sse import SSEConfig, SSEPlugin
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
+from litestar_sse.broadcast.types import BroadcastBackend
 from litestar_sse.mcp import BroadcastEventStore, MCPSessions
 
 STEP_SECONDS = float(os.environ.get("MCP_STEP_SECONDS", "0.25"))

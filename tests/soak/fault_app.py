@@ -36,7 +36,8 @@ from litestar_sse import (
     SSEConfig,
     SSEPlugin,
 )
-from litestar_sse.broadcast import BroadcastBackend, Broadcaster, MemoryBackend
+from litestar_sse.broadcast import Broadcaster, MemoryBackend
+from litestar_sse.broadcast.types import BroadcastBackend
 
 
 def _seconds(name: str, default: str) -> float | None:

@@ -65,14 +65,13 @@ import httpx
 import pytest
 
 from benchmarks.processes import cpu_seconds, raise_fd_limit, read_line, rss_kib
-from litestar_sse.broadcast import (
+from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
+from litestar_sse.broadcast._hub.backlog import DEFAULT_MAX_QUEUE_BYTES
+from litestar_sse.broadcast.errors import (
     BackendUnavailableError,
-    Broadcaster,
     NotPublishedError,
     PublishOutcomeUnknownError,
-    RedisStreamBackend,
 )
-from litestar_sse.broadcast._hub.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.codec import DecodedEvent, EventDecoder
 from tests.polling import wait_until
 from tests.processes import ROOT, free_port, start_listening

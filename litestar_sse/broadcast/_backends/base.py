@@ -167,7 +167,7 @@ page, a read of history or of an id's topic, or a round of the backend's own rea
 @dataclass
 class BackendStats:
     """What a backend went through on its own, outside any call the broadcaster makes (the
-    Redis backend's reader); :class:`~litestar_sse.broadcast.BroadcastStats` includes it.
+    Redis backend's reader); :class:`~litestar_sse.broadcast.types.BroadcastStats` includes it.
 
     Attributes:
         reader_errors: Rounds of the reader that failed (Redis unavailable, or another

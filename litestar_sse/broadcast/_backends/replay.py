@@ -1,6 +1,6 @@
 """The events a resuming subscriber missed, read a page at a time when its stream wants them.
 
-A backend's :meth:`~litestar_sse.broadcast.BroadcastBackend.snapshot` decides where a
+A backend's :meth:`~litestar_sse.broadcast.types.BroadcastBackend.snapshot` decides where a
 subscriber resumes and whether events were lost, which takes a few operations per topic. The
 missed events themselves come from a :class:`Replay`, read only once the stream runs (after
 the app admitted it: a refused request never reads them) and a page at a time, each page

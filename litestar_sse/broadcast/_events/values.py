@@ -101,7 +101,7 @@ HistoryItem: TypeAlias = Union[BroadcastMessage, Gap]  # noqa: UP007
 """What :meth:`~litestar_sse.broadcast.Broadcaster.history` yields."""
 
 MessageItem: TypeAlias = Union[BroadcastMessage, Gap, BacklogEnd, AuthorizationEnded]  # noqa: UP007
-"""What a :class:`~litestar_sse.broadcast.MessageSubscription` yields."""
+"""What a :class:`~litestar_sse.broadcast.types.MessageSubscription` yields."""
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,12 @@ class MemoryBackend(BroadcastBackend):
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
             remembered, from the moment its event is stored: a publish to the same topic
             with the same key within it stores nothing and returns the first event's id (or
-            raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError` if its event
+            raises :class:`~litestar_sse.broadcast.errors.IdempotencyKeyReusedError` if its event
             type or data differ). A key is never forgotten before its window ends, whatever
             else is published.
         max_idempotency_keys: Most keys remembered at once (default 100,000). When that
             many are within their window, a publish with a new key is refused with
-            :class:`~litestar_sse.broadcast.TooManyIdempotencyKeysError` (a ``429``; nothing
+            :class:`~litestar_sse.broadcast.errors.TooManyIdempotencyKeysError` (a ``429``; nothing
             stored) until the oldest expire: publishes with keys can then fail, but never
             store a retried event twice.
         clock: Monotonic clock, in seconds, for ``max_age`` and ``idempotency_window``

@@ -7,7 +7,7 @@ Live events come from the process' one :class:`~.reader.StreamReader`, whatever 
 number of subscribers: subscribers never talk to Redis for live events.
 
 When Redis goes away, publishing and subscribing fail loudly
-(:class:`~litestar_sse.broadcast.BackendUnavailableError`, a 503 if unhandled) while open
+(:class:`~litestar_sse.broadcast.errors.BackendUnavailableError`, a 503 if unhandled) while open
 streams stay open; the reader resumes from the last id it read once Redis is back, so nothing
 within the retention is lost and nothing is delivered twice. If Redis comes back without the
 data (no persistence, ``FLUSHALL``) or with a clock behind what was read (it lost writes), a
@@ -99,14 +99,14 @@ class RedisStreamBackend(BroadcastBackend):
         idempotency_window: Seconds an ``idempotency_key`` given to ``publish`` is
             remembered (in Redis, from the moment the event is stored): a publish to the
             same topic with the same key within it stores nothing and returns the first
-            event's id, or raises :class:`~litestar_sse.broadcast.IdempotencyKeyReusedError`
+            event's id, or raises :class:`~litestar_sse.broadcast.errors.IdempotencyKeyReusedError`
             if its event type or data differ. Each key is a Redis key of its own that
             expires with its window: nothing else makes Redis forget it, unless a
             ``maxmemory`` policy that evicts keys is set (use ``noeviction`` or a
             ``volatile-*`` policy with care).
         require_at_startup: Check that Redis answers when the backend starts (with the
             app), within ``watch_timeout``, and raise
-            :class:`~litestar_sse.broadcast.BackendUnavailableError` if it does not: the app
+            :class:`~litestar_sse.broadcast.errors.BackendUnavailableError` if it does not: the app
             then fails to start. By default the app starts anyway, logs a warning, answers
             ``503`` to publishes and subscriptions, and serves them once Redis is there.
 

@@ -4,7 +4,7 @@ One ``WARNING`` line on the ``litestar_sse.broadcast`` logger when the first cal
 fails (which backend, which Redis, the cause), whatever the number of calls failing during it,
 and one when a call succeeds again (how long it lasted). Redis is named by its address only:
 never a password or a user name, which a URL may carry. Clients get a ``503`` naming nothing
-of this (see :class:`~litestar_sse.broadcast.BackendUnavailableError`).
+of this (see :class:`~litestar_sse.broadcast.errors.BackendUnavailableError`).
 """
 
 from __future__ import annotations
