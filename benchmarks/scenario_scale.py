@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import math
 import resource
@@ -327,6 +328,21 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
     )
 
 
+def _redis_versions() -> str:
+    try:
+        line = subprocess.run(
+            [REDIS_SERVER, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        server = next((w[2:] for w in line.split() if w.startswith("v=")), "unknown version")
+    except (OSError, subprocess.SubprocessError):
+        server = "unknown version"
+    try:
+        client = importlib.metadata.version("redis")
+    except importlib.metadata.PackageNotFoundError:
+        client = "not installed"
+    return f"one redis-server {server}, redis-py {client}"
+
+
 def _pings_cell(sample: Sample) -> str:
     if not sample.pings_expected:
         return "n/a"
@@ -447,7 +463,7 @@ def run(impls: list[Implementation], quick: bool, env: dict[str, str]) -> Report
     )
     server = (
         f"uvicorn, --http {http_setting()} --loop {loop_setting()}, {s.workers} worker "
-        f"processes (one port each); one redis-server"
+        f"processes (one port each); {_redis_versions()}"
     )
     notes = [
         f"Pings: litestar_sse's default interval ({PING:g} s without a write); during the "
