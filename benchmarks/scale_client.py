@@ -189,8 +189,9 @@ def _request(port: int) -> bytes:
 
 async def open_streams(
     load: Load, ports: list[int], per_port: int, parallel: int, deadline: float
-) -> tuple[list[Stream], int]:
-    """Open ``per_port`` streams to each port, interleaved; (the ready ones, failures)."""
+) -> tuple[list[Stream], dict[str, int]]:
+    """Open ``per_port`` streams to each port, interleaved: the ready ones, and the failures
+    by reason."""
     loop = asyncio.get_running_loop()
     semaphore = asyncio.Semaphore(parallel)
     requests = [_request(port) for port in ports]
@@ -216,8 +217,23 @@ async def open_streams(
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    failed = len(pending) + sum(1 for task in done if task.exception() is not None)
+    failed: dict[str, int] = {}
+    if pending:
+        failed["no response head in time"] = len(pending)
+    for task in done:
+        error = task.exception()
+        if error is not None:
+            reason = _reason(error)
+            failed[reason] = failed.get(reason, 0) + 1
     return streams, failed
+
+
+def _reason(error: BaseException) -> str:
+    """Why a stream did not open, short: the status line it got, or the error's type."""
+    text = str(error)
+    if text.startswith("HTTP/"):
+        return text.split("\r\n", 1)[0]
+    return type(error).__name__
 
 
 async def _warm(ports: list[int], parallel: int) -> None:
@@ -256,7 +272,8 @@ async def session(ports: list[int], per_port: int, parallel: int, ping: float) -
     await _wait_for("GO")
     load = Load(int(ping * 1e9))
     started = time.monotonic()
-    deadline = 60.0 + per_port * len(ports) / 200
+    # A saturated worker accepts ever more slowly: the deadline turns that into a number.
+    deadline = 120.0 + per_port * len(ports) / 100
     load.streams, failed = await open_streams(load, ports, per_port, parallel, deadline)
     say(
         "READY",

@@ -155,7 +155,7 @@ def redis_server() -> Iterator[tuple[str, int]]:
 @dataclasses.dataclass
 class Sample:
     streams: int
-    failed: int
+    failed: dict[str, int]  # streams that did not open, by reason
     open_seconds: float
     rss_per_stream_kib: float
     idle_cpu_percent: float
@@ -175,6 +175,7 @@ class Sample:
     client_cpu_s: float
     redis_cpu_s: float
     window_s: float
+    machine_busy_percent: float  # of all cores, everything on the machine
 
 
 def _merge(into: dict[int, int], more: object) -> None:
@@ -202,6 +203,15 @@ def percentile(values: list[float], p: float) -> float:
         return math.nan
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # up to steal; guest time is already in user
+    return total - idle, total
 
 
 def _workers_cpu(workers: list[Child]) -> float:
@@ -242,10 +252,14 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
         rss_before = sum(rss_kib(w.pid) for w in workers)
         for client in clients:
             client.tell("GO")
-        open_timeout = 120.0 + total / 100
+        open_timeout = 180.0 + total / 50
         ready = [client.expect("READY", open_timeout) for client in clients]
         opened = sum(int(r["opened"]) for r in ready if isinstance(r, dict))
-        failed = sum(int(r["failed"]) for r in ready if isinstance(r, dict))
+        reasons: dict[str, int] = {}
+        for answer in ready:
+            assert isinstance(answer, dict)
+            for reason, count in answer["failed"].items():
+                reasons[reason] = reasons.get(reason, 0) + int(count)
         open_seconds = max(float(r["seconds"]) for r in ready if isinstance(r, dict))
         rss_open = sum(rss_kib(w.pid) for w in workers)
 
@@ -274,6 +288,7 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
             sum(cpu_seconds(c.pid) for c in clients),
             cpu_seconds(redis_pid),
             time.monotonic(),
+            *machine_jiffies(),
         )
         argv = ["benchmarks.scale_publisher", "--impl", impl, "--url", url, "--prefix", prefix]
         argv += ["--events", str(s.events), "--rate", str(s.rate)]
@@ -287,6 +302,7 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
             sum(cpu_seconds(c.pid) for c in clients),
             cpu_seconds(redis_pid),
             time.monotonic(),
+            *machine_jiffies(),
         )
         publisher.expect("DONE", 30)
 
@@ -305,7 +321,7 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
     complete_events = [seq for seq in range(s.events) if deliveries.get(seq, 0) >= opened]
     return Sample(
         streams=opened,
-        failed=failed,
+        failed=reasons,
         open_seconds=open_seconds,
         rss_per_stream_kib=(rss_open - rss_before) / max(1, opened),
         idle_cpu_percent=idle_cpu,
@@ -325,6 +341,7 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
         client_cpu_s=ends[1] - marks[1],
         redis_cpu_s=ends[2] - marks[2],
         window_s=ends[3] - marks[3],
+        machine_busy_percent=(ends[4] - marks[4]) / max(1, ends[5] - marks[5]) * 100,
     )
 
 
@@ -358,7 +375,8 @@ def _rows(name: str, sample: Sample) -> tuple[Row, Row, Row]:
     notes = []
     expected = sample.streams * sample.events
     if sample.failed:
-        notes.append(f"{sample.failed:,} streams failed to open")
+        reasons = ", ".join(f"{why}: {n:,}" for why, n in sorted(sample.failed.items()))
+        notes.append(f"{sum(sample.failed.values()):,} streams failed to open ({reasons})")
     if expected > sample.received:
         notes.append(f"{expected - sample.received:,} deliveries missing")
     if sample.missing_events:
@@ -395,6 +413,7 @@ def _rows(name: str, sample: Sample) -> tuple[Row, Row, Row]:
             "Redis CPU ms": f"{sample.redis_cpu_s * 1000:,.0f}",
             "window s": f"{sample.window_s:.1f}",
             "idle CPU % (workers)": f"{sample.idle_cpu_percent:.1f}",
+            "machine busy %": f"{sample.machine_busy_percent:.0f}",
         },
         note=note,
     )
@@ -446,7 +465,13 @@ def run(impls: list[Implementation], quick: bool, env: dict[str, str]) -> Report
             f"Server CPU per delivery: {shape}",
             "µs per delivery",
             [rows[name][1] for name in chosen],
-            ["generator µs per delivery", "Redis CPU ms", "window s", "idle CPU % (workers)"],
+            [
+                "generator µs per delivery",
+                "Redis CPU ms",
+                "window s",
+                "idle CPU % (workers)",
+                "machine busy %",
+            ],
             digits=2,
         ),
         Table(
@@ -471,7 +496,11 @@ def run(impls: list[Implementation], quick: bool, env: dict[str, str]) -> Report
         f"column comes from the idle window before it. A ping is late by its arrival minus the "
         f"arrival of the stream's previous write minus {PING:g} s.",
         "Generator: the load-generator processes' utime+stime over the publishing window, per "
-        "delivery; the machine's cores are shared by the workers, Redis, the publisher and it.",
+        "delivery; the machine's cores are shared by the workers, Redis, the publisher and it. "
+        "Machine busy: all the machine's cores over the publishing window (/proc/stat, "
+        "everything running, kernel network work included), in % of all cores; what the "
+        "workers, generator and Redis columns do not account for ran beside the benchmark. "
+        "Idle CPU: the workers over the idle window, in % of one core.",
     ]
     environment = {**env, "server": server, "open-file limit": limits}
     return Report(NAME, TITLE, DESCRIPTION, quick, tables, notes, environment)
