@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from benchmarks.apps import FLOOR, OURS, Implementation
 from benchmarks.peers_env import ROOT, child_env
@@ -218,7 +218,16 @@ def _workers_cpu(workers: list[Child]) -> float:
     return sum(cpu_seconds(w.pid) for w in workers)
 
 
-def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sample:
+def measure(
+    impl: str,
+    s: Settings,
+    url: str,
+    redis_pid: int,
+    limit: int,
+    on_publish: Callable[[list[int]], object] | None = None,
+) -> Sample:
+    """One implementation at the scale of ``s``; ``on_publish`` is given the workers' pids
+    as the first event is published (``benchmarks.scale_profile`` starts a profiler there)."""
     slug = "".join(c if c.isalnum() else "_" for c in impl)
     prefix = f"scale-{slug}-{time.time_ns()}:"
     per_client = max(1, limit - HEADROOM)
@@ -294,6 +303,8 @@ def measure(impl: str, s: Settings, url: str, redis_pid: int, limit: int) -> Sam
         argv += ["--events", str(s.events), "--rate", str(s.rate)]
         publisher = Child(argv, f"scale_publisher_{slug}.log")
         stack.callback(publisher.stop)
+        if on_publish is not None:
+            on_publish([worker.pid for worker in workers])
         for client in clients:
             client.tell(f"EXPECT {s.events} {timeout}")
         done = [client.expect("DONE", timeout + 60) for client in clients]
@@ -371,7 +382,7 @@ def _pings_cell(sample: Sample) -> str:
     return f"{low} / {median:g} (of {sample.pings_expected}); {short:,} short of {streams:,}"
 
 
-def _rows(name: str, sample: Sample) -> tuple[Row, Row, Row]:
+def sample_rows(name: str, sample: Sample) -> tuple[Row, Row, Row]:
     notes = []
     expected = sample.streams * sample.events
     if sample.failed:
@@ -448,7 +459,7 @@ def run(impls: list[Implementation], quick: bool, env: dict[str, str]) -> Report
         for name in chosen:
             print(f"[bench] scale: {name}, {total:,} streams ...", flush=True)
             try:
-                rows[name] = _rows(name, measure(name, s, url, redis_pid, limit))
+                rows[name] = sample_rows(name, measure(name, s, url, redis_pid, limit))
             except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
                 failed = Row(name, None, note=f"failed: {exc}")
                 rows[name] = (failed, failed, failed)
