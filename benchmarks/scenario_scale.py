@@ -7,12 +7,14 @@ import dataclasses
 import importlib.metadata
 import json
 import math
+import re
 import resource
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from benchmarks.apps import FLOOR, OURS, Implementation
 from benchmarks.peers_env import ROOT, child_env
@@ -171,6 +173,7 @@ class Sample:
     disorder: int
     lost: int
     malformed: int
+    log_notes: list[str]  # what the workers' logs say went wrong
     server_cpu_s: float
     client_cpu_s: float
     redis_cpu_s: float
@@ -212,6 +215,33 @@ def machine_jiffies() -> tuple[int, int]:
     idle = fields[3] + fields[4]  # idle, iowait
     total = sum(fields[:8])  # up to steal; guest time is already in user
     return total - idle, total
+
+
+_ERROR_LINE = re.compile(r"^[\s|]*([\w.]+(?:Error|Exception)): ", re.MULTILINE)
+
+
+def log_findings(logs: list[Path]) -> list[str]:
+    """What went wrong in the workers, from their logs: how many workers ended on an
+    exception (the last one each logged), and how many times Redis was reported unavailable
+    (litestar_sse's outage warnings)."""
+    endings: dict[str, int] = {}
+    outages = 0
+    for log in logs:
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        outages += text.count(" is unavailable (")
+        errors = _ERROR_LINE.findall(text)
+        if errors:
+            endings[errors[-1]] = endings.get(errors[-1], 0) + 1
+    found = [
+        f"{count} of {len(logs)} workers logged {error} (see results/tmp)"
+        for error, count in sorted(endings.items())
+    ]
+    if outages:
+        found.append(f"{outages} 'Redis unavailable' warnings in the worker logs")
+    return found
 
 
 def _workers_cpu(workers: list[Child]) -> float:
@@ -316,6 +346,8 @@ def measure(
             *machine_jiffies(),
         )
         publisher.expect("DONE", 30)
+    # The workers are stopped: their logs are complete.
+    worker_logs = [LOGS / f"scale_server_{slug}_{index}.log" for index in range(s.workers)]
 
     deliveries: dict[int, int] = {}
     latency: dict[int, int] = {}
@@ -347,6 +379,7 @@ def measure(
         latency_ms=latency,
         disorder=sum(int(a["disorder"]) for a in done if isinstance(a, dict)),
         lost=sum(int(a["lost"]) for a in done if isinstance(a, dict)),
+        log_notes=log_findings(worker_logs),
         malformed=sum(int(a["malformed"]) for a in done if isinstance(a, dict)),
         server_cpu_s=ends[0] - marks[0],
         client_cpu_s=ends[1] - marks[1],
@@ -398,6 +431,7 @@ def sample_rows(name: str, sample: Sample) -> tuple[Row, Row, Row]:
         notes.append(f"{sample.lost} streams closed")
     if sample.malformed:
         notes.append(f"{sample.malformed} malformed data lines")
+    notes += sample.log_notes
     if name == CHANNELS:
         notes.append("Litestar 2.25: no pings")
     note = "; ".join(notes)
