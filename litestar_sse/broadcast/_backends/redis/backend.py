@@ -38,12 +38,14 @@ from litestar_sse.broadcast._backends.base import (
     BackendUnavailableError,
     BroadcastBackend,
     IdempotencyKeyReusedError,
+    Outgoing,
     Retention,
     RetentionPolicy,
     Snapshot,
     idempotency_fingerprint,
     resolve_retention,
 )
+from litestar_sse.broadcast._backends.redis.coalesce import PublishQueue
 from litestar_sse.broadcast._backends.redis.commands import redis_command, run_publish, within
 from litestar_sse.broadcast._backends.redis.outage import Outage, describe_redis
 from litestar_sse.broadcast._backends.redis.reader import StreamReader
@@ -172,6 +174,7 @@ class RedisStreamBackend(BroadcastBackend):
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
         self._outage = Outage("(not started)")
+        self._queue = PublishQueue(self._send_coalesced)
 
     @property
     def redis(self) -> Redis:
@@ -280,36 +283,81 @@ class RedisStreamBackend(BroadcastBackend):
     ) -> str:
         """Add the event to the topic's stream, within ``publish_timeout``.
 
+        Publishes made while another one of this process is in flight go to Redis together,
+        in one round trip, as soon as it returns (see
+        :mod:`~litestar_sse.broadcast._backends.redis.coalesce`); each still gets its own id
+        or error.
+
         Raises:
             IdempotencyKeyReusedError: ``idempotency_key`` was used on ``topic`` with
                 another event (nothing stored).
             NotPublishedError: the command never reached Redis.
             PublishOutcomeUnknownError: it did, and no answer came.
         """
-        max_events, max_age, lifetime = self._limits(topic)
-        keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        keys += (self.keys.log, self.keys.state(topic))
-        ttl, fingerprint = 0, ""
-        if idempotency_key is not None:
-            keys.append(self.keys.idempotency(topic, idempotency_key))
-            ttl = self._idempotency_ms
-            fingerprint = idempotency_fingerprint(event, data).hex()
-        args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
-        args += (lifetime, fingerprint, b"d", data)
-        if event is not None:
-            args += (b"e", event)
-        epoch, stream_id = await self._checked(
-            run_publish(
-                self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
-            )
-        )
-        if epoch == b"!":
+        return await self._queue.publish(Outgoing(topic, event, data, idempotency_key))
+
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        """Add ``events`` to their topics' streams in one script, one round trip, within
+        ``publish_timeout``; return their ids in order.
+
+        The script runs atomically: every event is stored, or none. When Redis fails, as for
+        :meth:`publish`: :class:`NotPublishedError` if the script never reached Redis (none
+        stored), :class:`PublishOutcomeUnknownError` if no answer came (all or none may
+        have been stored: retry the whole batch with the same idempotency keys).
+
+        Raises:
+            IdempotencyKeyReusedError: an event's ``idempotency_key`` was used on its topic
+                with another event (nothing of the batch stored).
+            NotPublishedError, PublishOutcomeUnknownError: as above.
+        """
+        if not events:
+            return []
+        reply = await self._run_batch(events, atomic=True)
+        if reply[0] == b"!":
             raise IdempotencyKeyReusedError(
                 detail="Idempotency key already used with another event"
             )
-        if not epoch:  # a repeat: the id stored under the key
-            return str(stream_id.decode())
-        return f"{epoch.decode()}-{stream_id.decode()}"
+        ids = []
+        for result in _event_ids(reply):
+            if isinstance(result, BaseException):  # never, all-or-nothing: the reply above
+                raise result
+            ids.append(result)
+        return ids
+
+    async def _send_coalesced(self, events: Sequence[Outgoing]) -> list[str | BaseException]:
+        """The coalesced publishes, one round trip: a reused key refuses its event only."""
+        return _event_ids(await self._run_batch(events, atomic=False))
+
+    async def _run_batch(self, events: Sequence[Outgoing], *, atomic: bool) -> Any:
+        keys = self.keys
+        key_list: list[Any] = [keys.meta, keys.trimmed, keys.newest, keys.log]
+        args: list[Any] = [new_epoch(), CHANGE_LOG_LENGTH, b"1" if atomic else b"0", len(events)]
+        window = self._idempotency_ms
+        for topic, event, data, idempotency_key in events:
+            max_events, max_age, lifetime = self._limits(topic)
+            stream = keys.topic_prefix + topic
+            if idempotency_key is None:
+                key_list += (stream, keys.state_prefix + topic, stream)
+                ttl, fingerprint = 0, ""
+            else:
+                key_list += (
+                    stream,
+                    keys.state_prefix + topic,
+                    keys.idempotency(topic, idempotency_key),
+                )
+                ttl, fingerprint = window, idempotency_fingerprint(event, data).hex()
+            args += (topic, max_events, max_age, lifetime, ttl, fingerprint, data)
+            args.append(b"" if event is None else b"e" + event)
+        return await self._checked(
+            run_publish(
+                self.redis,
+                self._slots,
+                self._scripts["publish"],
+                key_list,
+                args,
+                self._publish_timeout,
+            )
+        )
 
     # -- subscribing -------------------------------------------------------------------------
 
@@ -541,3 +589,21 @@ def _event_and_data(fields: dict[bytes, bytes]) -> tuple[str | None, str]:
     if "\r" in data or "\n" in data:
         data = "\n".join(_LINE_BREAK.split(data))
     return (None if event is None else event.decode()), data
+
+
+def _reused() -> IdempotencyKeyReusedError:
+    return IdempotencyKeyReusedError(detail="Idempotency key already used with another event")
+
+
+def _event_ids(reply: Sequence[bytes]) -> list[str | BaseException]:
+    """The publish script's reply: per event its full id, or the error of a reused key."""
+    epoch = reply[0].decode()
+    results: list[str | BaseException] = []
+    for result in reply[1:]:
+        if result == b"!":
+            results.append(_reused())
+        elif result[:1] == b"=":  # a repeat: the id stored under its key
+            results.append(result[1:].decode())
+        else:
+            results.append(f"{epoch}-{result.decode()}")
+    return results
