@@ -317,14 +317,12 @@ class BroadcastBackend(ABC):
         backends, publishes the events one at a time and stops at the first error (the
         events before it stay published).
         """
-        ids = []
-        for item in events:
-            ids.append(
-                await self.publish(
-                    item.topic, item.event, item.data, idempotency_key=item.idempotency_key
-                )
+        return [
+            await self.publish(
+                item.topic, item.event, item.data, idempotency_key=item.idempotency_key
             )
-        return ids
+            for item in events
+        ]
 
     async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make sure live events of ``topics`` reach :meth:`EventSink.deliver`.

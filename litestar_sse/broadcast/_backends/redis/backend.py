@@ -174,7 +174,7 @@ class RedisStreamBackend(BroadcastBackend):
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
         self._outage = Outage("(not started)")
-        self._queue = PublishQueue(self._send_coalesced)
+        self._queue = PublishQueue(self._send_coalesced, publish_timeout)
 
     @property
     def redis(self) -> Redis:
@@ -324,11 +324,15 @@ class RedisStreamBackend(BroadcastBackend):
             ids.append(result)
         return ids
 
-    async def _send_coalesced(self, events: Sequence[Outgoing]) -> list[str | BaseException]:
+    async def _send_coalesced(
+        self, events: Sequence[Outgoing], timeout: float
+    ) -> list[str | BaseException]:
         """The coalesced publishes, one round trip: a reused key refuses its event only."""
-        return _event_ids(await self._run_batch(events, atomic=False))
+        return _event_ids(await self._run_batch(events, atomic=False, timeout=timeout))
 
-    async def _run_batch(self, events: Sequence[Outgoing], *, atomic: bool) -> Any:
+    async def _run_batch(
+        self, events: Sequence[Outgoing], *, atomic: bool, timeout: float | None = None
+    ) -> Any:
         keys = self.keys
         key_list: list[Any] = [keys.meta, keys.trimmed, keys.newest, keys.log]
         args: list[Any] = [new_epoch(), CHANGE_LOG_LENGTH, b"1" if atomic else b"0", len(events)]
@@ -355,7 +359,7 @@ class RedisStreamBackend(BroadcastBackend):
                 self._scripts["publish"],
                 key_list,
                 args,
-                self._publish_timeout,
+                self._publish_timeout if timeout is None else timeout,
             )
         )
 

@@ -4,12 +4,15 @@ go together in the next.
 One round trip is in flight at a time. A publish made when none is goes out at once, alone
 (one publisher waits for nothing). Publishes made meanwhile queue, in the order they were
 made, and go out together, in that order, as one batch (bounded in events and bytes) as soon
-as the round trip in flight returns. Each caller gets its own id, or its own error: the batch
-is sent in the mode where a reused idempotency key refuses that event only, and an error of
-the round trip (Redis unavailable, no answer) is raised to every caller of the batch, each
-with an exception of its own. A caller cancelled while its event still waits takes it out of
-the batch: it was never sent. Events of one task are published in the order it awaits them,
-as before: it cannot make its second publish before its first returned.
+as the round trip in flight returns, within what is left of the ``publish_timeout`` of the
+one that waited longest (a publish never takes longer than its deadline, however long it
+waited: past it, :class:`NotPublishedError`, never sent). Each caller gets its own id, or
+its own error: the batch is sent in the mode where a reused idempotency key refuses that
+event only, and an error of the round trip (Redis unavailable, no answer) is raised to every
+caller of the batch, each with an exception of its own. A caller cancelled while its event
+still waits takes it out of the batch: it was never sent. Events of one task are published
+in the order it awaits them, as before: it cannot make its second publish before its first
+returned.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-from litestar_sse.broadcast._backends.base import Outgoing
+from litestar_sse.broadcast._backends.base import NotPublishedError, Outgoing
+from litestar_sse.broadcast._backends.redis.commands import NOT_PUBLISHED
 
 __all__ = ("MAX_COALESCED_BYTES", "MAX_COALESCED_EVENTS", "PublishQueue", "Results")
 
@@ -33,33 +37,42 @@ MAX_COALESCED_BYTES: Final = 1 << 20
 Results = list["str | BaseException"]
 """Per event of a batch, its id or the error its caller gets."""
 
+_Waiting = tuple[Outgoing, "asyncio.Future[str]", float]
+"""A publish waiting for a round trip: its event, its caller's future, when it came."""
+
 
 class PublishQueue:
     """Sends publishes through ``send``, one round trip at a time, coalescing those that
     wait for it.
 
     Args:
-        send: Publishes a batch in one round trip; returns per event its id or its error
-            (a reused key), and raises what concerns the whole round trip.
+        send: Publishes a batch in one round trip within the seconds it is given; returns per
+            event its id or its error (a reused key), and raises what concerns the whole
+            round trip.
+        timeout: Seconds a publish may take, its wait for a round trip included.
     """
 
-    __slots__ = ("_busy", "_drain", "_send", "_waiting")
+    __slots__ = ("_busy", "_drain", "_send", "_timeout", "_waiting")
 
-    def __init__(self, send: Callable[[Sequence[Outgoing]], Awaitable[Results]]) -> None:
+    def __init__(
+        self, send: Callable[[Sequence[Outgoing], float], Awaitable[Results]], timeout: float
+    ) -> None:
         self._send = send
+        self._timeout = timeout
         self._busy = False
-        self._waiting: deque[tuple[Outgoing, asyncio.Future[str]]] = deque()
+        self._waiting: deque[_Waiting] = deque()
         self._drain: asyncio.Task[None] | None = None
 
     async def publish(self, item: Outgoing) -> str:
         """Publish ``item``; return its id, or raise its error."""
         if self._busy:
-            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._waiting.append((item, future))
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[str] = loop.create_future()
+            self._waiting.append((item, future, loop.time()))
             return await future
         self._busy = True
         try:
-            result = (await self._send((item,)))[0]
+            result = (await self._send((item,), self._timeout))[0]
         finally:
             self._release()
         if isinstance(result, BaseException):
@@ -77,10 +90,10 @@ class PublishQueue:
         waiting = self._waiting
         try:
             while waiting:
-                batch: list[tuple[Outgoing, asyncio.Future[str]]] = []
+                batch: list[_Waiting] = []
                 size = 0
                 while waiting and len(batch) < MAX_COALESCED_EVENTS:
-                    item, future = waiting[0]
+                    item, future, _ = waiting[0]
                     if future.done():  # its caller was cancelled: never sent
                         waiting.popleft()
                         continue
@@ -89,29 +102,33 @@ class PublishQueue:
                         break
                     batch.append(waiting.popleft())
                 if batch:
-                    await self._send_batch(batch)
+                    # what is left of the deadline of the one that waited longest
+                    left = self._timeout - (asyncio.get_running_loop().time() - batch[0][2])
+                    await self._send_batch(batch, left)
         finally:
             self._drain = None
             self._busy = False
             if waiting:  # cut off (the loop is closing): those left get what the task got
-                for _, future in waiting:
+                for _, future, _ in waiting:
                     if not future.done():
                         future.cancel()
                 waiting.clear()
 
-    async def _send_batch(self, batch: list[tuple[Outgoing, asyncio.Future[str]]]) -> None:
+    async def _send_batch(self, batch: list[_Waiting], timeout: float) -> None:
         try:
-            results = await self._send([item for item, _ in batch])
+            if timeout <= 0:
+                raise NotPublishedError(detail=NOT_PUBLISHED)
+            results = await self._send([item for item, _, _ in batch], timeout)
         except Exception as exc:
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(_own_copy(exc))
             return
         except BaseException:
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.cancel()
             raise
-        for (_, future), result in zip(batch, results):
+        for (_, future, _), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, BaseException):
