@@ -46,7 +46,12 @@ from litestar_sse.broadcast._backends.base import (
     resolve_retention,
 )
 from litestar_sse.broadcast._backends.redis.coalesce import PublishQueue
-from litestar_sse.broadcast._backends.redis.commands import redis_command, run_publish, within
+from litestar_sse.broadcast._backends.redis.commands import (
+    bulk,
+    redis_command,
+    run_publish,
+    within,
+)
 from litestar_sse.broadcast._backends.redis.outage import Outage, describe_redis
 from litestar_sse.broadcast._backends.redis.reader import StreamReader
 from litestar_sse.broadcast._backends.redis.replay import RedisReplay, entry_fields
@@ -75,6 +80,9 @@ _T = TypeVar("_T")
 _first: Final = itemgetter(0)
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
+_LOG_LENGTH: Final = bulk(b"%d" % CHANGE_LOG_LENGTH)
+_NO_KEY: Final = bulk(b"0") + bulk(b"")  # no idempotency window, no fingerprint
+_NO_EVENT: Final = bulk(b"")  # no event type
 
 
 class RedisStreamBackend(BroadcastBackend):
@@ -165,6 +173,11 @@ class RedisStreamBackend(BroadcastBackend):
         self.keys = RedisKeys(prefix)
         self._retention = retention
         self._limits_of: dict[str, tuple[int, int, int]] = {}
+        self._parts_of: dict[str, tuple[bytes, bytes, bytes]] = {}
+        self._fixed_keys = b"".join(
+            bulk(key.encode())
+            for key in (self.keys.meta, self.keys.trimmed, self.keys.newest, self.keys.log)
+        )
         self._block_timeout = block_timeout
         self._read_count = read_count
         self._watch_timeout = watch_timeout
@@ -333,35 +346,53 @@ class RedisStreamBackend(BroadcastBackend):
     async def _run_batch(
         self, events: Sequence[Outgoing], *, atomic: bool, timeout: float | None = None
     ) -> Any:
-        keys = self.keys
-        key_list: list[Any] = [keys.meta, keys.trimmed, keys.newest, keys.log]
-        args: list[Any] = [new_epoch(), CHANGE_LOG_LENGTH, b"1" if atomic else b"0", len(events)]
-        window = self._idempotency_ms
+        """Run the publish script on ``events``, written in RESP here (see ``publish.lua``
+        for its keys and arguments): per topic, its keys and limits are written once."""
+        count = len(events)
+        keys: list[bytes] = [bulk(b"%d" % (4 + 3 * count)), self._fixed_keys]
+        args: list[bytes] = [bulk(new_epoch().encode()), _LOG_LENGTH]
+        args += (b"$1\r\n1\r\n" if atomic else b"$1\r\n0\r\n", bulk(b"%d" % count))
+        window = bulk(b"%d" % self._idempotency_ms)
+        parts_of = self._parts_of
         for topic, event, data, idempotency_key in events:
-            max_events, max_age, lifetime = self._limits(topic)
-            stream = keys.topic_prefix + topic
+            parts = parts_of.get(topic) or self._topic_parts(topic)
             if idempotency_key is None:
-                key_list += (stream, keys.state_prefix + topic, stream)
-                ttl, fingerprint = 0, ""
+                keys.append(parts[0])
+                args += (parts[1], _NO_KEY)
             else:
-                key_list += (
-                    stream,
-                    keys.state_prefix + topic,
-                    keys.idempotency(topic, idempotency_key),
-                )
-                ttl, fingerprint = window, idempotency_fingerprint(event, data).hex()
-            args += (topic, max_events, max_age, lifetime, ttl, fingerprint, data)
-            args.append(b"" if event is None else b"e" + event)
+                idempotency = self.keys.idempotency(topic, idempotency_key).encode()
+                fingerprint = idempotency_fingerprint(event, data).hex().encode()
+                keys += (parts[2], bulk(idempotency))
+                args += (parts[1], window, bulk(fingerprint))
+            args += (b"$%d\r\n" % len(data), data, b"\r\n")
+            args.append(_NO_EVENT if event is None else bulk(b"e" + event))
         return await self._checked(
             run_publish(
                 self.redis,
                 self._slots,
                 self._scripts["publish"],
-                key_list,
-                args,
+                keys + args,
+                1 + 4 + 3 * count + 4 + 8 * count,
                 self._publish_timeout if timeout is None else timeout,
             )
         )
+
+    def _topic_parts(self, topic: str) -> tuple[bytes, bytes, bytes]:
+        """What the publish script takes of ``topic``, in RESP: its keys (stream, state,
+        stream again in place of an idempotency key), its first arguments (topic, limits),
+        and its keys without the last."""
+        max_events, max_age, lifetime = self._limits(topic)
+        stream = bulk(self.keys.topic(topic).encode())
+        state = bulk(self.keys.state(topic).encode())
+        head = b"".join(
+            bulk(value)
+            for value in (topic.encode(), b"%d" % max_events, b"%d" % max_age, b"%d" % lifetime)
+        )
+        parts = (stream + state + stream, head, stream + state)
+        if len(self._parts_of) >= _LIMITS_CACHE_SIZE:
+            self._parts_of.clear()
+        self._parts_of[topic] = parts
+        return parts
 
     # -- subscribing -------------------------------------------------------------------------
 
@@ -601,13 +632,16 @@ def _reused() -> IdempotencyKeyReusedError:
 
 def _event_ids(reply: Sequence[bytes]) -> list[str | BaseException]:
     """The publish script's reply: per event its full id, or the error of a reused key."""
-    epoch = reply[0].decode()
+    prefix = reply[0].decode() + "-"
+    text = reply[1].decode()
+    if "!" not in text and "=" not in text:  # every event new
+        return [prefix + result for result in text.split(" ")]
     results: list[str | BaseException] = []
-    for result in reply[1:]:
-        if result == b"!":
+    for result in text.split(" "):
+        if result == "!":
             results.append(_reused())
-        elif result[:1] == b"=":  # a repeat: the id stored under its key
-            results.append(result[1:].decode())
+        elif result[:1] == "=":  # a repeat: the id stored under its key
+            results.append(result[1:])
         else:
-            results.append(f"{epoch}-{result.decode()}")
+            results.append(prefix + result)
     return results

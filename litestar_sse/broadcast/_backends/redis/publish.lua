@@ -6,10 +6,10 @@
 --       max age ms (0: none), ms the stream lives after its newest event (0: for ever),
 --       idempotency window ms (0: no key), fingerprint of the event (hex), data, event
 --       type ('' for none, else 'e' followed by it)
--- Returns {epoch or '', one result per event}: a new event's 'ms-n', '=' followed by the
--- full id of the event a repeated idempotency key was stored with, or '!' when the key was
--- used with another event (nothing stored for it). All-or-nothing: {'!', index} instead,
--- and nothing is stored.
+-- Returns {epoch or '', the results of the events, separated by spaces}: a new event's
+-- 'ms-n', '=' followed by the full id of the event a repeated idempotency key was stored
+-- with, or '!' when the key was used with another event (nothing stored for it).
+-- All-or-nothing: {'!', index} instead, and nothing is stored.
 local meta, old_trimmed, old_newest, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local log_length, atomic, count = tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
 
@@ -108,10 +108,7 @@ end
 for i = 1, count do
   if repeats[i] and results[i] ~= '!' then results[i] = '=' .. results[i] end
 end
-if last == nil then
-  table.insert(results, 1, '')
-  return results
-end
+if last == nil then return {'', table.concat(results, ' ')} end
 
 redis.call('HSET', meta, 'ms', string.format('%d', ms), 'n', string.format('%d', n), 'll', last)
 local excess = redis.call('XLEN', log) - log_length
@@ -148,5 +145,4 @@ for _, stream in ipairs(order) do
     redis.call('PERSIST', state)
   end
 end
-table.insert(results, 1, epoch)
-return results
+return {epoch, table.concat(results, ' ')}
