@@ -46,8 +46,9 @@ topics as fast as it can for a fixed time. Metric: microseconds per published ev
 better; events/s in its own column). `raw` is the fair floor: redis-py `EVALSHA` of a
 hand-written script running the commands `publish.lua` runs for such an event (the epoch,
 the clock, XADD to the stream and the change log, trims, the topic's state), nothing else.
-`redis-py XADD` is a plain XADD, not the same work: the least one Redis write costs. Batches: 1,000 events per call, against
-the floor's script 1,000 times in one pipeline and 1,000 XADD in one pipeline.
+`redis-py XADD` is a plain XADD, not the same work: the least one Redis write costs.
+Batches: 1,000 events per call, against the floor's script 1,000 times in one pipeline and
+1,000 XADD in one pipeline.
 """
 
 FLOOR_SCRIPT = """
