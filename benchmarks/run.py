@@ -16,7 +16,15 @@ from types import ModuleType
 from benchmarks import peers_env
 
 # Run in this order (the priorities); each writes results/<name>.md and .png.
-SCENARIOS = ("data_path", "sync_iterator", "end_to_end", "idle_streams", "fanout", "client")
+SCENARIOS = (
+    "data_path",
+    "sync_iterator",
+    "end_to_end",
+    "idle_streams",
+    "fanout",
+    "client",
+    "redis_publish",
+)
 # A full run takes ~10 minutes; this only stops a hung run.
 RUN_TIMEOUT = 3600.0
 

@@ -142,8 +142,8 @@ async def _measure(url: str, quick: bool) -> dict[str, dict[str, list[float]]]:
     from litestar_sse.broadcast import Broadcaster, RedisStreamBackend
     from litestar_sse.broadcast._batch import BatchEvent
 
-    seconds = 1.0 if quick else 3.0
-    repetitions = 3 if quick else 5
+    seconds = 0.6 if quick else 2.0
+    repetitions = 5 if quick else 9
     client = Redis.from_url(url)
     prefix = f"bench{time.time_ns()}:"
     backend = RedisStreamBackend(client, prefix=prefix)

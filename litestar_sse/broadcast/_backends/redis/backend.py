@@ -249,6 +249,9 @@ class RedisStreamBackend(BroadcastBackend):
             "replay_page": client.register_script(REPLAY_PAGE),
         }
         self._slots = _pool_slots(client)
+        # a queue of this start's loop: nothing of an earlier one (a round trip the loop's
+        # end cut off) holds it
+        self._queue = PublishQueue(self._send_coalesced, self._publish_timeout)
         block_timeout = self._block_timeout
         socket_timeout = _socket_timeout(client)
         if socket_timeout is not None:
