@@ -47,11 +47,12 @@ class BatchEvent:
     idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
-        check_topic(self.topic)
+        # kept as the checks return them: a str subclass becomes a plain str
+        object.__setattr__(self, "topic", check_topic(self.topic))
         if self.event is not None:
             check_event_type(self.event)
         if self.idempotency_key is not None:
-            check_idempotency_key(self.idempotency_key)
+            object.__setattr__(self, "idempotency_key", check_idempotency_key(self.idempotency_key))
 
 
 def encode_batch(
