@@ -295,7 +295,9 @@ class Broadcaster:
         before anything is published: a bad item, more than ``max_batch`` events or
         ``max_batch_bytes`` bytes, a reserved event type or data that cannot be encoded
         raise here, and nothing of the batch is published. On Redis the batch is one script,
-        one round trip, that Redis runs whole: every event is stored, or none.
+        one round trip, that Redis runs whole: every event is stored, or none; in memory it
+        is stored at once too. (A third-party backend without a ``publish_many`` of its own
+        publishes the events one at a time, and stops at the first error.)
 
         Args:
             events: The events, as :class:`BatchEvent` values (checked when made).
