@@ -24,6 +24,7 @@ SCENARIOS = (
     "fanout",
     "client",
     "scale",
+    "redis_publish",
 )
 # A full run takes ~10 minutes; this only stops a hung run.
 RUN_TIMEOUT = 3600.0

@@ -19,6 +19,12 @@ from litestar_sse.broadcast._backends.base import (
     PublishOutcomeUnknownError,
 )
 from litestar_sse.broadcast._backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast._batch import (
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_BATCH_BYTES,
+    BatchEvent,
+    encode_batch,
+)
 from litestar_sse.broadcast._events.format import EventFormat, make_data_encoder
 from litestar_sse.broadcast._hub.backlog import DEFAULT_MAX_QUEUE_BYTES
 from litestar_sse.broadcast._hub.fanout import FanOut
@@ -98,6 +104,9 @@ class Broadcaster:
         max_topics: Most topics one subscription may follow (default 100); a subscription
             asking for more raises :class:`~litestar_sse.broadcast.errors.TooManyTopicsError` (a
             ``400`` if unhandled). ``None`` for no limit.
+        max_batch: Most events of one :meth:`publish_many` (default 1,000).
+        max_batch_bytes: Most bytes of one :meth:`publish_many`: its events' data and event
+            types, encoded (default 4 MiB).
 
     Topic names follow one rule, checked on every publish and subscription: a non-empty
     ``str`` of at most 256 bytes in UTF-8, without control characters or lone surrogates.
@@ -127,8 +136,12 @@ class Broadcaster:
         reauthorize_every: float | None = None,
         unauthorized_event: str = "unauthorized",
         authorize_timeout: float = DEFAULT_AUTHORIZE_TIMEOUT,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         check_required_count(max_queue, "max_queue", minimum=1)
+        self.max_batch = check_required_count(max_batch, "max_batch", minimum=1)
+        self.max_batch_bytes = check_required_count(max_batch_bytes, "max_batch_bytes", minimum=1)
         max_queue_bytes = check_count(max_queue_bytes, "max_queue_bytes", minimum=1)
         self.max_topics = check_count(max_topics, "max_topics", minimum=1)
         if overflow not in ("drop_oldest", "disconnect"):
@@ -272,6 +285,51 @@ class Broadcaster:
             raise
         self._published += 1
         return event_id
+
+    async def publish_many(self, events: Iterable[BatchEvent]) -> list[str]:
+        """Publish a batch of events, in order, in one operation; return their ids in order.
+
+        Each :class:`BatchEvent` has its own topic, data, event type and idempotency key, and
+        is published as :meth:`publish` would publish it (a key used by an earlier event of
+        the batch makes a repeat of that event, with its id). The whole batch is checked
+        before anything is published: a bad item, more than ``max_batch`` events or
+        ``max_batch_bytes`` bytes, a reserved event type or data that cannot be encoded
+        raise here, and nothing of the batch is published. On Redis the batch is one script,
+        one round trip, that Redis runs whole: every event is stored, or none; in memory it
+        is stored at once too. (A third-party backend without a ``publish_many`` of its own
+        publishes the events one at a time, and stops at the first error.)
+
+        Args:
+            events: The events, as :class:`BatchEvent` values (checked when made).
+
+        Raises:
+            TypeError: an item is not a ``BatchEvent``, or its data cannot be encoded.
+            ValueError: the batch is over ``max_batch`` or ``max_batch_bytes`` (the message
+                names the setting), or an event type is reserved (it names the index).
+            IdempotencyKeyReusedError: a key was used on its topic with another event
+                (``409``): nothing of the batch was published.
+            TooManyIdempotencyKeysError: (memory) the batch's new keys do not fit (``429``):
+                nothing published.
+            NotPublishedError: Redis could not be reached: nothing was published. Retrying
+                is safe.
+            PublishOutcomeUnknownError: the batch reached Redis and no answer came in time:
+                all of it may have been published, or none (never a part). Retry the whole
+                batch with an ``idempotency_key`` on each event to have each stored once.
+        """
+        batch = encode_batch(
+            events, self.format, self._encode_data, self.max_batch, self.max_batch_bytes
+        )
+        if not batch:
+            return []
+        await self._life.ready()
+        try:
+            ids = await self.backend.publish_many(batch)
+        except BackendUnavailableError as exc:
+            unknown = isinstance(exc, PublishOutcomeUnknownError)
+            self._fanout.note_error("outcome_unknown" if unknown else "not_published")
+            raise
+        self._published += len(ids)
+        return ids
 
     # -- reading: every path goes through the pipeline ----------------------------------------
 

@@ -186,10 +186,11 @@ def publish_while_the_loop_is_blocked(
     publish = sync.register_script(PUBLISH)
     ids = []
     for topic, data in events:
+        stream = f"{prefix}topic:{topic}"
         epoch, stream_id = publish(
-            keys=[f"{prefix}meta", f"{prefix}trimmed", f"{prefix}topic:{topic}",
-                  f"{prefix}newest", f"{prefix}log", f"{prefix}state:{topic}"],
-            args=["ffffffff", 1000, 0, topic, log_length, 0, 0, "", "d", data],
+            keys=[f"{prefix}meta", f"{prefix}trimmed", f"{prefix}newest", f"{prefix}log",
+                  stream, f"{prefix}state:{topic}", stream],
+            args=["ffffffff", log_length, "1", 1, topic, 1000, 0, 0, 0, "", data, ""],
         )  # fmt: skip
         ids.append(f"{epoch.decode()}-{stream_id.decode()}")
     assert sync.xlen(f"{prefix}log") <= log_length

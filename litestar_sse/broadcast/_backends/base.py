@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol, TypeAlias, Union
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeAlias, Union
 
 from litestar.exceptions import (
     ClientException,
@@ -37,6 +37,7 @@ __all__ = (
     "EventSink",
     "IdempotencyKeyReusedError",
     "NotPublishedError",
+    "Outgoing",
     "PublishOutcomeUnknownError",
     "Retention",
     "RetentionPolicy",
@@ -162,6 +163,17 @@ BACKEND_ERRORS: Final = (
 """What failed when the backend could not be reached, as the broadcaster counts it: a publish
 (:class:`NotPublishedError`, :class:`PublishOutcomeUnknownError`), a subscription, a replay
 page, a read of history or of an id's topic, or a round of the backend's own reader."""
+
+
+class Outgoing(NamedTuple):
+    """One event of a batch, as the broadcaster hands it to a backend: checked, encoded."""
+
+    topic: str
+    event: bytes | None
+    """The event type, UTF-8, or ``None``."""
+    data: bytes
+    """The text of its ``data`` lines."""
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -293,6 +305,24 @@ class BroadcastBackend(ABC):
         event (:func:`idempotency_fingerprint` of its type and data), else raise
         :class:`IdempotencyKeyReusedError`.
         """
+
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        """Store ``events`` in their order and return their ids, in that order.
+
+        Each event is published as :meth:`publish` would (its idempotency key included: a
+        key used by an earlier event of the batch makes a repeat of that event). The
+        backends of this package store the batch in one operation (one round trip to
+        Redis), all-or-nothing when a key was used with another event
+        (:class:`IdempotencyKeyReusedError`, nothing stored). This default, for third-party
+        backends, publishes the events one at a time and stops at the first error (the
+        events before it stay published).
+        """
+        return [
+            await self.publish(
+                item.topic, item.event, item.data, idempotency_key=item.idempotency_key
+            )
+            for item in events
+        ]
 
     async def watch(self, topics: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Make sure live events of ``topics`` reach :meth:`EventSink.deliver`.

@@ -20,6 +20,7 @@ from litestar_sse._validation import check_count, check_required_count, check_se
 from litestar_sse.broadcast._backends.base import (
     BroadcastBackend,
     IdempotencyKeyReusedError,
+    Outgoing,
     Retention,
     RetentionPolicy,
     Snapshot,
@@ -319,12 +320,64 @@ class MemoryBackend(BroadcastBackend):
             IdempotencyKeyReusedError: the key was used on ``topic`` with another event.
             TooManyIdempotencyKeysError: a new key, and ``max_idempotency_keys`` are held.
         """
-        fingerprint = b""
-        if idempotency_key is not None:
-            fingerprint = idempotency_fingerprint(event, data)
-            known = self._known_key((topic, idempotency_key), fingerprint)
-            if known is not None:
-                return known
+        if idempotency_key is None:
+            return self._store(topic, event, data)
+        fingerprint = idempotency_fingerprint(event, data)
+        known = self._known_key((topic, idempotency_key), fingerprint)
+        if known is not None:
+            return known
+        text = self._store(topic, event, data)
+        self._remember((topic, idempotency_key), text, fingerprint)
+        return text
+
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        """Publish ``events`` in order, as :meth:`publish` would, all or none: every
+        idempotency key is checked before anything is stored (a key used by an earlier
+        event of the batch makes a repeat of it).
+
+        Raises:
+            IdempotencyKeyReusedError: a key was used on its topic with another event
+                (nothing of the batch stored).
+            TooManyIdempotencyKeysError: the batch's new keys do not fit in
+                ``max_idempotency_keys`` (nothing stored).
+        """
+        plan: list[str | int | None] = []  # per event: a stored id, an earlier event's index
+        claimed: dict[tuple[str, str], tuple[int, bytes]] = {}
+        prints: list[bytes] = []
+        for index, (topic, event, data, idempotency_key) in enumerate(events):
+            fingerprint = b""
+            found: str | int | None = None
+            if idempotency_key is not None:
+                key = (topic, idempotency_key)
+                fingerprint = idempotency_fingerprint(event, data)
+                mine = claimed.get(key)
+                if mine is not None:
+                    if mine[1] != fingerprint:
+                        raise IdempotencyKeyReusedError(
+                            detail="Idempotency key already used with another event"
+                        )
+                    found = mine[0]
+                else:
+                    found = self._known_key(key, fingerprint, room_for=len(claimed) + 1)
+                    if found is None:
+                        claimed[key] = (index, fingerprint)
+            plan.append(found)
+            prints.append(fingerprint)
+        ids: list[str] = []
+        for (topic, event, data, idempotency_key), found in zip(events, plan, strict=True):
+            if isinstance(found, str):
+                ids.append(found)
+            elif found is not None:
+                ids.append(ids[found])
+            else:
+                text = self._store(topic, event, data)
+                if idempotency_key is not None:
+                    self._remember((topic, idempotency_key), text, prints[len(ids)])
+                ids.append(text)
+        return ids
+
+    def _store(self, topic: str, event: bytes | None, data: bytes) -> str:
+        """Number the event, keep it in the topic's history, deliver it; return its id."""
         self._position = position = self._position + 1
         event_id = self._epoch_prefix + b"%d" % position
         chunk = self.sink.format.event(event_id, event, data)
@@ -347,18 +400,15 @@ class MemoryBackend(BroadcastBackend):
             self._sweep(now)
         self._enforce_limits()
         self.sink.deliver(topic, position, chunk)
-        text = event_id.decode()
-        if idempotency_key is not None:
-            self._keys[topic, idempotency_key] = (
-                text,
-                now + self._idempotency_window,
-                fingerprint,
-            )
-        return text
+        return event_id.decode()
 
-    def _known_key(self, key: tuple[str, str], fingerprint: bytes) -> str | None:
+    def _remember(self, key: tuple[str, str], event_id: str, fingerprint: bytes) -> None:
+        self._keys[key] = (event_id, self._clock() + self._idempotency_window, fingerprint)
+
+    def _known_key(self, key: tuple[str, str], fingerprint: bytes, room_for: int = 1) -> str | None:
         """The id of the event published with ``key`` (topic, key), if it is still
-        remembered; ``None`` for a new key, which there is room for.
+        remembered; ``None`` for a new key, which there is room for (``room_for``: new keys
+        to be stored, this one included).
 
         Raises:
             IdempotencyKeyReusedError: ``key`` was used with another event.
@@ -372,7 +422,7 @@ class MemoryBackend(BroadcastBackend):
             del keys[oldest]
         found = keys.get(key)
         if found is None:
-            if len(keys) >= self.max_idempotency_keys:
+            if len(keys) + room_for > self.max_idempotency_keys:
                 raise TooManyIdempotencyKeysError(detail="Too many idempotency keys in use")
             return None
         if found[2] != fingerprint:

@@ -38,13 +38,20 @@ from litestar_sse.broadcast._backends.base import (
     BackendUnavailableError,
     BroadcastBackend,
     IdempotencyKeyReusedError,
+    Outgoing,
     Retention,
     RetentionPolicy,
     Snapshot,
     idempotency_fingerprint,
     resolve_retention,
 )
-from litestar_sse.broadcast._backends.redis.commands import redis_command, run_publish, within
+from litestar_sse.broadcast._backends.redis.coalesce import PublishQueue
+from litestar_sse.broadcast._backends.redis.commands import (
+    bulk,
+    redis_command,
+    run_publish,
+    within,
+)
 from litestar_sse.broadcast._backends.redis.outage import Outage, describe_redis
 from litestar_sse.broadcast._backends.redis.reader import StreamReader
 from litestar_sse.broadcast._backends.redis.replay import RedisReplay, entry_fields
@@ -73,6 +80,9 @@ _T = TypeVar("_T")
 _first: Final = itemgetter(0)
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 _LIMITS_CACHE_SIZE: Final = 4096  # topics whose retention limits are remembered
+_LOG_LENGTH: Final = bulk(b"%d" % CHANGE_LOG_LENGTH)
+_NO_KEY: Final = bulk(b"0") + bulk(b"")  # no idempotency window, no fingerprint
+_NO_EVENT: Final = bulk(b"")  # no event type
 
 
 class RedisStreamBackend(BroadcastBackend):
@@ -163,6 +173,11 @@ class RedisStreamBackend(BroadcastBackend):
         self.keys = RedisKeys(prefix)
         self._retention = retention
         self._limits_of: dict[str, tuple[int, int, int]] = {}
+        self._parts_of: dict[str, tuple[bytes, bytes, bytes]] = {}
+        self._fixed_keys = b"".join(
+            bulk(key.encode())
+            for key in (self.keys.meta, self.keys.trimmed, self.keys.newest, self.keys.log)
+        )
         self._block_timeout = block_timeout
         self._read_count = read_count
         self._watch_timeout = watch_timeout
@@ -172,6 +187,7 @@ class RedisStreamBackend(BroadcastBackend):
         self._slots: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._stats = BackendStats()  # kept across restarts, as the broadcaster's counters
         self._outage = Outage("(not started)")
+        self._queue = PublishQueue(self._send_coalesced, publish_timeout)
 
     @property
     def redis(self) -> Redis:
@@ -233,6 +249,9 @@ class RedisStreamBackend(BroadcastBackend):
             "replay_page": client.register_script(REPLAY_PAGE),
         }
         self._slots = _pool_slots(client)
+        # a queue of this start's loop: nothing of an earlier one (a round trip the loop's
+        # end cut off) holds it
+        self._queue = PublishQueue(self._send_coalesced, self._publish_timeout)
         block_timeout = self._block_timeout
         socket_timeout = _socket_timeout(client)
         if socket_timeout is not None:
@@ -280,36 +299,103 @@ class RedisStreamBackend(BroadcastBackend):
     ) -> str:
         """Add the event to the topic's stream, within ``publish_timeout``.
 
+        Publishes made while another one of this process is in flight go to Redis together,
+        in one round trip, as soon as it returns (see
+        :mod:`~litestar_sse.broadcast._backends.redis.coalesce`); each still gets its own id
+        or error.
+
         Raises:
             IdempotencyKeyReusedError: ``idempotency_key`` was used on ``topic`` with
                 another event (nothing stored).
             NotPublishedError: the command never reached Redis.
             PublishOutcomeUnknownError: it did, and no answer came.
         """
-        max_events, max_age, lifetime = self._limits(topic)
-        keys = [self.keys.meta, self.keys.trimmed, self.keys.topic(topic), self.keys.newest]
-        keys += (self.keys.log, self.keys.state(topic))
-        ttl, fingerprint = 0, ""
-        if idempotency_key is not None:
-            keys.append(self.keys.idempotency(topic, idempotency_key))
-            ttl = self._idempotency_ms
-            fingerprint = idempotency_fingerprint(event, data).hex()
-        args: list[Any] = [new_epoch(), max_events, max_age, topic, CHANGE_LOG_LENGTH, ttl]
-        args += (lifetime, fingerprint, b"d", data)
-        if event is not None:
-            args += (b"e", event)
-        epoch, stream_id = await self._checked(
-            run_publish(
-                self.redis, self._slots, self._scripts["publish"], keys, args, self._publish_timeout
-            )
-        )
-        if epoch == b"!":
+        return await self._queue.publish(Outgoing(topic, event, data, idempotency_key))
+
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        """Add ``events`` to their topics' streams in one script, one round trip, within
+        ``publish_timeout``; return their ids in order.
+
+        The script runs atomically: every event is stored, or none. When Redis fails, as for
+        :meth:`publish`: :class:`NotPublishedError` if the script never reached Redis (none
+        stored), :class:`PublishOutcomeUnknownError` if no answer came (all or none may
+        have been stored: retry the whole batch with the same idempotency keys).
+
+        Raises:
+            IdempotencyKeyReusedError: an event's ``idempotency_key`` was used on its topic
+                with another event (nothing of the batch stored).
+            NotPublishedError, PublishOutcomeUnknownError: as above.
+        """
+        if not events:
+            return []
+        reply = await self._run_batch(events, atomic=True)
+        if reply[0] == b"!":
             raise IdempotencyKeyReusedError(
                 detail="Idempotency key already used with another event"
             )
-        if not epoch:  # a repeat: the id stored under the key
-            return str(stream_id.decode())
-        return f"{epoch.decode()}-{stream_id.decode()}"
+        ids = []
+        for result in _event_ids(reply):
+            if isinstance(result, BaseException):  # never, all-or-nothing: the reply above
+                raise result
+            ids.append(result)
+        return ids
+
+    async def _send_coalesced(
+        self, events: Sequence[Outgoing], timeout: float
+    ) -> list[str | BaseException]:
+        """The coalesced publishes, one round trip: a reused key refuses its event only."""
+        return _event_ids(await self._run_batch(events, atomic=False, timeout=timeout))
+
+    async def _run_batch(
+        self, events: Sequence[Outgoing], *, atomic: bool, timeout: float | None = None
+    ) -> Any:
+        """Run the publish script on ``events``, written in RESP here (see ``publish.lua``
+        for its keys and arguments): per topic, its keys and limits are written once."""
+        count = len(events)
+        keys: list[bytes] = [bulk(b"%d" % (4 + 3 * count)), self._fixed_keys]
+        args: list[bytes] = [bulk(new_epoch().encode()), _LOG_LENGTH]
+        args += (b"$1\r\n1\r\n" if atomic else b"$1\r\n0\r\n", bulk(b"%d" % count))
+        window = bulk(b"%d" % self._idempotency_ms)
+        parts_of = self._parts_of
+        for topic, event, data, idempotency_key in events:
+            parts = parts_of.get(topic) or self._topic_parts(topic)
+            if idempotency_key is None:
+                keys.append(parts[0])
+                args += (parts[1], _NO_KEY)
+            else:
+                idempotency = self.keys.idempotency(topic, idempotency_key).encode()
+                fingerprint = idempotency_fingerprint(event, data).hex().encode()
+                keys += (parts[2], bulk(idempotency))
+                args += (parts[1], window, bulk(fingerprint))
+            args += (b"$%d\r\n" % len(data), data, b"\r\n")
+            args.append(_NO_EVENT if event is None else bulk(b"e" + event))
+        return await self._checked(
+            run_publish(
+                self.redis,
+                self._slots,
+                self._scripts["publish"],
+                keys + args,
+                1 + 4 + 3 * count + 4 + 8 * count,
+                self._publish_timeout if timeout is None else timeout,
+            )
+        )
+
+    def _topic_parts(self, topic: str) -> tuple[bytes, bytes, bytes]:
+        """What the publish script takes of ``topic``, in RESP: its keys (stream, state,
+        stream again in place of an idempotency key), its first arguments (topic, limits),
+        and its keys without the last."""
+        max_events, max_age, lifetime = self._limits(topic)
+        stream = bulk(self.keys.topic(topic).encode())
+        state = bulk(self.keys.state(topic).encode())
+        head = b"".join(
+            bulk(value)
+            for value in (topic.encode(), b"%d" % max_events, b"%d" % max_age, b"%d" % lifetime)
+        )
+        parts = (stream + state + stream, head, stream + state)
+        if len(self._parts_of) >= _LIMITS_CACHE_SIZE:
+            self._parts_of.clear()
+        self._parts_of[topic] = parts
+        return parts
 
     # -- subscribing -------------------------------------------------------------------------
 
@@ -541,3 +627,24 @@ def _event_and_data(fields: dict[bytes, bytes]) -> tuple[str | None, str]:
     if "\r" in data or "\n" in data:
         data = "\n".join(_LINE_BREAK.split(data))
     return (None if event is None else event.decode()), data
+
+
+def _reused() -> IdempotencyKeyReusedError:
+    return IdempotencyKeyReusedError(detail="Idempotency key already used with another event")
+
+
+def _event_ids(reply: Sequence[bytes]) -> list[str | BaseException]:
+    """The publish script's reply: per event its full id, or the error of a reused key."""
+    prefix = reply[0].decode() + "-"
+    text = reply[1].decode()
+    if "!" not in text and "=" not in text:  # every event new
+        return [prefix + result for result in text.split(" ")]
+    results: list[str | BaseException] = []
+    for result in text.split(" "):
+        if result == "!":
+            results.append(_reused())
+        elif result[:1] == "=":  # a repeat: the id stored under its key
+            results.append(result[1:])
+        else:
+            results.append(prefix + result)
+    return results

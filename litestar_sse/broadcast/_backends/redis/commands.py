@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -35,6 +35,7 @@ __all__ = (
     "NOT_PUBLISHED",
     "OUTCOME_UNKNOWN",
     "UNAVAILABLE",
+    "bulk",
     "drop_idle_connections",
     "redis_command",
     "run_publish",
@@ -97,11 +98,14 @@ async def run_publish(
     client: Redis,
     slots: contextlib.AbstractAsyncContextManager[Any],
     script: AsyncScript,
-    keys: Sequence[Any],
-    args: Sequence[Any],
+    body: Sequence[bytes],
+    items: int,
     timeout: float,
 ) -> Any:
     """Run the publish ``script`` once, within ``timeout`` seconds; return its reply.
+
+    ``body``: the rest of the command in RESP, its ``items`` arguments after the script's
+    (the number of keys, the keys, the arguments), each a :func:`bulk`.
 
     Raises:
         NotPublishedError: the script was never written to a connection.
@@ -109,7 +113,7 @@ async def run_publish(
     """
     attempt = _Attempt()
     try:
-        return await asyncio.wait_for(_run(client, slots, script, keys, args, attempt), timeout)
+        return await _before(timeout, _run(client, slots, script, body, items, attempt))
     except (asyncio.TimeoutError, *UNAVAILABLE) as exc:
         await drop_idle_connections(client)
         if attempt.sent:
@@ -117,12 +121,41 @@ async def run_publish(
         raise NotPublishedError(detail=NOT_PUBLISHED) from exc
 
 
+async def _before(timeout: float, call: Coroutine[Any, Any, _T]) -> _T:
+    """Await ``call`` in this task, cancelling it after ``timeout`` seconds
+    (``asyncio.TimeoutError`` then): no task of its own, unlike ``asyncio.wait_for``, which
+    costs a task and three turns of the loop per publish."""
+    task = asyncio.current_task()
+    if task is None or not hasattr(task, "uncancel"):  # Python 3.10
+        return await asyncio.wait_for(call, timeout)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        result = await call
+    except asyncio.CancelledError:
+        # ours, unless the task was also cancelled from outside: then that one goes on
+        if expired and task.uncancel() == 0:
+            raise asyncio.TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+    if expired:  # the call took the cancellation in and still returned: it was answered
+        task.uncancel()
+    return result
+
+
 async def _run(
     client: Redis,
     slots: contextlib.AbstractAsyncContextManager[Any],
     script: AsyncScript,
-    keys: Sequence[Any],
-    args: Sequence[Any],
+    body: Sequence[bytes],
+    items: int,
     attempt: _Attempt,
 ) -> Any:
     async with slots:
@@ -131,11 +164,14 @@ async def _run(
         try:
             await _make_ready(connection)
             attempt.sent = True
-            await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (items + 2)
+            await connection.send_packed_command([head, bulk(_utf8(script.sha)), *body], False)
             try:
                 return await connection.read_response()
             except NoScriptError:  # Redis answered: not run; load it with the call
-                await connection.send_command("EVAL", script.script, len(keys), *keys, *args)
+                head = b"*%d\r\n$4\r\nEVAL\r\n" % (items + 2)
+                source = bulk(_utf8(script.script))
+                await connection.send_packed_command([head, source, *body], False)
                 return await connection.read_response()
         except BaseException as exc:
             if not isinstance(exc, Exception) or isinstance(exc, UNAVAILABLE):
@@ -145,6 +181,17 @@ async def _run(
             raise
         finally:
             await pool.release(connection)
+
+
+def _utf8(value: str | bytes | memoryview) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def bulk(value: bytes) -> bytes:
+    """``value`` as a RESP bulk string: a publish writes its command itself, one formatting
+    per argument (redis-py's ``pack_command`` costs several calls per argument, and a
+    publish sends a dozen per event)."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
 _NEEDS_COMMAND_NAME: dict[type, bool] = {}
