@@ -18,6 +18,7 @@ from litestar_sse.broadcast import errors, types
 from litestar_sse.broadcast._authorization import Authorization
 from litestar_sse.broadcast._backends.base import Retention, publishing_as
 from litestar_sse.broadcast._backends.memory.backend import MemoryBackend
+from litestar_sse.broadcast._batch import BatchEvent
 from litestar_sse.broadcast._broadcaster import Broadcaster
 from litestar_sse.broadcast._events.values import (
     AuthorizationEnded,
@@ -38,6 +39,7 @@ __all__ = (
     "Authorization",
     "AuthorizationEnded",
     "BacklogEnd",
+    "BatchEvent",
     "BroadcastMessage",
     "Broadcaster",
     "Gap",
