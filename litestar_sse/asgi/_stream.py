@@ -4,7 +4,9 @@ This is the hot path, so it avoids per-event overhead. There is no lock, no thre
 extra task per event. Each stream has:
 
 * the task the server runs the app in. It pulls items, encodes them and sends them.
-* one watcher task awaiting ``receive()``. On ``http.disconnect`` it stops the stream.
+* a watch awaiting ``receive()``; on ``http.disconnect`` it stops the stream. On uvicorn it is
+  no task: the coroutine of ``receive()`` is stepped by the loop's callbacks
+  (:mod:`~litestar_sse.asgi._watch`); elsewhere, and on trio, a task of its own.
 * at most one entry on the loop's timer wheel, only when pings, a send timeout or a deadline
   (the plugin's maximum lifetime) are set. It wakes at most once per interval and does what
   :mod:`~litestar_sse.asgi._state` decides: ping an idle stream (the SSE subclass), stop one
@@ -86,6 +88,7 @@ from litestar_sse.asgi._transport import (
     receiving_transport,
     reset_connection,
 )
+from litestar_sse.asgi._watch import DisconnectWatch, watch_in_task
 
 if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
@@ -278,8 +281,14 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             # an endless stream would run it forever while the server discards the body.
             self.is_head_response = True
         self._route = f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
+        # Litestar's ASGIResponse.__call__, inline: one coroutine frame fewer per open stream.
         try:
-            await super().__call__(scope, receive, send)
+            await self.start_response(send=send)
+            if self.is_head_response:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await self.send_body(send=send, receive=receive)
+            await self.after_response()
         finally:
             if not self._iterated:
                 await self._discard_producer()
@@ -324,14 +333,19 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self._context = getattr(host, "context", None) or contextvars.copy_context()
         # The server's transport, where its receive() shows it (uvicorn): for the timer's
         # check of what the client took, and a hard end's reset (asgi/_transport.py).
-        self._connection = receiving_transport(receive)
-        if loop is not None:
-            watcher: Any = loop.create_task(self._watch_disconnect(receive))
-        else:
-            watcher = spawn(self._watch_disconnect(receive), "litestar_sse.disconnect_watcher")
+        self._connection = connection = receiving_transport(receive)
         COUNTERS.streams_started += 1
         if self._state is _NEW:
             self._state = _IDLE
+        # After IDLE: a receive() that reports the disconnect at once stops the stream here.
+        watcher: Any
+        if connection is not None and loop is not None:
+            # uvicorn's receive() waits on plain futures: no task of its own (asgi/_watch.py).
+            watcher = DisconnectWatch(receive, self._disconnected, loop, self._context)
+        elif loop is not None:
+            watcher = loop.create_task(watch_in_task(receive, self._disconnected))
+        else:
+            watcher = spawn(watch_in_task(receive, self._disconnected), "litestar_sse.watcher")
         if (
             self.ping_interval is not None
             or self.send_timeout is not None
@@ -361,7 +375,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 # Reset by the stop (see asgi/_transport.py): the server reports the loss to
                 # receive() within a turn or two; returning before it would make the server
                 # log an error for a response it sees as incomplete.
-                await asyncio.wait((watcher,), timeout=1.0)
+                ended = watcher.ended() if isinstance(watcher, DisconnectWatch) else watcher
+                await asyncio.wait((ended,), timeout=1.0)
             watcher.cancel()
         if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
             await run_disconnect_handler(
@@ -476,13 +491,9 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self._state = _IDLE
         return True
 
-    async def _watch_disconnect(self, receive: Receive) -> None:
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass  # request body the handler did not read
-        except Exception:
-            return
-        if self._state in (_IDLE, _WRITING, _PINGING):
+    def _disconnected(self) -> None:
+        """The server reported the client gone (its ``http.disconnect``)."""
+        if self._state in _OPEN:
             self.stop("disconnect")
 
     # -- stopping (every early end goes through stop) ------------------------------------------
