@@ -1324,3 +1324,78 @@ async def test_a_deadline_ends_the_stream_from_the_timer_wheel(
         await asyncio.gather(*(one() for _ in range(20)))
     assert ended == ["lifetime"] * 20
     assert caplog.records == []
+
+
+# -- what an open stream holds -----------------------------------------------------------------
+
+
+def _awaited_frames(task: asyncio.Task[Any]) -> list[str]:
+    """The functions of litestar_sse the task's coroutine chain is suspended in, outermost
+    first (each holds a frame for as long as the stream is open)."""
+    names: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        code = getattr(awaited, "cr_code", None) or getattr(awaited, "ag_code", None)
+        if code is not None and "litestar_sse" in code.co_filename:
+            names.append(code.co_qualname)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return names
+
+
+@pytest.mark.parametrize("managed", [False, True], ids=["response", "plugin_stream"])
+async def test_an_open_stream_holds_one_frame_per_step_of_the_send_loop(managed: bool) -> None:
+    """An idle stream is suspended in the send loop's own steps only: no frame of a wrapping
+    ``__call__`` or ``send_body`` (the SSE response's, the plugin's, Litestar's), each of
+    which an open stream would otherwise keep for its whole life. The plugin's stream still
+    registers, sends its preamble and leaves its registry."""
+    from litestar_sse._plugin.registry import ManagedSSEResponse, StreamRegistry
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    client = UvicornClient()
+    registry = StreamRegistry()
+    response: Any = (
+        ManagedSSEResponse(
+            registry=registry,
+            preamble=b"retry: 5\r\n",
+            iterator=producer(),
+            item_encoder=make_item_encoder(),
+        )
+        if managed
+        else sse(producer())
+    )
+    task = asyncio.ensure_future(response(http_scope(), client.receive, client.send))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    await asyncio.sleep(0.01)
+    assert _awaited_frames(task) == [
+        "ASGIStreamingResponse.__call__",
+        "ASGIStreamingResponse.send_body",
+        "ASGIStreamingResponse._run",
+        "ASGIStreamingResponse._stream",
+    ]
+    if managed:
+        assert len(registry) == 1
+        assert response in registry._streams
+    client.disconnect.set()
+    await asyncio.wait_for(task, 5)
+    if managed:
+        assert len(registry) == 0
+        assert not registry._streams
+        assert b"".join(client.chunks).startswith(b"retry: 5\r\ndata: 1\r\n\r\n")
+
+
+async def test_streams_share_the_headers_they_send() -> None:
+    """Every stream keeps its response's headers for its whole life: once sent, equal headers
+    are one object for all of them, and each still sends all of its own."""
+    clients = [UvicornClient() for _ in range(2)]
+    responses = [sse([1], headers={"x-stream": "same"}) for _ in clients]
+    for client, response in zip(clients, responses, strict=True):
+        await client.run(response)
+    starts = [c.messages[0] for c in clients]
+    assert starts[0]["headers"] == starts[1]["headers"]
+    assert (b"x-stream", b"same") in starts[0]["headers"]
+    first, second = (r.headers.headers for r in responses)
+    assert first == second
+    assert all(a is b for a, b in zip(first, second, strict=True))

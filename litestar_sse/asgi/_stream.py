@@ -54,7 +54,7 @@ import contextvars
 import functools
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -124,6 +124,10 @@ _OPEN: Final = frozenset((_IDLE, _WRITING, _PINGING))
 # that does nothing, less with a real server's.
 _YIELD_EVERY: Final = 256
 
+# Headers shared by the streams that send them (see _share_headers), up to this many.
+_SHARED_HEADERS_MAX: Final = 256
+_SHARED_HEADERS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
+
 
 class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
     """A streaming response with disconnect handling, a send timeout and prompt cleanup.
@@ -173,7 +177,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_partial",
         "_partial_sent",
         "_pass_reason",
-        "_route",
+        "_request",
         "_scope",
         "_send",
         "_source",
@@ -272,7 +276,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         # then (-1: none), see TimedStream._check_taken.
         self._taken_due = 0.0
         self._taken_by = -1
-        self._route = "?"  # for the logs: the route's path template
+        self._request: Scope | None = None  # for the logs: see _route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -280,10 +284,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             # Litestar passes is_head_response only for file responses; without this a HEAD on
             # an endless stream would run it forever while the server discards the body.
             self.is_head_response = True
-        self._route = f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
+        self._request = scope
         # Litestar's ASGIResponse.__call__, inline: one coroutine frame fewer per open stream.
         try:
             await self.start_response(send=send)
+            _share_headers(self.headers.headers)
             if self.is_head_response:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             else:
@@ -292,6 +297,10 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         finally:
             if not self._iterated:
                 await self._discard_producer()
+            self._closed()
+
+    def _closed(self) -> None:
+        """Called when the response is over, sent or not (a hook for subclasses)."""
 
     async def _discard_producer(self) -> None:
         """Close the producer of a body that was never sent (see :func:`close_producer`)."""
@@ -307,81 +316,96 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         Returns when the stream is exhausted, the client disconnected, a send timed out or the
         stream was stopped by :meth:`stop`.
         """
+        opening = self._open_body(send)
+        if opening is not None:
+            await opening
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None  # trio (see asgi/_runtime.py): asked once per stream
-        if loop is not None:
-            host: Any = asyncio.current_task()
-            assert host is not None
-            self._wheel = timer_wheel(loop)
-        else:
-            import trio
-
-            host = trio.lowlevel.current_task()
-            self._scope = trio.CancelScope()  # before _host: stop() cancels it from now on
-            self._wheel = current_wheel()
-        self._host, self._send = host, send
-        # Pings and send-timeout checks run from the loop's timer wheel, outside this task:
-        # they run in the request's context, so tracing and logging middleware that read a
-        # ContextVar in send() see this request. (The task's own context from Python 3.12,
-        # a copy of it before; trio's task context.)
-        get_context = getattr(host, "get_context", None)
-        if get_context is not None:
-            self._context = get_context()
-        else:
-            self._context = getattr(host, "context", None) or contextvars.copy_context()
-        # The server's transport, where its receive() shows it (uvicorn): for the timer's
-        # check of what the client took, and a hard end's reset (asgi/_transport.py).
-        self._connection = connection = receiving_transport(receive)
-        COUNTERS.streams_started += 1
-        if self._state is _NEW:
-            self._state = _IDLE
-        # After IDLE: a receive() that reports the disconnect at once stops the stream here.
-        watcher: Any
-        if connection is not None and loop is not None:
-            # uvicorn's receive() waits on plain futures: no task of its own (asgi/_watch.py).
-            watcher = DisconnectWatch(receive, self._disconnected, loop, self._context)
-        elif loop is not None:
-            watcher = loop.create_task(watch_in_task(receive, self._disconnected))
-        else:
-            watcher = spawn(watch_in_task(receive, self._disconnected), "litestar_sse.watcher")
-        if (
-            self.ping_interval is not None
-            or self.send_timeout is not None
-            or self._deadline is not None
-        ):
-            self._last_write = monotonic()
-            self._arm_timer(self._last_write)
-        try:
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # trio (see asgi/_runtime.py): asked once per stream
             if loop is not None:
-                await self._run(send)
+                host: Any = asyncio.current_task()
+                assert host is not None
+                self._wheel = timer_wheel(loop)
             else:
-                await self._run_on_trio(send)
+                import trio
+
+                host = trio.lowlevel.current_task()
+                self._scope = trio.CancelScope()  # before _host: stop() cancels it from now on
+                self._wheel = current_wheel()
+            self._host, self._send = host, send
+            # Pings and send-timeout checks run from the loop's timer wheel, outside this task:
+            # they run in the request's context, so tracing and logging middleware that read a
+            # ContextVar in send() see this request. (The task's own context from Python 3.12,
+            # a copy of it before; trio's task context.)
+            get_context = getattr(host, "get_context", None)
+            if get_context is not None:
+                self._context = get_context()
+            else:
+                self._context = getattr(host, "context", None) or contextvars.copy_context()
+            # The server's transport, where its receive() shows it (uvicorn): for the timer's
+            # check of what the client took, and a hard end's reset (asgi/_transport.py).
+            self._connection = connection = receiving_transport(receive)
+            COUNTERS.streams_started += 1
+            if self._state is _NEW:
+                self._state = _IDLE
+            # After IDLE: a receive() that reports the disconnect at once stops the stream here.
+            watcher: Any
+            if connection is not None and loop is not None:
+                # uvicorn's receive() waits on plain futures: no task of its own (asgi/_watch.py).
+                watcher = DisconnectWatch(receive, self._disconnected, loop, self._context)
+            elif loop is not None:
+                watcher = loop.create_task(watch_in_task(receive, self._disconnected))
+            else:
+                watcher = spawn(watch_in_task(receive, self._disconnected), "litestar_sse.watcher")
+            if (
+                self.ping_interval is not None
+                or self.send_timeout is not None
+                or self._deadline is not None
+            ):
+                self._last_write = monotonic()
+                self._arm_timer(self._last_write)
+            try:
+                if loop is not None:
+                    await self._run(send)
+                else:
+                    await self._run_on_trio(send)
+            finally:
+                self._state = _DONE
+                COUNTERS.streams_ended += 1
+                if self.stop_reason is not None:
+                    stops = COUNTERS.stops
+                    stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
+                self._context = None  # the request's context: not kept alive by the response
+                self._disarm_timer()  # the wheel keeps no reference to an ended stream
+                self._drop_ping()
+                source, self._source = self._source, None
+                if source is not None:
+                    await self._close_source(source)
+                connection = self._connection
+                if connection and connection.is_closing() and not watcher.done():
+                    # Reset by the stop (see asgi/_transport.py): the server reports the loss to
+                    # receive() within a turn or two; returning before it would make the server
+                    # log an error for a response it sees as incomplete.
+                    ended = watcher.ended() if isinstance(watcher, DisconnectWatch) else watcher
+                    await asyncio.wait((ended,), timeout=1.0)
+                watcher.cancel()
+            if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
+                await run_disconnect_handler(
+                    self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
+                )
         finally:
-            self._state = _DONE
-            COUNTERS.streams_ended += 1
-            if self.stop_reason is not None:
-                stops = COUNTERS.stops
-                stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
-            self._context = None  # the request's context: not kept alive by the response
-            self._disarm_timer()  # the wheel keeps no reference to an ended stream
-            self._drop_ping()
-            source, self._source = self._source, None
-            if source is not None:
-                await self._close_source(source)
-            connection = self._connection
-            if connection and connection.is_closing() and not watcher.done():
-                # Reset by the stop (see asgi/_transport.py): the server reports the loss to
-                # receive() within a turn or two; returning before it would make the server
-                # log an error for a response it sees as incomplete.
-                ended = watcher.ended() if isinstance(watcher, DisconnectWatch) else watcher
-                await asyncio.wait((ended,), timeout=1.0)
-            watcher.cancel()
-        if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
-            await run_disconnect_handler(
-                self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
-            )
+            self._body_closed()
+
+    def _open_body(self, send: Send) -> Awaitable[None] | None:
+        """Called as the body starts, before the send loop: an awaitable to await first, or
+        ``None``. A hook for subclasses (the plugin's registry), which costs no frame of its
+        own for the stream's whole life, as overriding ``send_body`` would."""
+        return None
+
+    def _body_closed(self) -> None:
+        """Called once the body ended, after ``on_disconnect``: the hook's other end."""
 
     async def _close_source(self, source: AsyncIterator[Any]) -> None:
         """Close the producer (its ``finally`` may await), within ``cleanup_timeout``."""
@@ -467,7 +491,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self._producer_failed,
             yield_every=_YIELD_EVERY,
             cleanup_timeout=self.cleanup_timeout,
-            route=self._route,
+            route=self._route(),
         ):
             return
         await self._finish(send)
@@ -608,7 +632,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         _LOGGER.warning(
             "The producer of the event stream %s was still cleaning up after %.1f s (%s); "
             "its cleanup was cancelled",
-            self._route,
+            self._route(),
             took,
             why,
         )
@@ -850,6 +874,14 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _route(self) -> str:
+        """The request's method and route (its path template) for a log line, made when one is
+        written rather than kept by every open stream."""
+        scope: Any = self._request
+        if scope is None:
+            return "?"
+        return f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
+
     def get_logger(self) -> logging.Logger:
         """The logger producer errors go to."""
         return self.logger or _LOGGER
@@ -867,6 +899,23 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 self._tail = self.on_error(exc)
             except Exception:
                 logger.exception("Exception raised by the on_error handler")
+
+
+def _share_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """Replace each header, once sent, by an equal one shared by every stream: a response keeps
+    its headers for its whole life, and most streams send the same few. Bounded: past
+    :data:`_SHARED_HEADERS_MAX` distinct headers (values that differ per request), new ones
+    stay the stream's own."""
+    shared = _SHARED_HEADERS
+    for index, header in enumerate(headers):
+        if type(header) is not tuple:
+            continue
+        kept = shared.get(header)
+        if kept is None:
+            if len(shared) >= _SHARED_HEADERS_MAX:
+                continue
+            kept = shared[header] = header
+        headers[index] = kept
 
 
 def _summary(exc: BaseException) -> str:

@@ -77,8 +77,9 @@ class DisconnectWatch:
         if ended is not None and not ended.done():
             ended.set_result(None)
 
-    def _wake(self, future: asyncio.Future[Any]) -> None:
-        # A future's result is read by the coroutine itself (Future.__await__), as in a task.
+    def __call__(self, future: asyncio.Future[Any]) -> None:
+        """The done callback of the future ``receive()`` waits for (the watch itself: no bound
+        method kept per stream). Its result is read by the coroutine (``Future.__await__``)."""
         self._step()
 
     def _step(self, error: BaseException | None = None) -> None:
@@ -107,7 +108,7 @@ class DisconnectWatch:
                 return
             if getattr(awaited, "_asyncio_future_blocking", None) is not None:
                 awaited._asyncio_future_blocking = False
-                awaited.add_done_callback(self._wake, context=self._context)
+                awaited.add_done_callback(self, context=self._context)
                 return
             error = RuntimeError(f"bad yield from receive(): {awaited!r}")  # as a task says
 
