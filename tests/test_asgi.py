@@ -1373,7 +1373,6 @@ async def test_an_open_stream_holds_one_frame_per_step_of_the_send_loop(managed:
         "ASGIStreamingResponse.__call__",
         "ASGIStreamingResponse.send_body",
         "ASGIStreamingResponse._run",
-        "ASGIStreamingResponse._stream",
     ]
     if managed:
         assert len(registry) == 1

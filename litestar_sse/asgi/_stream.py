@@ -439,63 +439,6 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 if self._state is _STOPPING and self._closing is not None:
                     await self._end_cleanly(send, self._closing)
 
-    async def _stream(self, send: Send) -> None:
-        self._iterated = True
-        encode = self.item_encoder or functools.partial(encode_chunk, encoding=self.encoding)
-        if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
-            encode = COUNTERS.counting(encode)
-        timed = self._timer_slot is not None
-        source: Any = self.iterator
-        iterator = as_async_source(source)
-        if iterator is not None:
-            self._source = iterator
-            sends = 0  # added to the process's counters every _YIELD_EVERY events
-            # Locals: read once per event.
-            idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
-            pause = sleep_of_run()  # the turn given every `every` events
-            try:
-                async for item in iterator:
-                    body = encode(item)
-                    # Inline: a coroutine call per event would cost more than all of this.
-                    if self._state is not idle:
-                        await self._wait_turn()
-                    if timed:  # only the timer needs to know that a write is in flight
-                        self._state = writing
-                        self._last_write = monotonic()
-                    try:
-                        if len(body) <= most:
-                            await send(
-                                {"type": "http.response.body", "body": body, "more_body": True}
-                            )
-                        else:
-                            await self._send_slices(send, body, timed)
-                    except OSError:
-                        self.stop("disconnect")
-                        return
-                    if timed and self._state is writing:
-                        self._state = idle
-                    sends += 1
-                    if sends == every:
-                        COUNTERS.events_sent += sends
-                        sends = 0
-                        # let the disconnect watcher run (see above)
-                        await pause(0)
-            except Exception as exc:
-                self._producer_failed(exc)
-            finally:
-                COUNTERS.events_sent += sends
-        elif not await stream_batches(
-            iter(source),
-            encode,
-            self._write,
-            self._producer_failed,
-            yield_every=_YIELD_EVERY,
-            cleanup_timeout=self.cleanup_timeout,
-            route=self._route(),
-        ):
-            return
-        await self._finish(send)
-
     async def _write(self, body: bytes, events: int) -> bool:
         """Write one chunk of ``events`` events, as the loop above does inline; False: gone."""
         COUNTERS.events_sent += events
@@ -662,10 +605,72 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         """Stream the producer, and end the body as the stream's stop (if any) says."""
         try:
             try:
-                if self._state is not _STOPPING:
-                    await self._stream(send)
-                elif self._closing is not None:  # stopped before it started: no producer runs
-                    await self._end_cleanly(send, self._closing)
+                if self._state is _STOPPING:  # stopped before it started: no producer runs
+                    if self._closing is not None:
+                        await self._end_cleanly(send, self._closing)
+                    return
+                # The producer's loop, inline here: one frame fewer per open stream.
+                self._iterated = True
+                encode = self.item_encoder or functools.partial(
+                    encode_chunk, encoding=self.encoding
+                )
+                if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
+                    encode = COUNTERS.counting(encode)
+                timed = self._timer_slot is not None
+                source: Any = self.iterator
+                iterator = as_async_source(source)
+                if iterator is not None:
+                    self._source = iterator
+                    sends = 0  # added to the process's counters every _YIELD_EVERY events
+                    # Locals: read once per event.
+                    idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
+                    pause = sleep_of_run()  # the turn given every `every` events
+                    try:
+                        async for item in iterator:
+                            body = encode(item)
+                            # Inline: a coroutine call per event would cost more than all of this.
+                            if self._state is not idle:
+                                await self._wait_turn()
+                            if timed:  # only the timer needs to know that a write is in flight
+                                self._state = writing
+                                self._last_write = monotonic()
+                            try:
+                                if len(body) <= most:
+                                    await send(
+                                        {
+                                            "type": "http.response.body",
+                                            "body": body,
+                                            "more_body": True,
+                                        }
+                                    )
+                                else:
+                                    await self._send_slices(send, body, timed)
+                            except OSError:
+                                self.stop("disconnect")
+                                return
+                            if timed and self._state is writing:
+                                self._state = idle
+                            sends += 1
+                            if sends == every:
+                                COUNTERS.events_sent += sends
+                                sends = 0
+                                # let the disconnect watcher run (see above)
+                                await pause(0)
+                    except Exception as exc:
+                        self._producer_failed(exc)
+                    finally:
+                        COUNTERS.events_sent += sends
+                elif not await stream_batches(
+                    iter(source),
+                    encode,
+                    self._write,
+                    self._producer_failed,
+                    yield_every=_YIELD_EVERY,
+                    cleanup_timeout=self.cleanup_timeout,
+                    route=self._route(),
+                ):
+                    return
+                await self._finish(send)
             finally:
                 self._end_cleanup()  # what the producer did as the stop landed is over
         except asyncio.CancelledError as exc:
