@@ -704,7 +704,116 @@ async def test_send_timeout_for_sync_iterator() -> None:
 # -- the disconnect watcher ------------------------------------------------------------------
 
 
-async def test_watcher_handles_many_messages_without_recursion() -> None:
+class ServerTransport:
+    """What uvicorn's request cycle shows as its ``transport`` (asgi/_transport.py)."""
+
+    def abort(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+class UvicornCycle:
+    """A ``receive`` shaped like uvicorn's: a method of an object with a ``transport``."""
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self.transport = ServerTransport()
+
+    async def receive(self) -> Any:
+        return await self._receive()
+
+
+def served(receive: Any, server: str) -> Any:
+    """``receive`` as a plain function, or as uvicorn's (watched without a task)."""
+    return receive if server == "plain" else UvicornCycle(receive).receive
+
+
+SERVERS = ["plain", "uvicorn"]
+
+
+class UvicornClient(Client):
+    """The fake peer whose receive() is uvicorn-shaped (a method, a transport beside it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transport = ServerTransport()
+
+
+async def test_a_uvicorn_receive_is_watched_without_a_task_of_its_own() -> None:
+    """On uvicorn an open stream is one task (the server's), not two: no watcher task, and
+    still every disconnect is heard, with nothing sent after it."""
+    streams = 20
+    cleaned: list[int] = []
+    reasons: list[object] = []
+
+    async def producer(number: int) -> AsyncIterator[int]:
+        try:
+            yield number
+            await asyncio.Event().wait()  # idle until the client leaves
+        finally:
+            cleaned.append(number)
+
+    clients = [UvicornClient() for _ in range(streams)]
+    before = asyncio.all_tasks()
+    runs = [
+        asyncio.ensure_future(
+            sse(producer(n), on_disconnect=reasons.append)(http_scope(), c.receive, c.send)
+        )
+        for n, c in enumerate(clients)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(c.body_sent.wait() for c in clients)), 5)
+    assert len(asyncio.all_tasks() - before) == streams  # the streams' own tasks only
+    for client in clients:
+        client.disconnect.set()
+    await asyncio.wait_for(asyncio.gather(*runs), 5)
+    assert sorted(cleaned) == list(range(streams))
+    assert reasons == ["disconnect"] * streams
+    for n, client in enumerate(clients):
+        assert len(client.messages) == client.sent_at_disconnect  # nothing after it
+        assert both(client.chunks) == [Ev(str(n))]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_receive_that_yields_to_the_loop_still_reports_the_disconnect(
+    server: str,
+) -> None:
+    reasons: list[object] = []
+    gone = asyncio.Event()
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    async def receive() -> Any:
+        await asyncio.sleep(0)  # a bare yield, then a future
+        await gone.wait()
+        await asyncio.sleep(0)
+        return {"type": "http.disconnect"}
+
+    send = Recorder()
+
+    async def recording_send(message: Any) -> None:
+        await send(message)
+        if message.get("body"):
+            gone.set()
+
+    response = sse(producer(), on_disconnect=reasons.append)
+    await asyncio.wait_for(response(http_scope(), served(receive, server), recording_send), 5)
+    assert reasons == ["disconnect"]
+    assert send.chunks == [b"data: 1\r\n\r\n"]
+    assert not send.ended
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_watcher_handles_many_messages_without_recursion(server: str) -> None:
     state = {"finally": False}
     calls: list[int] = []
 
@@ -737,7 +846,7 @@ async def test_watcher_handles_many_messages_without_recursion() -> None:
     sys.setrecursionlimit(min(limit, 1000))
     try:
         response = sse(producer(), on_disconnect=lambda: calls.append(1))
-        await asyncio.wait_for(response(http_scope(), receive, recording_send), 10)  # type: ignore[arg-type]
+        await asyncio.wait_for(response(http_scope(), served(receive, server), recording_send), 10)
     finally:
         sys.setrecursionlimit(limit)
     assert remaining == 0
@@ -746,11 +855,12 @@ async def test_watcher_handles_many_messages_without_recursion() -> None:
     assert send.chunks == [b"data: 1\r\n\r\n"]
 
 
-async def test_disconnect_after_the_end_is_ignored() -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_disconnect_after_the_end_is_ignored(server: str) -> None:
     """Servers report ``http.disconnect`` once the response is complete: not a client drop."""
     calls: list[int] = []
 
-    class DisconnectAtEnd(Client):
+    class DisconnectAtEnd(Client if server == "plain" else UvicornClient):  # type: ignore[misc]
         async def send(self, message: Any) -> None:
             await super().send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
@@ -767,12 +877,16 @@ async def test_disconnect_after_the_end_is_ignored() -> None:
     assert calls == []
 
 
-async def test_receive_raising_is_not_a_disconnect() -> None:
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("when", ["at_once", "after_a_wait"])
+async def test_receive_raising_is_not_a_disconnect(server: str, when: str) -> None:
     async def receive() -> Any:
+        if when == "after_a_wait":
+            await asyncio.sleep(0.01)
         raise RuntimeError("server without receive")
 
     send = Recorder()
-    await sse([1, 2])(http_scope(), receive, send)  # type: ignore[arg-type]
+    await sse([1, 2])(http_scope(), served(receive, server), send)
     assert send.body == b"data: 1\r\n\r\ndata: 2\r\n\r\n"
     assert send.ended
 
@@ -1210,3 +1324,77 @@ async def test_a_deadline_ends_the_stream_from_the_timer_wheel(
         await asyncio.gather(*(one() for _ in range(20)))
     assert ended == ["lifetime"] * 20
     assert caplog.records == []
+
+
+# -- what an open stream holds -----------------------------------------------------------------
+
+
+def _awaited_frames(task: asyncio.Task[Any]) -> list[str]:
+    """The functions of litestar_sse the task's coroutine chain is suspended in, outermost
+    first (each holds a frame for as long as the stream is open)."""
+    names: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        code = getattr(awaited, "cr_code", None) or getattr(awaited, "ag_code", None)
+        if code is not None and "litestar_sse" in code.co_filename:
+            names.append(code.co_qualname)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return names
+
+
+@pytest.mark.parametrize("managed", [False, True], ids=["response", "plugin_stream"])
+async def test_an_open_stream_holds_one_frame_per_step_of_the_send_loop(managed: bool) -> None:
+    """An idle stream is suspended in the send loop's own steps only: no frame of a wrapping
+    ``__call__`` or ``send_body`` (the SSE response's, the plugin's, Litestar's), each of
+    which an open stream would otherwise keep for its whole life. The plugin's stream still
+    registers, sends its preamble and leaves its registry."""
+    from litestar_sse._plugin.registry import ManagedSSEResponse, StreamRegistry
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.Event().wait()
+
+    client = UvicornClient()
+    registry = StreamRegistry()
+    response: Any = (
+        ManagedSSEResponse(
+            registry=registry,
+            preamble=b"retry: 5\r\n",
+            iterator=producer(),
+            item_encoder=make_item_encoder(),
+        )
+        if managed
+        else sse(producer())
+    )
+    task = asyncio.ensure_future(response(http_scope(), client.receive, client.send))
+    await asyncio.wait_for(client.body_sent.wait(), 5)
+    await asyncio.sleep(0.01)
+    assert _awaited_frames(task) == [
+        "ASGIStreamingResponse.__call__",
+        "ASGIStreamingResponse.send_body",
+        "ASGIStreamingResponse._run",
+    ]
+    if managed:
+        assert len(registry) == 1
+        assert response in registry._streams
+    client.disconnect.set()
+    await asyncio.wait_for(task, 5)
+    if managed:
+        assert len(registry) == 0
+        assert not registry._streams
+        assert b"".join(client.chunks).startswith(b"retry: 5\r\ndata: 1\r\n\r\n")
+
+
+async def test_streams_share_the_headers_they_send() -> None:
+    """Every stream keeps its response's headers for its whole life: once sent, equal headers
+    are one object for all of them, and each still sends all of its own."""
+    clients = [UvicornClient() for _ in range(2)]
+    responses = [sse([1], headers={"x-stream": "same"}) for _ in clients]
+    for client, response in zip(clients, responses, strict=True):
+        await client.run(response)
+    starts = [c.messages[0] for c in clients]
+    assert starts[0]["headers"] == starts[1]["headers"]
+    assert (b"x-stream", b"same") in starts[0]["headers"]
+    first, second = (r.headers.headers for r in responses)
+    assert first == second
+    assert all(a is b for a, b in zip(first, second, strict=True))

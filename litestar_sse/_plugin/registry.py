@@ -11,7 +11,7 @@ must be called there (the plugin's signal handler schedules it with ``call_soon_
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Awaitable, Coroutine, Hashable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -201,47 +201,61 @@ class ManagedSSEResponse(ASGIStreamingSSEResponse):
         self._hard_end: Alarm | None = None  # max_lifetime's hard end, grace_period after it
         self._taken_at_end: int | None = None  # bytes the client had taken when the body ended
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         """Send the stream, or a 503 with ``Retry-After`` if the app has too many open.
 
-        A refused stream's producer is closed at once, without running.
+        A refused stream's producer is closed at once, without running. Not a coroutine
+        function: it returns the send loop's own coroutine (the stream leaves the registry in
+        :meth:`_closed`), so an open stream keeps no frame of this call.
         """
-        registry = self.registry
-        if not registry.admit(self.client):
-            busy = ASGIResponse(
-                body=b"Too many open event streams, retry later.",
-                status_code=503,
-                media_type="text/plain",
-                headers={"retry-after": str(registry.retry_after), "cache-control": "no-store"},
-            )
-            try:
-                await busy(scope, receive, send)
-            finally:
-                await self._discard_producer()  # e.g. a broadcast subscription: unsubscribed now
-            return
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            registry.leave(self.client)
+        if not self.registry.admit(self.client):
+            return self._refuse(scope, receive, send)
+        return super().__call__(scope, receive, send)
 
-    async def send_body(self, send: Send, receive: Receive) -> None:
-        """Send the stream while it is registered; end it at shutdown or after its lifetime."""
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         registry = self.registry
+        busy = ASGIResponse(
+            body=b"Too many open event streams, retry later.",
+            status_code=503,
+            media_type="text/plain",
+            headers={"retry-after": str(registry.retry_after), "cache-control": "no-store"},
+        )
+        try:
+            await busy(scope, receive, send)
+        finally:
+            await self._discard_producer()  # e.g. a broadcast subscription: unsubscribed now
+
+    def _closed(self) -> None:
+        self.registry.leave(self.client)
+
+    def _open_body(self, send: Send) -> Awaitable[None] | None:
+        """Send the preamble, if any, then register the stream: at once if there is nothing to
+        send, else once the preamble is sent (see :meth:`_register`)."""
         if self.preamble or self.flush_headers:
-            await send({"type": "http.response.body", "body": self.preamble, "more_body": True})
-        # No await between here and the base send_body's start, so a stream in the set always
-        # has a running send loop that stop() can interrupt.
+            return self._send_preamble(send)
+        self._register()
+        return None
+
+    async def _send_preamble(self, send: Send) -> None:
+        await send({"type": "http.response.body", "body": self.preamble, "more_body": True})
+        self._register()
+
+    def _register(self) -> None:
+        """Join the open streams; end at shutdown, or after the lifetime. No await between
+        here and the send loop's start, so a stream in the set always has a running send loop
+        that stop() can interrupt."""
+        registry = self.registry
         registry._streams.add(self)
         if registry.closing:
             self.stop("shutdown", closing=registry.shutdown_event)
         elif registry.max_lifetime is not None:
             # Checked by the loop's timer wheel with the pings: no timer per stream.
             self.set_deadline(monotonic() + registry.max_lifetime)
-        try:
-            await super().send_body(send, receive)
-        finally:
-            registry._streams.discard(self)
-            self._keep_hard_end_if_stuck()
+
+    def _body_closed(self) -> None:
+        """The body ended: the stream leaves the open streams."""
+        self.registry._streams.discard(self)
+        self._keep_hard_end_if_stuck()
 
     def _keep_hard_end_if_stuck(self) -> None:
         """The stream ended: keep its hard end only if its connection still holds bytes the

@@ -9,7 +9,7 @@ a task, and events wait for it, so a ping never interleaves with an event.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse._validation import check_seconds
@@ -78,10 +78,14 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         ):
             self.headers["connection"] = "keep-alive"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the response, with ``Connection: keep-alive`` where it belongs."""
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+        """Send the response, with ``Connection: keep-alive`` where it belongs.
+
+        Not a coroutine function itself: it returns the base class's coroutine, so an open
+        stream keeps no frame of this call.
+        """
         self.add_keep_alive(scope)
-        await super().__call__(scope, receive, send)
+        return super().__call__(scope, receive, send)
 
     # -- pings ---------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ This is the hot path, so it avoids per-event overhead. There is no lock, no thre
 extra task per event. Each stream has:
 
 * the task the server runs the app in. It pulls items, encodes them and sends them.
-* one watcher task awaiting ``receive()``. On ``http.disconnect`` it stops the stream.
+* a watch awaiting ``receive()``; on ``http.disconnect`` it stops the stream. On uvicorn it is
+  no task: the coroutine of ``receive()`` is stepped by the loop's callbacks
+  (:mod:`~litestar_sse.asgi._watch`); elsewhere, and on trio, a task of its own.
 * at most one entry on the loop's timer wheel, only when pings, a send timeout or a deadline
   (the plugin's maximum lifetime) are set. It wakes at most once per interval and does what
   :mod:`~litestar_sse.asgi._state` decides: ping an idle stream (the SSE subclass), stop one
@@ -52,7 +54,7 @@ import contextvars
 import functools
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -86,6 +88,7 @@ from litestar_sse.asgi._transport import (
     receiving_transport,
     reset_connection,
 )
+from litestar_sse.asgi._watch import DisconnectWatch, watch_in_task
 
 if TYPE_CHECKING:
     from litestar.background_tasks import BackgroundTask, BackgroundTasks
@@ -120,6 +123,10 @@ _OPEN: Final = frozenset((_IDLE, _WRITING, _PINGING))
 # if it is endless). One ``sleep(0)`` per 256 events costs ~3% of the send loop with a send()
 # that does nothing, less with a real server's.
 _YIELD_EVERY: Final = 256
+
+# Headers shared by the streams that send them (see _share_headers), up to this many.
+_SHARED_HEADERS_MAX: Final = 256
+_SHARED_HEADERS: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
 
 
 class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
@@ -170,7 +177,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_partial",
         "_partial_sent",
         "_pass_reason",
-        "_route",
+        "_request",
         "_scope",
         "_send",
         "_source",
@@ -269,7 +276,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         # then (-1: none), see TimedStream._check_taken.
         self._taken_due = 0.0
         self._taken_by = -1
-        self._route = "?"  # for the logs: the route's path template
+        self._request: Scope | None = None  # for the logs: see _route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -277,12 +284,23 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             # Litestar passes is_head_response only for file responses; without this a HEAD on
             # an endless stream would run it forever while the server discards the body.
             self.is_head_response = True
-        self._route = f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
+        self._request = scope
+        # Litestar's ASGIResponse.__call__, inline: one coroutine frame fewer per open stream.
         try:
-            await super().__call__(scope, receive, send)
+            await self.start_response(send=send)
+            _share_headers(self.headers.headers)
+            if self.is_head_response:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await self.send_body(send=send, receive=receive)
+            await self.after_response()
         finally:
             if not self._iterated:
                 await self._discard_producer()
+            self._closed()
+
+    def _closed(self) -> None:
+        """Called when the response is over, sent or not (a hook for subclasses)."""
 
     async def _discard_producer(self) -> None:
         """Close the producer of a body that was never sent (see :func:`close_producer`)."""
@@ -298,75 +316,96 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         Returns when the stream is exhausted, the client disconnected, a send timed out or the
         stream was stopped by :meth:`stop`.
         """
+        opening = self._open_body(send)
+        if opening is not None:
+            await opening
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None  # trio (see asgi/_runtime.py): asked once per stream
-        if loop is not None:
-            host: Any = asyncio.current_task()
-            assert host is not None
-            self._wheel = timer_wheel(loop)
-        else:
-            import trio
-
-            host = trio.lowlevel.current_task()
-            self._scope = trio.CancelScope()  # before _host: stop() cancels it from now on
-            self._wheel = current_wheel()
-        self._host, self._send = host, send
-        # Pings and send-timeout checks run from the loop's timer wheel, outside this task:
-        # they run in the request's context, so tracing and logging middleware that read a
-        # ContextVar in send() see this request. (The task's own context from Python 3.12,
-        # a copy of it before; trio's task context.)
-        get_context = getattr(host, "get_context", None)
-        if get_context is not None:
-            self._context = get_context()
-        else:
-            self._context = getattr(host, "context", None) or contextvars.copy_context()
-        # The server's transport, where its receive() shows it (uvicorn): for the timer's
-        # check of what the client took, and a hard end's reset (asgi/_transport.py).
-        self._connection = receiving_transport(receive)
-        if loop is not None:
-            watcher: Any = loop.create_task(self._watch_disconnect(receive))
-        else:
-            watcher = spawn(self._watch_disconnect(receive), "litestar_sse.disconnect_watcher")
-        COUNTERS.streams_started += 1
-        if self._state is _NEW:
-            self._state = _IDLE
-        if (
-            self.ping_interval is not None
-            or self.send_timeout is not None
-            or self._deadline is not None
-        ):
-            self._last_write = monotonic()
-            self._arm_timer(self._last_write)
-        try:
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None  # trio (see asgi/_runtime.py): asked once per stream
             if loop is not None:
-                await self._run(send)
+                host: Any = asyncio.current_task()
+                assert host is not None
+                self._wheel = timer_wheel(loop)
             else:
-                await self._run_on_trio(send)
+                import trio
+
+                host = trio.lowlevel.current_task()
+                self._scope = trio.CancelScope()  # before _host: stop() cancels it from now on
+                self._wheel = current_wheel()
+            self._host, self._send = host, send
+            # Pings and send-timeout checks run from the loop's timer wheel, outside this task:
+            # they run in the request's context, so tracing and logging middleware that read a
+            # ContextVar in send() see this request. (The task's own context from Python 3.12,
+            # a copy of it before; trio's task context.)
+            get_context = getattr(host, "get_context", None)
+            if get_context is not None:
+                self._context = get_context()
+            else:
+                self._context = getattr(host, "context", None) or contextvars.copy_context()
+            # The server's transport, where its receive() shows it (uvicorn): for the timer's
+            # check of what the client took, and a hard end's reset (asgi/_transport.py).
+            self._connection = connection = receiving_transport(receive)
+            COUNTERS.streams_started += 1
+            if self._state is _NEW:
+                self._state = _IDLE
+            # After IDLE: a receive() that reports the disconnect at once stops the stream here.
+            watcher: Any
+            if connection is not None and loop is not None:
+                # uvicorn's receive() waits on plain futures: no task of its own (asgi/_watch.py).
+                watcher = DisconnectWatch(receive, self._disconnected, loop, self._context)
+            elif loop is not None:
+                watcher = loop.create_task(watch_in_task(receive, self._disconnected))
+            else:
+                watcher = spawn(watch_in_task(receive, self._disconnected), "litestar_sse.watcher")
+            if (
+                self.ping_interval is not None
+                or self.send_timeout is not None
+                or self._deadline is not None
+            ):
+                self._last_write = monotonic()
+                self._arm_timer(self._last_write)
+            try:
+                if loop is not None:
+                    await self._run(send)
+                else:
+                    await self._run_on_trio(send)
+            finally:
+                self._state = _DONE
+                COUNTERS.streams_ended += 1
+                if self.stop_reason is not None:
+                    stops = COUNTERS.stops
+                    stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
+                self._context = None  # the request's context: not kept alive by the response
+                self._disarm_timer()  # the wheel keeps no reference to an ended stream
+                self._drop_ping()
+                source, self._source = self._source, None
+                if source is not None:
+                    await self._close_source(source)
+                connection = self._connection
+                if connection and connection.is_closing() and not watcher.done():
+                    # Reset by the stop (see asgi/_transport.py): the server reports the loss to
+                    # receive() within a turn or two; returning before it would make the server
+                    # log an error for a response it sees as incomplete.
+                    ended = watcher.ended() if isinstance(watcher, DisconnectWatch) else watcher
+                    await asyncio.wait((ended,), timeout=1.0)
+                watcher.cancel()
+            if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
+                await run_disconnect_handler(
+                    self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
+                )
         finally:
-            self._state = _DONE
-            COUNTERS.streams_ended += 1
-            if self.stop_reason is not None:
-                stops = COUNTERS.stops
-                stops[self.stop_reason] = stops.get(self.stop_reason, 0) + 1
-            self._context = None  # the request's context: not kept alive by the response
-            self._disarm_timer()  # the wheel keeps no reference to an ended stream
-            self._drop_ping()
-            source, self._source = self._source, None
-            if source is not None:
-                await self._close_source(source)
-            connection = self._connection
-            if connection and connection.is_closing() and not watcher.done():
-                # Reset by the stop (see asgi/_transport.py): the server reports the loss to
-                # receive() within a turn or two; returning before it would make the server
-                # log an error for a response it sees as incomplete.
-                await asyncio.wait((watcher,), timeout=1.0)
-            watcher.cancel()
-        if self.stop_reason in CLIENT_GONE and self.on_disconnect is not None:
-            await run_disconnect_handler(
-                self.on_disconnect, self.stop_reason, self._pass_reason, self.get_logger()
-            )
+            self._body_closed()
+
+    def _open_body(self, send: Send) -> Awaitable[None] | None:
+        """Called as the body starts, before the send loop: an awaitable to await first, or
+        ``None``. A hook for subclasses (the plugin's registry), which costs no frame of its
+        own for the stream's whole life, as overriding ``send_body`` would."""
+        return None
+
+    def _body_closed(self) -> None:
+        """Called once the body ended, after ``on_disconnect``: the hook's other end."""
 
     async def _close_source(self, source: AsyncIterator[Any]) -> None:
         """Close the producer (its ``finally`` may await), within ``cleanup_timeout``."""
@@ -400,63 +439,6 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 if self._state is _STOPPING and self._closing is not None:
                     await self._end_cleanly(send, self._closing)
 
-    async def _stream(self, send: Send) -> None:
-        self._iterated = True
-        encode = self.item_encoder or functools.partial(encode_chunk, encoding=self.encoding)
-        if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
-            encode = COUNTERS.counting(encode)
-        timed = self._timer_slot is not None
-        source: Any = self.iterator
-        iterator = as_async_source(source)
-        if iterator is not None:
-            self._source = iterator
-            sends = 0  # added to the process's counters every _YIELD_EVERY events
-            # Locals: read once per event.
-            idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
-            pause = sleep_of_run()  # the turn given every `every` events
-            try:
-                async for item in iterator:
-                    body = encode(item)
-                    # Inline: a coroutine call per event would cost more than all of this.
-                    if self._state is not idle:
-                        await self._wait_turn()
-                    if timed:  # only the timer needs to know that a write is in flight
-                        self._state = writing
-                        self._last_write = monotonic()
-                    try:
-                        if len(body) <= most:
-                            await send(
-                                {"type": "http.response.body", "body": body, "more_body": True}
-                            )
-                        else:
-                            await self._send_slices(send, body, timed)
-                    except OSError:
-                        self.stop("disconnect")
-                        return
-                    if timed and self._state is writing:
-                        self._state = idle
-                    sends += 1
-                    if sends == every:
-                        COUNTERS.events_sent += sends
-                        sends = 0
-                        # let the disconnect watcher run (see above)
-                        await pause(0)
-            except Exception as exc:
-                self._producer_failed(exc)
-            finally:
-                COUNTERS.events_sent += sends
-        elif not await stream_batches(
-            iter(source),
-            encode,
-            self._write,
-            self._producer_failed,
-            yield_every=_YIELD_EVERY,
-            cleanup_timeout=self.cleanup_timeout,
-            route=self._route,
-        ):
-            return
-        await self._finish(send)
-
     async def _write(self, body: bytes, events: int) -> bool:
         """Write one chunk of ``events`` events, as the loop above does inline; False: gone."""
         COUNTERS.events_sent += events
@@ -476,13 +458,9 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             self._state = _IDLE
         return True
 
-    async def _watch_disconnect(self, receive: Receive) -> None:
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass  # request body the handler did not read
-        except Exception:
-            return
-        if self._state in (_IDLE, _WRITING, _PINGING):
+    def _disconnected(self) -> None:
+        """The server reported the client gone (its ``http.disconnect``)."""
+        if self._state in _OPEN:
             self.stop("disconnect")
 
     # -- stopping (every early end goes through stop) ------------------------------------------
@@ -597,7 +575,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         _LOGGER.warning(
             "The producer of the event stream %s was still cleaning up after %.1f s (%s); "
             "its cleanup was cancelled",
-            self._route,
+            self._route(),
             took,
             why,
         )
@@ -627,10 +605,72 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         """Stream the producer, and end the body as the stream's stop (if any) says."""
         try:
             try:
-                if self._state is not _STOPPING:
-                    await self._stream(send)
-                elif self._closing is not None:  # stopped before it started: no producer runs
-                    await self._end_cleanly(send, self._closing)
+                if self._state is _STOPPING:  # stopped before it started: no producer runs
+                    if self._closing is not None:
+                        await self._end_cleanly(send, self._closing)
+                    return
+                # The producer's loop, inline here: one frame fewer per open stream.
+                self._iterated = True
+                encode = self.item_encoder or functools.partial(
+                    encode_chunk, encoding=self.encoding
+                )
+                if COUNTERS.count_bytes:  # only once metrics are exported: a call per event
+                    encode = COUNTERS.counting(encode)
+                timed = self._timer_slot is not None
+                source: Any = self.iterator
+                iterator = as_async_source(source)
+                if iterator is not None:
+                    self._source = iterator
+                    sends = 0  # added to the process's counters every _YIELD_EVERY events
+                    # Locals: read once per event.
+                    idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
+                    pause = sleep_of_run()  # the turn given every `every` events
+                    try:
+                        async for item in iterator:
+                            body = encode(item)
+                            # Inline: a coroutine call per event would cost more than all of this.
+                            if self._state is not idle:
+                                await self._wait_turn()
+                            if timed:  # only the timer needs to know that a write is in flight
+                                self._state = writing
+                                self._last_write = monotonic()
+                            try:
+                                if len(body) <= most:
+                                    await send(
+                                        {
+                                            "type": "http.response.body",
+                                            "body": body,
+                                            "more_body": True,
+                                        }
+                                    )
+                                else:
+                                    await self._send_slices(send, body, timed)
+                            except OSError:
+                                self.stop("disconnect")
+                                return
+                            if timed and self._state is writing:
+                                self._state = idle
+                            sends += 1
+                            if sends == every:
+                                COUNTERS.events_sent += sends
+                                sends = 0
+                                # let the disconnect watcher run (see above)
+                                await pause(0)
+                    except Exception as exc:
+                        self._producer_failed(exc)
+                    finally:
+                        COUNTERS.events_sent += sends
+                elif not await stream_batches(
+                    iter(source),
+                    encode,
+                    self._write,
+                    self._producer_failed,
+                    yield_every=_YIELD_EVERY,
+                    cleanup_timeout=self.cleanup_timeout,
+                    route=self._route(),
+                ):
+                    return
+                await self._finish(send)
             finally:
                 self._end_cleanup()  # what the producer did as the stop landed is over
         except asyncio.CancelledError as exc:
@@ -839,6 +879,14 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _route(self) -> str:
+        """The request's method and route (its path template) for a log line, made when one is
+        written rather than kept by every open stream."""
+        scope: Any = self._request
+        if scope is None:
+            return "?"
+        return f"{scope.get('method', '')} {scope.get('path_template') or scope.get('path')}"
+
     def get_logger(self) -> logging.Logger:
         """The logger producer errors go to."""
         return self.logger or _LOGGER
@@ -856,6 +904,23 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 self._tail = self.on_error(exc)
             except Exception:
                 logger.exception("Exception raised by the on_error handler")
+
+
+def _share_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """Replace each header, once sent, by an equal one shared by every stream: a response keeps
+    its headers for its whole life, and most streams send the same few. Bounded: past
+    :data:`_SHARED_HEADERS_MAX` distinct headers (values that differ per request), new ones
+    stay the stream's own."""
+    shared = _SHARED_HEADERS
+    for index, header in enumerate(headers):
+        if type(header) is not tuple:
+            continue
+        kept = shared.get(header)
+        if kept is None:
+            if len(shared) >= _SHARED_HEADERS_MAX:
+                continue
+            kept = shared[header] = header
+        headers[index] = kept
 
 
 def _summary(exc: BaseException) -> str:
