@@ -891,6 +891,35 @@ async def test_receive_raising_is_not_a_disconnect(server: str, when: str) -> No
     assert send.ended
 
 
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_receive_whose_wait_is_cancelled_is_not_a_disconnect(server: str) -> None:
+    """A future that receive() waits for, cancelled under it: the watch ends as a watching
+    task would, nothing escapes into the event loop's exception handler, the stream goes on."""
+    loop = asyncio.get_running_loop()
+    escaped: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: escaped.append(context))
+
+    async def receive() -> Any:
+        waiter = loop.create_future()
+        loop.call_later(0.01, waiter.cancel)
+        return await waiter
+
+    async def producer() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.sleep(0.05)  # the wait is cancelled meanwhile
+        yield 2
+
+    send = Recorder()
+    try:
+        await sse(producer())(http_scope(), served(receive, server), send)
+    finally:
+        loop.set_exception_handler(previous)
+    assert send.body == b"data: 1\r\n\r\ndata: 2\r\n\r\n"
+    assert send.ended
+    assert escaped == []
+
+
 async def test_oserror_from_send_is_a_disconnect() -> None:
     state = {"finally": False}
 

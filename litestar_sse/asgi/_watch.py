@@ -99,7 +99,8 @@ class DisconnectWatch:
                 self._steps = None
                 self._gone()
                 return
-            except Exception:  # as a watching task: a receive() that raises is no disconnect
+            except (Exception, asyncio.CancelledError):  # as a watching task: a receive() that
+                # raises, or whose future was cancelled, is no disconnect
                 self._steps = None
                 self._end()
                 return
