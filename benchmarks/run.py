@@ -25,6 +25,7 @@ SCENARIOS = (
     "client",
     "scale",
     "redis_publish",
+    "redis_capacity",
 )
 # A full run takes ~10 minutes; this only stops a hung run.
 RUN_TIMEOUT = 3600.0
