@@ -13,6 +13,10 @@ way to publish to that topic from the same process:
     Litestar app; the handler returns ``await broadcaster.subscribe(...)``. Pings every 15 s
     (none fires during a run), ids, history and the slow-subscriber policy are on, as in
     production.
+``litestar_sse hub``
+    The same ``Broadcaster`` behind a bare ASGI app (no Litestar, no send loop): each request
+    sends the chunks of ``subscription.wire_chunks()``. Not a scenario row: it tells the hub's
+    own cost per delivery from the framework's (``--hub "litestar_sse hub"``).
 ``litestar channels``
     Litestar 2.25's own ``ChannelsPlugin`` (memory backend) feeding Litestar's
     ``ServerSentEvent``: what a Litestar app without this package would write. Its publish is
@@ -132,6 +136,42 @@ class LitestarSSEHub(Hub):
         return self.broadcaster.stats().subscribers.get(TOPIC, 0)
 
 
+class BareHub(Hub):
+    name = "litestar_sse hub"
+    listens_for_disconnect = False
+
+    def __init__(self) -> None:
+        from litestar_sse.broadcast import Broadcaster, MemoryBackend, Retention
+
+        self.broadcaster = Broadcaster(
+            MemoryBackend(retention=Retention(max_events=100)), max_queue=MAX_QUEUE
+        )
+        self.app = self._app
+
+    async def publish(self, data: str) -> None:
+        await self.broadcaster.publish(TOPIC, data)
+
+    def subscribers(self) -> int:
+        return self.broadcaster.stats().subscribers.get(TOPIC, 0)
+
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                kind = (await receive())["type"]
+                if kind == "lifespan.startup":
+                    await self.broadcaster.start()
+                elif kind == "lifespan.shutdown":
+                    await self.broadcaster.close()
+                await send({"type": kind + ".complete"})
+                if kind == "lifespan.shutdown":
+                    return
+        await receive()  # the request
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        subscription = await self.broadcaster.open_subscription(TOPIC)
+        async for chunk in subscription.wire_chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
 class ChannelsHub(Hub):
     name = "litestar channels"
 
@@ -170,6 +210,7 @@ class ChannelsHub(Hub):
 HUBS: dict[str, type[Hub]] = {
     RawHub.name: RawHub,
     LitestarSSEHub.name: LitestarSSEHub,
+    BareHub.name: BareHub,
     ChannelsHub.name: ChannelsHub,
 }
 

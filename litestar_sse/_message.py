@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -29,15 +29,18 @@ from litestar_sse.codec._encoder import (
 
 __all__ = (
     "MESSAGE_FIELDS",
+    "SEND_AS_IS",
     "ItemEncoder",
     "RawEvent",
     "ServerSentEventMessage",
+    "WireSource",
     "data_text",
     "default_enc_hook",
     "is_litestar_message",
     "is_message_type",
     "make_item_encoder",
     "unsupported_type_message",
+    "wire_chunks_of",
 )
 
 LITESTAR_MESSAGE_MODULE: Final = "litestar.response.sse"
@@ -178,6 +181,30 @@ class RawEvent(msgspec.Struct, frozen=True):
         """Return the text as bytes (UTF-8 for ``str``)."""
         text = self.text
         return text if isinstance(text, bytes) else to_utf8(text)
+
+
+class WireSource(Protocol):
+    """A stream's content whose items, taken from :meth:`wire_chunks`, are already the bytes
+    of whole events (a broadcast subscription). A stream sends them as they are: the choice
+    is made once per stream, from the content, never per item, so ``bytes`` that a handler
+    yields keep their meaning (data)."""
+
+    def wire_chunks(self) -> AsyncIterable[bytes]:
+        """The content's items as wire bytes: chunks of whole events, sent as they are."""
+        ...
+
+
+def wire_chunks_of(content: object) -> AsyncIterable[bytes] | None:
+    """The wire bytes of ``content`` if it is a :class:`WireSource`, else ``None``."""
+    wire_chunks = getattr(type(content), "wire_chunks", None)
+    if wire_chunks is None or not callable(wire_chunks):
+        return None
+    return wire_chunks(content)  # type: ignore[no-any-return]
+
+
+SEND_AS_IS: Final[ItemEncoder] = bytes
+"""The item encoder of a :class:`WireSource`'s chunks: ``bytes`` gives back the very ``bytes``
+object it is handed (a C call, no Python frame per item)."""
 
 
 def data_text(data: Any, json_encode: JSONEncode) -> bytes:

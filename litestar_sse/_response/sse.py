@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.types import Empty, EmptyType
 
 from litestar_sse._error_events import ErrorEvent
-from litestar_sse._message import ItemEncoder, make_item_encoder
+from litestar_sse._message import SEND_AS_IS, ItemEncoder, make_item_encoder, wire_chunks_of
 from litestar_sse._response.host import StreamDefaults, check_stream_defaults, stream_host
 from litestar_sse._response.stream import Stream, StreamContent, improperly_configured
 from litestar_sse._serialization import json_encoder
@@ -51,7 +51,9 @@ class ServerSentEvent(Stream):
     ``event``, ``id``, ``retry``, ``comment``, ``sep``), a
     :class:`~litestar_sse.ServerSentEventMessage`, a :class:`~litestar_sse.RawEvent`, or any
     typed object (msgspec Struct, dataclass, pydantic model, list, ...) which is sent as JSON
-    ``data`` using the app's ``type_encoders``.
+    ``data`` using the app's ``type_encoders``. A content that gives its items as wire bytes (a
+    broadcast :class:`~litestar_sse.broadcast.Subscription`, see
+    its ``wire_chunks()``) is sent as those bytes, chunk by chunk.
 
     Args:
         content: str/bytes (one event), a sync or async iterable/iterator/generator of items,
@@ -253,7 +255,11 @@ class ServerSentEvent(Stream):
             "sep": sep,
             "json_encode": json_encoder(encoders),
         }
-        kwargs["item_encoder"] = self.make_item_encoder(**fields)
+        wire = wire_chunks_of(kwargs["iterator"])
+        if wire is None:
+            kwargs["item_encoder"] = self.make_item_encoder(**fields)
+        else:  # whole events' bytes already (a broadcast subscription): sent as they are
+            kwargs["iterator"], kwargs["item_encoder"] = wire, SEND_AS_IS
         if error_event is not None:
             # Encoded like an untyped item (a typed stream's checks do not apply to it).
             kwargs["on_error"] = _ErrorEncoder(error_event, make_item_encoder(**fields))

@@ -111,7 +111,7 @@ class MessageSubscription:
                 self._marked = True
                 return BacklogEnd(self.resumed_from)
             try:
-                raw = await self.subscription.__anext__()
+                chunk = await self.subscription.next_chunk()
             except StopAsyncIteration:
                 if self.subscription.revoked is not None:
                     continue  # ended by its authorization: say so
@@ -120,7 +120,7 @@ class MessageSubscription:
             if self.subscription.revoked is not None:
                 continue  # the closing event: said as AuthorizationEnded
             # Parsed at once: the events just taken are still in their topics' feeds.
-            self._parse(raw.encode())
+            self._parse(chunk)
 
     def _offer(self, item: MessageItem) -> None:
         self._ready.append(item)

@@ -1,7 +1,8 @@
 """``BroadcastStats``: what one broadcaster counted, read when asked (metrics' source).
 
-Every counter is a plain integer increment where the thing happens (the fan-out, a
-subscription, a publish); nothing is computed per event for the stats. They are read here,
+Every counter is a plain integer increment where the thing happens, in the fan-out's one
+:class:`~litestar_sse.broadcast._hub.counters.HubCounters` (which its subscriptions are handed)
+or the broadcaster's publish count; nothing is computed per event for the stats. They are read here,
 on demand, by :meth:`Broadcaster.stats() <litestar_sse.broadcast.Broadcaster.stats>`.
 """
 
@@ -82,19 +83,20 @@ class BroadcastStats:
 def read_stats(fanout: FanOut, published: int, backend: BroadcastBackend) -> BroadcastStats:
     """The counters of the broadcaster whose fan-out is ``fanout``, read now."""
     queue_bytes, queue_bytes_max = fanout.queued_bytes()
+    counters = fanout.counters
     backend_stats = backend.stats()
     return BroadcastStats(
         subscribers=fanout.subscriber_counts(),
         published=published,
-        received=fanout.received,
-        delivered=fanout.delivered,
-        dropped=fanout.dropped,
-        disconnected=fanout.disconnected,
+        received=counters.received,
+        delivered=counters.delivered,
+        dropped=counters.dropped,
+        disconnected=counters.disconnected,
         queue_bytes=queue_bytes,
         queue_bytes_max=queue_bytes_max,
-        resumes=fanout.resumes,
-        replayed=fanout.replayed,
-        gaps=dict(fanout.gaps),
-        backend_errors={**fanout.errors, "reader": backend_stats.reader_errors},
+        resumes=counters.resumes,
+        replayed=counters.replayed,
+        gaps=dict(counters.gaps),
+        backend_errors={**counters.errors, "reader": backend_stats.reader_errors},
         backend_reconnects=backend_stats.reconnects,
     )

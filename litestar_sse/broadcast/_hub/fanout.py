@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from litestar_sse.broadcast._backends.base import BACKEND_ERRORS
-from litestar_sse.broadcast._events.format import GAP_REASONS
 from litestar_sse.broadcast._hub.backlog import JOIN_BYTES
+from litestar_sse.broadcast._hub.counters import PEAK_PERIOD, HubCounters
 from litestar_sse.broadcast._hub.feeds import Inbox, TopicFeed
 from litestar_sse.broadcast._hub.limits import Held
 from litestar_sse.broadcast._hub.subscription import Subscription
@@ -40,13 +38,10 @@ __all__ = ("PEAK_PERIOD", "FanOut", "Subscription")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
-PEAK_PERIOD: Final = 10.0
-"""Seconds of a period of ``queue_bytes_max`` (see :meth:`FanOut.queued_bytes`)."""
-
 
 class FanOut:
-    """The local subscribers of a broadcaster, by topic, and its counters (integers added
-    to where things happen; read by :mod:`~litestar_sse.broadcast._stats`).
+    """The local subscribers of a broadcaster, by topic. Its :class:`HubCounters` are handed
+    to each subscription, which counts there (read by :mod:`~litestar_sse.broadcast._stats`).
 
     Args:
         format: How gap events are written.
@@ -58,26 +53,15 @@ class FanOut:
     """
 
     __slots__ = (
-        "_peak_since",
         "_subscriptions",
-        "delivered",
-        "disconnected",
+        "counters",
         "drop_oldest",
-        "dropped",
-        "errors",
         "feeds",
         "format",
-        "gaps",
         "join_bytes",
         "max_queue",
         "max_queue_bytes",
         "on_idle",
-        "queue_peak",
-        "queue_peak_before",
-        "received",
-        "replayed",
-        "resumes",
-        "sending_bytes",
     )
 
     def __init__(
@@ -98,28 +82,12 @@ class FanOut:
         self.on_idle = on_idle
         self.feeds: dict[str, TopicFeed] = {}
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
-        self.received = 0
-        self.delivered = 0
-        self.dropped = 0
-        self.disconnected = 0
-        self.resumes = 0
-        self.replayed = 0
-        self.gaps = dict.fromkeys(GAP_REASONS, 0)
-        """Gap events handed to subscribers, by reason."""
-        self.errors = dict.fromkeys(BACKEND_ERRORS, 0)
-        """Calls that found the backend unavailable, by what failed (``BACKEND_ERRORS``)."""
-        self.sending_bytes = 0
-        """Bytes of the chunks the subscribers are writing, each up to ``join_bytes``."""
-        self.queue_peak = 0
-        """The most bytes one subscriber had queued when it was looked at (when it came for
-        events, or its topic's ring was trimmed), in this period of :data:`PEAK_PERIOD`."""
-        self.queue_peak_before = 0
-        """The same in the period before."""
-        self._peak_since = time.monotonic()
+        self.counters = HubCounters()
+        """What this fan-out and its subscriptions counted."""
 
     def deliver(self, topic: str, position: int, chunk: bytes) -> None:
         """Hand one encoded event to the subscribers of ``topic``; never blocks."""
-        self.received += 1
+        self.counters.received += 1
         feed = self.feeds.get(topic)
         if feed is not None:
             feed.append(position, chunk)
@@ -140,7 +108,7 @@ class FanOut:
             feed.count += 1
             feed.taken += feed.total  # it starts at the head: nothing of it to take
             feeds.append(feed)
-        subscription = Subscription(self, tuple(feeds))  # joins its feeds
+        subscription = Subscription(self, tuple(feeds), self.counters)  # joins its feeds
         self._subscriptions.add(subscription)
         return subscription
 
@@ -163,11 +131,11 @@ class FanOut:
         """Count a call that found the backend unavailable (``failed``: one of
         ``BACKEND_ERRORS``), for the stats: the broadcaster's publishes and the pipeline's
         reads; subscriptions count their own replays."""
-        self.errors[failed] += 1
+        self.counters.note_error(failed)
 
     def drop_sending(self, held: Held) -> None:
         """A subscriber's stream ended: the chunk it was writing is not queued any more."""
-        self.sending_bytes -= held.sending
+        self.counters.sending_bytes -= held.sending
         held.sending = 0
         held.writing = False
 
@@ -192,11 +160,7 @@ class FanOut:
         topic, none per subscriber. And the most one subscriber had queued when it was
         looked at, in the last :data:`PEAK_PERIOD` seconds at least (the current period and
         the one before; a read starts a new period once the current one is that old)."""
-        queued = self.sending_bytes
+        queued = self.counters.sending_bytes
         for feed in self.feeds.values():
             queued += feed.count * feed.total - feed.taken
-        now = time.monotonic()
-        if now - self._peak_since >= PEAK_PERIOD:
-            self.queue_peak_before, self.queue_peak = self.queue_peak, 0
-            self._peak_since = now
-        return queued, max(self.queue_peak, self.queue_peak_before)
+        return queued, self.counters.peak()

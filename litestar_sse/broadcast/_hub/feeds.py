@@ -1,12 +1,13 @@
 """The recent events of one topic with local subscribers, and who to wake when it grows.
 
-A topic keeps two kinds of waiting subscribers. One of a single topic registers each time it
-waits and is woken by the next event. One of several topics has an :class:`Inbox`, kept by
-each of its topics while it is up to date with it: the next event there notes the topic in
-the inbox (once: the topic then forgets the inbox until the subscriber took its events) and
-wakes it. Taking events then looks at the noted topics only, so an event costs the same
-whether a subscriber follows two topics or thousands, and a publish to a topic touches only
-that topic's subscribers.
+A topic keeps two kinds of waiting subscribers. One of a single topic registers the future it
+waits on each time it waits, and the next event resolves it: waking the topic's idle
+subscribers is one pass over their futures, no call into each subscriber. One of several
+topics has an :class:`Inbox`, kept by each of its topics while it is up to date with it:
+the next event there notes the topic in the inbox (once: the topic then forgets the inbox
+until the subscriber took its events) and wakes it. Taking events then looks at the noted
+topics only, so an event costs the same whether a subscriber follows two topics or
+thousands, and a publish to a topic touches only that topic's subscribers.
 
 A topic keeps its recent events as references to the one ``bytes`` object each event was
 encoded into, shared by every subscriber, and the byte offset at which each starts, so what a
@@ -26,9 +27,6 @@ __all__ = ("Inbox", "Subscriber", "TopicFeed")
 
 class Subscriber(Protocol):
     """What a topic needs of a subscription (:class:`~.subscription.Subscription`)."""
-
-    def wake(self) -> None:
-        """Wake the subscriber if it waits for an event (a single-topic one, in ``waiters``)."""
 
     def check_lag(self, feed: TopicFeed, head: int) -> None:
         """Disconnect the subscriber if it fell too far behind ``feed`` (whose head is
@@ -95,8 +93,9 @@ class TopicFeed:
         """Of ``total``, the bytes each subscription took (or skipped), all added up: the
         subscriptions have ``count * total - taken`` bytes of this topic not taken yet."""
         self.subscriptions: weakref.WeakSet[Subscriber] = weakref.WeakSet()
-        self.waiters: dict[Subscriber, None] = {}
-        """Single-topic subscriptions waiting for the next event (an ordered set)."""
+        self.waiters: dict[asyncio.Future[None], None] = {}
+        """The futures single-topic subscriptions wait on for the next event, all pending
+        (an ordered set: they are woken in the order they came)."""
         self.inboxes: dict[Inbox, None] = {}
         """Multi-topic subscriptions up to date with this topic (an ordered set)."""
 
@@ -146,17 +145,19 @@ class TopicFeed:
         waiters = self.waiters
         if waiters:
             self.waiters = {}
-            for subscription in waiters:
-                subscription.wake()
+            for future in waiters:
+                # pending but for a wait cancelled since (its task has not run yet)
+                if not future.done():
+                    future.set_result(None)
         inboxes = self.inboxes
         if inboxes:
             # Each is told once; it registers again when it has taken this topic's events.
             self.inboxes = {}
             for inbox in inboxes:
                 inbox.ready[self] = None
-                future = inbox.future
-                if future is not None and not future.done():
-                    future.set_result(None)
+                waiting = inbox.future
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
 
     def _trim(self) -> None:
         # Once per ``keep + 16`` events or ``keep_bytes`` bytes: the only time the subscriber

@@ -21,20 +21,13 @@ __all__ = ("Held", "Limits", "drop_to_limits", "over_limit", "take_batch")
 
 
 class Limits(Protocol):
-    """The limits and counters of the fan-out a subscriber belongs to."""
+    """The limits of the fan-out a subscriber belongs to."""
 
     format: EventFormat
     max_queue: int
     max_queue_bytes: int
     join_bytes: int
     drop_oldest: bool
-    dropped: int
-    delivered: int
-    sending_bytes: int
-    queue_peak: int
-    replayed: int
-    gaps: dict[str, int]
-    errors: dict[str, int]
 
 
 class Held:
@@ -47,7 +40,8 @@ class Held:
         self.offsets = offsets
         """Per topic, the byte offset (in the topic's ``total``) up to which it took events."""
         self.sending = 0
-        """Bytes of the chunk being written, as counted in ``FanOut.sending_bytes``."""
+        """Bytes of the chunk being written, up to the join budget (as counted in
+        ``HubCounters.sending_bytes`` while ``writing``): what a limit counts in flight."""
         self.writing = True
         """False once the stream ended: nothing more is in flight."""
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse._message import RawEvent
@@ -25,22 +25,18 @@ from litestar_sse.broadcast._hub.limits import Held, Limits, drop_to_limits, ove
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast._backends.base import Snapshot
+    from litestar_sse.broadcast._hub.counters import HubCounters
     from litestar_sse.broadcast._hub.feeds import TopicFeed
 
-__all__ = ("Guard", "Hub", "Subscription")
+__all__ = ("Guard", "Hub", "Subscription", "WireChunks")
 
 logger: Final = logging.getLogger("litestar_sse.broadcast")
 
 
 class Hub(Limits, Protocol):
     """What a subscription needs of the fan-out it belongs to
-    (:class:`~litestar_sse.broadcast._hub.fanout.FanOut`): its limits, its counters, and to be
-    told when it is over."""
-
-    resumes: int
-    disconnected: int
-    sending_bytes: int
-    queue_peak: int
+    (:class:`~litestar_sse.broadcast._hub.fanout.FanOut`): its limits, and to be told when it
+    is over. (Its counters are handed to the subscription on their own.)"""
 
     def release(
         self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
@@ -49,6 +45,15 @@ class Hub(Limits, Protocol):
 
     def drop_sending(self, held: Held) -> None:
         """The subscriber's stream ended: the chunk it was writing is not queued any more."""
+
+
+def _future_factory() -> Callable[[], Any]:
+    """What makes a future of the running loop: asyncio's own ``create_future``, looked up
+    once (trio: :func:`~litestar_sse.asgi._runtime.create_future`)."""
+    try:
+        return asyncio.get_running_loop().create_future
+    except RuntimeError:
+        return runtime.create_future
 
 
 class Guard(Protocol):
@@ -88,8 +93,10 @@ class Subscription:
         "_after",
         "_backlog",
         "_closed",
+        "_counters",
         "_cursors",
         "_fanout",
+        "_feed",
         "_feeds",
         "_final",
         "_finalizer",
@@ -97,8 +104,8 @@ class Subscription:
         "_guard",
         "_held",
         "_inbox",
+        "_new_future",
         "_resumed",
-        "_sending",
         "_sending_events",
         "_slot",
         "_unsending",
@@ -115,18 +122,24 @@ class Subscription:
 
     _fanout: Hub
 
-    def __init__(self, fanout: Hub, feeds: tuple[TopicFeed, ...]) -> None:
+    def __init__(self, fanout: Hub, feeds: tuple[TopicFeed, ...], counters: HubCounters) -> None:
         self._fanout = fanout
+        self._counters = counters
         self._feeds = feeds
+        self._feed = feeds[0] if len(feeds) == 1 else None
+        """The one topic of a single-topic subscription (``None`` with several)."""
         self._cursors = [feed.head for feed in feeds]
         self._held = Held([feed.total for feed in feeds])
         # Several topics: an inbox the topics note their news in, and each topic's cursor slot.
         self._inbox = Inbox() if len(feeds) > 1 else None
         self._slot = {feed: index for index, feed in enumerate(feeds)} if len(feeds) > 1 else None
         self._future: asyncio.Future[None] | None = None
+        self._new_future: Callable[[], Any] | None = None
+        """Makes the future of a wait: the running loop's (found at the first wait)."""
         self._after: int | None = None
         self._backlog: Backlog | None = None
-        self._sending = self._sending_events = 0
+        self._sending_events = 0
+        """Events of the chunk being written (its bytes: ``Held.sending``)."""
         self._closed = False
         self._final: bytes | None = None
         self._resumed = False
@@ -188,7 +201,7 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         if self._resumed:  # a resume served: its stream started
             self._resumed = False
-            self._fanout.resumes += 1
+            self._counters.resumes += 1
         on_start = self.on_start
         if on_start is not None:
             self.on_start = None
@@ -199,48 +212,75 @@ class Subscription:
         return self
 
     async def __anext__(self) -> RawEvent:
-        self._sending = self._sending_events = 0  # the stream wrote the previous chunk
-        # (the stats count it until the next chunk replaces it, or the stream waits idle)
+        return RawEvent(await self.next_chunk())
+
+    def wire_chunks(self) -> WireChunks:
+        """This subscription as a source of wire bytes: each item is a chunk of whole
+        events, to be sent as it is (what a :class:`~litestar_sse.ServerSentEvent` streams
+        instead of the :class:`~litestar_sse.RawEvent` items)."""
+        return WireChunks(self)
+
+    async def next_chunk(self) -> bytes:
+        """The next chunk of whole events' bytes (the items of :meth:`wire_chunks`).
+
+        Raises:
+            StopAsyncIteration: the subscription ended.
+        """
+        held = self._held
+        if held.sending:  # the stream wrote the previous chunk: nothing is in flight
+            if held.writing:
+                self._counters.sending_bytes -= held.sending
+            held.sending = 0
+        self._sending_events = 0
         if self._backlog is not None:
             body = await self._take_backlog()
             if body is not None:
-                return RawEvent(body)
+                return body
+        feed = self._feed
         while True:
-            body = self._collect()
-            if body is not None:
-                return RawEvent(body)
+            # (One topic: nothing new is seen here, without a call; it is the common case
+            # when a stream comes back after a send.)
+            if feed is None or self._cursors[0] < feed.base + len(feed.chunks):
+                body = self._collect()
+                if body is not None:
+                    return body
             if self._closed:
                 final, self._final = self._final, None
                 if final is not None:  # revoke's closing, or the epoch gap of FanOut.reset
                     if self.revoked is None:
-                        self._fanout.gaps["epoch"] += 1
-                    return RawEvent(final)
+                        self._counters.gaps["epoch"] += 1
+                    return final
                 raise StopAsyncIteration
-            held = self._held
-            if held.sending:  # nothing in flight while it waits
-                self._fanout.sending_bytes -= held.sending
-                held.sending = 0
-            # Idle: one future per wait, woken by the next append to any of our topics. A
-            # future left behind by a cancelled wait is done, and waking skips done futures.
-            self._future = future = runtime.create_future()
-            inbox = self._inbox
-            if inbox is None:
-                self._feeds[0].waiters[self] = None
-            else:
-                inbox.future = future  # registered with every topic already
-            await future
+            # Idle: one future per wait, resolved by the next append to any of our topics.
+            new_future = self._new_future
+            if new_future is None:
+                new_future = self._new_future = _future_factory()
+            self._future = future = new_future()
+            if feed is None:
+                assert self._inbox is not None
+                self._inbox.future = future  # registered with every topic already
+                await future
+                continue
+            # A topic holds only futures still pending: one this wait leaves (cancelled, or
+            # on trio left unresolved) is taken out of its topic at once.
+            feed.waiters[future] = None
+            try:
+                await future
+            except BaseException:
+                feed.waiters.pop(future, None)
+                raise
 
     async def _take_backlog(self) -> bytes | None:
         """The next send of the backlog, counted; ``None`` once it is over, or when the
         backend cannot be reached for it (the subscription then ends)."""
         backlog = self._backlog
         assert backlog is not None
-        fanout = self._fanout
+        counters = self._counters
         try:
-            taken = await backlog.take(fanout.join_bytes)
+            taken = await backlog.take(self._fanout.join_bytes)
         except BackendUnavailableError as exc:
             # The client resumes from the last event it got once the backend is back.
-            fanout.errors["replay"] += 1
+            counters.errors["replay"] += 1
             logger.warning("Broadcast replay interrupted (%s); the stream ends", exc.detail)
             self.end(None)
             return None
@@ -250,17 +290,16 @@ class Subscription:
         body, count = taken
         if count == 0:  # the gap event, possibly of events lost during the replay
             self.gap, self.gap_topics = backlog.gap, tuple(backlog.gap_topics)
-            reason = str(backlog.gap)
-            fanout.gaps[reason] = fanout.gaps.get(reason, 0) + 1
-        fanout.replayed += count
-        fanout.delivered += count
+            counters.note_gap(str(backlog.gap))
+        counters.replayed += count
+        counters.delivered += count
         return self._handing(body, count)
 
     def _collect(self) -> bytes | None:
         """Take the next chunk queued for this subscriber (or ``None``)."""
-        if len(self._feeds) != 1:
+        feed = self._feed
+        if feed is None:
             return self._collect_many()
-        feed = self._feeds[0]
         chunks = feed.chunks
         size = len(chunks)
         base = feed.base
@@ -270,6 +309,7 @@ class Subscription:
             return None
         # Inlined (no property, no helper call): this runs twice per send.
         fanout = self._fanout
+        counters = self._counters
         lag = size - start
         if lag > 1:
             if lag > fanout.max_queue or start < 0:
@@ -277,8 +317,8 @@ class Subscription:
             queued = feed.total - feed.starts[start]
             if queued > fanout.max_queue_bytes:
                 return self._slow([(feed, cursor)])
-            if queued > fanout.queue_peak:
-                fanout.queue_peak = queued
+            if queued > counters.queue_peak:
+                counters.queue_peak = queued
         if self._after is not None:
             start = self._skip_replayed(feed, start, self._after)
             if start == size:
@@ -297,18 +337,20 @@ class Subscription:
             body = chunks[start] if end - start == 1 else b"".join(chunks[start:end])
         self._cursors[0] = base + end
         count = end - start
-        fanout.delivered += count
-        self._sending = sent = len(body)
-        self._sending_events = count
-        if not self._closed:  # the counters of the stats (see _move and _handing), inlined
-            held = self._held
+        counters.delivered += count
+        held = self._held
+        if not self._closed:  # _move, inlined: until the fan-out took its counts back
             offset = feed.total if end == size else feed.starts[end]
             feed.taken += offset - held.offsets[0]
             held.offsets[0] = offset
-            if sent > fanout.join_bytes:
-                sent = fanout.join_bytes
-            fanout.sending_bytes += sent - held.sending
-            held.sending = sent
+        # _handing, inlined
+        self._sending_events = count
+        sent = len(body)
+        if sent > fanout.join_bytes:
+            sent = fanout.join_bytes
+        if held.writing:
+            counters.sending_bytes += sent - held.sending
+        held.sending = sent
         return body
 
     def _skip_replayed(self, feed: TopicFeed, start: int, after: int) -> int:
@@ -325,9 +367,9 @@ class Subscription:
     # -- ending ------------------------------------------------------------------------------
 
     def _overflow(self, lag: int) -> None:
-        fanout = self._fanout
-        fanout.disconnected += 1
-        fanout.dropped += lag
+        counters = self._counters
+        counters.disconnected += 1
+        counters.dropped += lag
         self._move_to_heads()
         self._backlog = None
         self.end(None)
@@ -355,8 +397,10 @@ class Subscription:
             # would skip what was not replayed. It resumes from the last event it got.
             self._backlog = None
             self._move_to_heads()
-        for feed in self._feeds:
-            feed.waiters.pop(self, None)
+        future = self._future
+        if future is not None:
+            for feed in self._feeds:
+                feed.waiters.pop(future, None)
         self._finalizer()
         self.wake()
 
@@ -390,7 +434,7 @@ class Subscription:
         """Unsubscribe now; anything not yet taken is discarded."""
         self._backlog = None
         self._move_to_heads()
-        self._sending = self._sending_events = 0  # nothing in flight any more
+        self._sending_events = 0  # nothing in flight any more
         self._unsending()
         self.end(None)
         on_close, self.on_close = self.on_close, None
@@ -442,7 +486,7 @@ class Subscription:
                 feed.inboxes[inbox] = None
         if body is None:
             return None
-        fanout.delivered += count
+        self._counters.delivered += count
         return self._handing(body, count)
 
     def topic_at(self, position: int) -> str | None:
@@ -460,7 +504,7 @@ class Subscription:
         return None
 
     def wake(self) -> None:
-        """Wake this subscriber if it waits for an event (called by its topic's feed).
+        """Wake this subscriber if it waits for an event.
 
         :meta private: (the hub's, not for users)
         """
@@ -486,20 +530,22 @@ class Subscription:
             fanout.max_queue_bytes,
             events=self._sending_events,
             # a larger event is shared: the server holds one slice of it at a time
-            size=min(self._sending, fanout.join_bytes),
+            size=self._held.sending,
         ):
             self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
 
     def _handing(self, body: bytes, count: int) -> bytes:
-        """Note ``body`` (``count`` events) as in flight until the stream asks again."""
-        self._sending = size = len(body)
+        """Note ``body`` (``count`` events) as in flight until the stream asks again: for
+        the limits, and in the stats while the stream writes."""
         self._sending_events = count
         held = self._held
-        if held.writing:  # once the stream ended, nothing is in flight
-            fanout = self._fanout
-            counted = size if size < fanout.join_bytes else fanout.join_bytes
-            fanout.sending_bytes += counted - held.sending
-            held.sending = counted
+        size = len(body)
+        join_bytes = self._fanout.join_bytes
+        if size > join_bytes:  # a larger event is shared: one slice of it at a time
+            size = join_bytes
+        if held.writing:  # once the stream ended, nothing is in flight for the stats
+            self._counters.sending_bytes += size - held.sending
+        held.sending = size
         return body
 
     def _move(self, slot: int, cursor: int) -> None:
@@ -523,10 +569,10 @@ class Subscription:
     def _note_queued(self, pending: list[tuple[TopicFeed, int]]) -> None:
         """Keep the most bytes one subscriber had queued (``FanOut.queue_peak``)."""
         queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
-        queued += min(self._sending, self._fanout.join_bytes)
-        fanout = self._fanout
-        if queued > fanout.queue_peak:
-            fanout.queue_peak = queued
+        queued += self._held.sending
+        counters = self._counters
+        if queued > counters.queue_peak:
+            counters.queue_peak = queued
 
     def _pending(self, feeds: Iterable[TopicFeed]) -> list[tuple[TopicFeed, int]]:
         """Each of ``feeds`` with this subscriber's cursor in it."""
@@ -542,8 +588,9 @@ class Subscription:
         cursors, dropped = drop_to_limits(pending, fanout.max_queue, fanout.max_queue_bytes)
         for (feed, _), cursor in zip(pending, cursors, strict=True):
             self._move(0 if self._slot is None else self._slot[feed], cursor)
-        fanout.dropped += dropped
-        fanout.gaps["overflow"] += 1
+        counters = self._counters
+        counters.dropped += dropped
+        counters.gaps["overflow"] += 1
         return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
 
     def queued_bytes(self) -> int:
@@ -552,4 +599,28 @@ class Subscription:
         For tests and tools: the stats read counters instead."""
         pending = self._pending(self._inbox.ready if self._inbox else self._feeds)
         queued = sum(feed.bytes_from(cursor) for feed, cursor in pending)
-        return queued + min(self._sending, self._fanout.join_bytes)
+        return queued + self._held.sending
+
+
+class WireChunks:
+    """A :class:`Subscription` as a source of wire bytes (see
+    :meth:`Subscription.wire_chunks`): the chunks go to the stream as they are, no
+    :class:`~litestar_sse.RawEvent` made or unwrapped per delivery. Iterating it starts the
+    subscription; closing it closes the subscription."""
+
+    __slots__ = ("_next", "subscription")
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self._next = subscription.next_chunk
+
+    def __aiter__(self) -> WireChunks:
+        self.subscription.__aiter__()
+        return self
+
+    def __anext__(self) -> Coroutine[Any, Any, bytes]:
+        return self._next()
+
+    async def aclose(self) -> None:
+        """Unsubscribe (the ASGI layer calls this when the stream ends)."""
+        self.subscription.close()
