@@ -8,13 +8,14 @@ Underneath is an ordinary :class:`~litestar_sse.broadcast.types.Subscription` op
 resume: it is registered first and starts live after the newest event at that moment (the
 *head*); the backlog is read from the backend up to that same head. The two meet at the head,
 so nothing is lost or delivered twice, and live events published while the backlog is read
-wait in the subscription (up to ``max_queue``, as for any subscriber).
+wait in the subscription (up to ``max_queue``, as for any subscriber). Live events come as the
+values the hub made of them when they arrived (:meth:`Subscription.next_values`): nothing is
+parsed back from the bytes a backend encoded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,16 +24,11 @@ from litestar_sse.broadcast._events.values import (
     AuthorizationEnded,
     BacklogEnd,
     BroadcastMessage,
-    Gap,
     HistoryItem,
     MessageItem,
-    event_position,
-    parse_event_block,
-    split_event_blocks,
 )
 
 if TYPE_CHECKING:
-    from litestar_sse.broadcast._events.format import EventFormat
     from litestar_sse.broadcast._hub.subscription import Subscription
 
 __all__ = ("MessageSubscription", "Until")
@@ -62,26 +58,23 @@ class MessageSubscription:
         topics: The topics subscribed to.
         resumed_from: The id after which live events start (the newest id when it
             subscribed).
-        subscription: The underlying :class:`Subscription` (bytes).
+        subscription: The underlying :class:`Subscription` (opened to read values).
     """
 
     def __init__(
         self,
         subscription: Subscription,
         backlog: AsyncIterator[HistoryItem] | None,
-        format: EventFormat,
         until: Until | None = None,
     ) -> None:
         self.subscription = subscription
         self.topics = subscription.topics
         self.resumed_from = subscription.resumed_from
         self._backlog = backlog
-        self._format = format
         self._until = until
         self._ready: deque[MessageItem] = deque()
         self._finished = False
         self._marked = False
-        self._epoch = (event_position(self.resumed_from) or ("", 0))[0]
 
     def __aiter__(self) -> MessageSubscription:
         return self
@@ -111,7 +104,7 @@ class MessageSubscription:
                 self._marked = True
                 return BacklogEnd(self.resumed_from)
             try:
-                chunk = await self.subscription.next_chunk()
+                taken = await self.subscription.next_values()
             except StopAsyncIteration:
                 if self.subscription.revoked is not None:
                     continue  # ended by its authorization: say so
@@ -119,8 +112,10 @@ class MessageSubscription:
                 raise
             if self.subscription.revoked is not None:
                 continue  # the closing event: said as AuthorizationEnded
-            # Parsed at once: the events just taken are still in their topics' feeds.
-            self._parse(chunk)
+            for item in taken:
+                self._offer(item)
+                if self._finished:
+                    break
 
     def _offer(self, item: MessageItem) -> None:
         self._ready.append(item)
@@ -129,35 +124,6 @@ class MessageSubscription:
             self._finished = True
             self._backlog = None  # what is left of the history is not read
             self.subscription.close()
-
-    def _parse(self, chunk: bytes) -> None:
-        sep = self._format.sep_bytes
-        gap_event = self._format.gap_event
-        for block in split_event_blocks(chunk, sep):
-            event, event_id, data = parse_event_block(block, sep)
-            if event_id is None:  # only gap events have none
-                details = _json_object(data)
-                dropped = details.get("dropped", 0)
-                self._offer(Gap("overflow", dropped=dropped if isinstance(dropped, int) else 0))
-                continue
-            if event == gap_event and not event_id.startswith(self._epoch + "-"):
-                # The backend lost its history: the last thing this subscription sends.
-                self._offer(Gap("epoch", self.topics))
-                continue
-            self._offer(BroadcastMessage(self._topic_of(event_id), event_id, event, data))
-            if self._finished:
-                return
-
-    def _topic_of(self, event_id: str) -> str:
-        topics = self.topics
-        if len(topics) == 1:
-            return topics[0]
-        parsed = event_position(event_id)
-        position = -1 if parsed is None else parsed[1]
-        topic = self.subscription.topic_at(position)
-        if topic is None:
-            raise RuntimeError(f"No topic of this subscription holds event {event_id!r}")
-        return topic
 
     # -- ending ------------------------------------------------------------------------------
 
@@ -187,11 +153,3 @@ class MessageSubscription:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
-
-
-def _json_object(data: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -148,10 +148,11 @@ class SubscriptionPipeline:
         last_event_id: str | None,
         *,
         resume: bool,
+        values: bool = False,
     ) -> Subscription:
         """Stages 2 to 5 for a subscription to ``names`` (stage 1, ``topic_tuple``, checked
         them): ``resume`` from ``last_event_id`` (or the client's ``Last-Event-ID``), or live
-        from the head."""
+        from the head; ``values``: read as values (:meth:`Subscription.next_values`)."""
         expires = await self._authorized(names, connection)
         if not resume or last_event_id == "":  # "" as the header's empty value: no resume
             last_event_id = None
@@ -161,7 +162,7 @@ class SubscriptionPipeline:
         # Registered before the history is read: events published meanwhile are queued, and
         # the seam between replay and live is cut by position (Snapshot.live_after).
         fanout = self._fanout
-        subscription = fanout.open(names)
+        subscription = fanout.open(names, values=values)
         try:
             await self._backend.watch(names)
             snapshot = await self._backend.snapshot(names, last_event_id)
@@ -282,11 +283,11 @@ class SubscriptionPipeline:
             last_event_id = client_last_event_id(connection)
         # Live from the head, without a resume; the backlog is read up to that same head,
         # where live events start, and is watched with the subscription.
-        subscription = await self._open(names, connection, None, resume=False)
+        subscription = await self._open(names, connection, None, resume=False, values=True)
         backlog = None
         if last_event_id:
             backlog = self._pages(names, last_event_id, subscription.resumed_from, size)
-        return MessageSubscription(subscription, backlog, self._fanout.format, until)
+        return MessageSubscription(subscription, backlog, until)
 
     def history(
         self,

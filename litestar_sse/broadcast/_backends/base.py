@@ -262,8 +262,18 @@ class EventSink(Protocol):
 
     format: EventFormat
 
-    def deliver(self, topic: str, position: int, chunk: bytes) -> None:
-        """Hand one encoded event to the local subscribers of ``topic`` (if any)."""
+    def deliver(
+        self,
+        topic: str,
+        position: int,
+        chunk: bytes,
+        event_id: bytes,
+        event: bytes | None,
+        data: bytes,
+    ) -> None:
+        """Hand one encoded event to the local subscribers of ``topic`` (if any): ``chunk``,
+        what ``format.event(event_id, event, data)`` wrote, and those parts (a subscriber
+        that reads values gets them without parsing ``chunk``)."""
 
     def reset(self, final: bytes) -> None:
         """The history was lost: end every subscription after sending ``final``."""

@@ -3,8 +3,10 @@
 A subscription sends events as the bytes a client reads. Code on the server (an event store, a
 bridge to another protocol, a test) often wants them as values instead: which topic, which id,
 what event type and what data. This module holds those values, the page a backend returns for
-one read of history, and the parser that turns the bytes of
-:meth:`~litestar_sse.broadcast._events.format.EventFormat.event` back into them.
+one read of history, how an event becomes a value from the parts it is encoded from
+(:func:`message_value`, as live events reach typed subscriptions), and the parser that turns
+the bytes of :meth:`~litestar_sse.broadcast._events.format.EventFormat.event` back into them
+(for history kept as bytes).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = (
     "HistoryPage",
     "MessageItem",
     "event_position",
+    "message_value",
     "parse_event_block",
     "split_event_blocks",
 )
@@ -135,6 +138,21 @@ def event_position(event_id: str) -> tuple[str, int] | None:
     epoch, text = parts
     position = parse_redis_position(text) if "-" in text else parse_memory_position(text)
     return None if position is None else (epoch, position)
+
+
+def message_value(
+    topic: str, event_id: bytes, event: bytes | None, data: bytes
+) -> BroadcastMessage:
+    """The value of the event that ``EventFormat.event(event_id, event, data)`` encodes, made
+    from the same parts (what parsing those bytes back gives, without the bytes): its data's
+    line breaks (CRLF, CR, LF) each become ``"\\n"``, as a client reads several ``data`` lines.
+    """
+    text = data.decode()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return BroadcastMessage(
+        topic, event_id.decode(), None if event is None else event.decode(), text
+    )
 
 
 _ID: Final = b"id: "

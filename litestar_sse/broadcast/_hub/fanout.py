@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from litestar_sse.broadcast._events.values import message_value
 from litestar_sse.broadcast._hub.backlog import JOIN_BYTES
 from litestar_sse.broadcast._hub.counters import PEAK_PERIOD, HubCounters
 from litestar_sse.broadcast._hub.feeds import Inbox, TopicFeed
@@ -85,15 +86,30 @@ class FanOut:
         self.counters = HubCounters()
         """What this fan-out and its subscriptions counted."""
 
-    def deliver(self, topic: str, position: int, chunk: bytes) -> None:
-        """Hand one encoded event to the subscribers of ``topic``; never blocks."""
+    def deliver(
+        self,
+        topic: str,
+        position: int,
+        chunk: bytes,
+        event_id: bytes,
+        event: bytes | None,
+        data: bytes,
+    ) -> None:
+        """Hand one encoded event (``chunk``, encoded from ``event_id``, ``event`` and
+        ``data``) to the subscribers of ``topic``; never blocks. Its value is made once, only
+        while the topic has subscribers that read values."""
         self.counters.received += 1
         feed = self.feeds.get(topic)
         if feed is not None:
-            feed.append(position, chunk)
+            feed.append(
+                position,
+                chunk,
+                message_value(topic, event_id, event, data) if feed.readers else None,
+            )
 
-    def open(self, topics: tuple[str, ...]) -> Subscription:
-        """Register a subscriber to ``topics``: it gets every event delivered from now on."""
+    def open(self, topics: tuple[str, ...], *, values: bool = False) -> Subscription:
+        """Register a subscriber to ``topics``: it gets every event delivered from now on
+        (with ``values``, as values too: see :meth:`Subscription.next_values`)."""
         feeds = []
         for topic in topics:
             feed = self.feeds.get(topic)
@@ -106,18 +122,26 @@ class FanOut:
                 )
                 self.feeds[topic] = feed
             feed.count += 1
+            if values:
+                feed.readers += 1
             feed.taken += feed.total  # it starts at the head: nothing of it to take
             feeds.append(feed)
-        subscription = Subscription(self, tuple(feeds), self.counters)  # joins its feeds
+        subscription = Subscription(self, tuple(feeds), self.counters, values=values)
         self._subscriptions.add(subscription)
         return subscription
 
     def release(
-        self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
+        self,
+        feeds: tuple[TopicFeed, ...],
+        inbox: Inbox | None,
+        held: Held | None = None,
+        values: bool = False,
     ) -> None:
         """Forget one subscriber of ``feeds`` (runs once per subscription), and what it
-        ``held`` of them."""
+        ``held`` of them; ``values``: it read values."""
         for index, feed in enumerate(feeds):
+            if values:
+                feed.readers -= 1
             if inbox is not None:
                 feed.inboxes.pop(inbox, None)
             if held is not None:

@@ -11,7 +11,10 @@ thousands, and a publish to a topic touches only that topic's subscribers.
 
 A topic keeps its recent events as references to the one ``bytes`` object each event was
 encoded into, shared by every subscriber, and the byte offset at which each starts, so what a
-subscriber has not taken is known in bytes as well as in events, in constant time.
+subscriber has not taken is known in bytes as well as in events, in constant time. Beside
+each, while the topic has subscribers that read values instead of bytes (a typed
+subscription), the event as a value, made once when it arrives and shared by those readers:
+they never parse the bytes back.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import asyncio
 import sys
 import weakref
 from bisect import bisect_left, bisect_right
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from litestar_sse.broadcast._events.values import BroadcastMessage
 
 __all__ = ("Inbox", "Subscriber", "TopicFeed")
 
@@ -50,9 +56,11 @@ class TopicFeed:
     """The recent events of one topic that has local subscribers.
 
     ``chunks[i]`` is the event at absolute index ``base + i`` and starts at byte ``starts[i]``
-    of everything the topic delivered (``total`` bytes so far). At least ``keep`` events, and
-    the events within ``keep_bytes`` of the head (the newest one whatever its size), stay
-    behind the head, so a subscriber lagging by up to that much can still read them.
+    of everything the topic delivered (``total`` bytes so far); ``values[i]`` is the same
+    event as a value, or ``None`` if no subscriber read values when it arrived. At least
+    ``keep`` events, and the events within ``keep_bytes`` of the head (the newest one
+    whatever its size), stay behind the head, so a subscriber lagging by up to that much can
+    still read them.
     """
 
     __slots__ = (
@@ -66,10 +74,12 @@ class TopicFeed:
         "keep_bytes",
         "name",
         "positions",
+        "readers",
         "starts",
         "subscriptions",
         "taken",
         "total",
+        "values",
         "waiters",
     )
 
@@ -85,6 +95,10 @@ class TopicFeed:
         self.chunks: list[bytes] = []
         self.positions: list[int] = []
         self.starts: list[int] = []
+        self.values: list[BroadcastMessage | None] = []
+        self.readers = 0
+        """Open subscriptions of this topic that read values: while there are any, each
+        event arrives with its value (see :meth:`~.fanout.FanOut.deliver`)."""
         self.total = 0
         """Bytes of every event appended so far."""
         self.count = 0
@@ -132,11 +146,13 @@ class TopicFeed:
         # starts[j] <= limit: the events start..j-1 fit
         return max(start + 1, bisect_right(starts, limit, start + 1) - 1)
 
-    def append(self, position: int, chunk: bytes) -> None:
-        """Add an event and wake the idle subscribers."""
+    def append(self, position: int, chunk: bytes, value: BroadcastMessage | None = None) -> None:
+        """Add an event (and its ``value``, for the subscribers that read values) and wake
+        the idle subscribers."""
         chunks = self.chunks
         chunks.append(chunk)
         self.positions.append(position)
+        self.values.append(value)
         starts = self.starts
         starts.append(self.total)
         self.total += len(chunk)
@@ -172,5 +188,6 @@ class TopicFeed:
         if drop > 0:
             del self.chunks[:drop]
             del self.positions[:drop]
+            del self.values[:drop]
             del self.starts[:drop]
             self.base += drop

@@ -3,7 +3,8 @@
 Functions over the topics' rings (:class:`~.feeds.TopicFeed`) and a subscriber's cursors,
 applied by :class:`~.subscription.Subscription`.
 They never copy an event: a batch is made of references to the shared ``bytes`` objects,
-joined within a budget (one event alone, if it is larger, goes out as the shared object).
+joined within a budget (one event alone, if it is larger, goes out as the shared object), or
+of the shared values of the same events, for a subscriber that reads values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import heapq
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast._events.format import EventFormat
@@ -107,13 +108,21 @@ def _bytes_cut(found: list[tuple[TopicFeed, int]], max_bytes: int) -> list[int]:
     return starts
 
 
-def take_batch(found: list[tuple[TopicFeed, int]], budget: int) -> tuple[bytes, int, list[int]]:
+def take_batch(
+    found: list[tuple[TopicFeed, int]], budget: int, values: list[Any] | None = None
+) -> tuple[bytes, int, list[int]]:
     """The oldest events of the topics in ``found`` (each with the relative index of its
     first event not taken), in position order, joined within ``budget`` bytes (at least one
-    event): the body, its number of events, and each topic's relative index past them."""
+    event): the body, its number of events, and each topic's relative index past them.
+
+    With ``values``, the same events' values are added to it in the same order instead, and
+    the body is empty (nothing joined)."""
     if len(found) == 1:
         feed, start = found[0]
         end = feed.batch_end(start, budget)
+        if values is not None:
+            values.extend(feed.values[start:end])
+            return b"", end - start, [end]
         chunks = feed.chunks
         return (
             chunks[start] if end == start + 1 else b"".join(chunks[start:end]),
@@ -125,12 +134,17 @@ def take_batch(found: list[tuple[TopicFeed, int]], budget: int) -> tuple[bytes, 
     size = 0
     streams = [_pending(feed, start, order) for order, (feed, start) in enumerate(found)]
     for _, order, index in heapq.merge(*streams):
-        chunk = found[order][0].chunks[index]
+        feed = found[order][0]
+        chunk = feed.chunks[index]
         if parts and size + len(chunk) > budget:
             break
         parts.append(chunk)
         size += len(chunk)
         ends[order] = index + 1
+        if values is not None:
+            values.append(feed.values[index])
+    if values is not None:
+        return b"", len(parts), ends
     return parts[0] if len(parts) == 1 else b"".join(parts), len(parts), ends
 
 

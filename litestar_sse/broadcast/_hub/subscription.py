@@ -1,4 +1,5 @@
-"""``Subscription``: one subscriber of the fan-out, an async iterator of its events' bytes.
+"""``Subscription``: one subscriber of the fan-out, an async iterator of its events' bytes
+(or, for a typed subscription, a reader of the same events as values: :meth:`next_values`).
 
 It holds a cursor per topic into the topics' rings (:mod:`~litestar_sse.broadcast._hub.feeds`),
 the replay it sends first (:mod:`~litestar_sse.broadcast._hub.backlog`), and the guard that
@@ -12,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from bisect import bisect_left
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse._message import RawEvent
 from litestar_sse.asgi import _runtime as runtime
 from litestar_sse.broadcast._backends.base import BackendUnavailableError
+from litestar_sse.broadcast._events.values import Gap
 from litestar_sse.broadcast._hub.backlog import REPLAY_PAGE_BYTES, Backlog
 from litestar_sse.broadcast._hub.feeds import Inbox
 from litestar_sse.broadcast._hub.limits import Held, Limits, drop_to_limits, over_limit, take_batch
 
 if TYPE_CHECKING:
     from litestar_sse.broadcast._backends.base import Snapshot
+    from litestar_sse.broadcast._events.values import BroadcastMessage, HistoryItem
     from litestar_sse.broadcast._hub.counters import HubCounters
     from litestar_sse.broadcast._hub.feeds import TopicFeed
 
@@ -39,9 +41,14 @@ class Hub(Limits, Protocol):
     is over. (Its counters are handed to the subscription on their own.)"""
 
     def release(
-        self, feeds: tuple[TopicFeed, ...], inbox: Inbox | None, held: Held | None = None
+        self,
+        feeds: tuple[TopicFeed, ...],
+        inbox: Inbox | None,
+        held: Held | None = None,
+        values: bool = False,
     ) -> None:
-        """Forget one subscriber of ``feeds``, and what it ``held`` of them."""
+        """Forget one subscriber of ``feeds``, and what it ``held`` of them (``values``: it
+        read values)."""
 
     def drop_sending(self, held: Held) -> None:
         """The subscriber's stream ended: the chunk it was writing is not queued any more."""
@@ -105,9 +112,11 @@ class Subscription:
         "_held",
         "_inbox",
         "_new_future",
+        "_reads_values",
         "_resumed",
         "_sending_events",
         "_slot",
+        "_taken",
         "_unsending",
         "gap",
         "gap_topics",
@@ -122,7 +131,14 @@ class Subscription:
 
     _fanout: Hub
 
-    def __init__(self, fanout: Hub, feeds: tuple[TopicFeed, ...], counters: HubCounters) -> None:
+    def __init__(
+        self,
+        fanout: Hub,
+        feeds: tuple[TopicFeed, ...],
+        counters: HubCounters,
+        *,
+        values: bool = False,
+    ) -> None:
         self._fanout = fanout
         self._counters = counters
         self._feeds = feeds
@@ -143,7 +159,13 @@ class Subscription:
         self._closed = False
         self._final: bytes | None = None
         self._resumed = False
-        self._finalizer = weakref.finalize(self, fanout.release, feeds, self._inbox, self._held)
+        self._reads_values = values
+        """Its topics keep each event's value for it (``FanOut.open(values=True)``)."""
+        self._taken: list[BroadcastMessage | Gap | None] | None = None
+        """While :meth:`next_values` takes: where the values taken go instead of bytes."""
+        self._finalizer = weakref.finalize(
+            self, fanout.release, feeds, self._inbox, self._held, values
+        )
         for feed in feeds:  # from now on, every event of these topics is kept for it
             feed.subscriptions.add(self)
             if self._inbox is not None:
@@ -249,6 +271,8 @@ class Subscription:
                 if final is not None:  # revoke's closing, or the epoch gap of FanOut.reset
                     if self.revoked is None:
                         self._counters.gaps["epoch"] += 1
+                        if self._taken is not None:
+                            self._taken.append(Gap("epoch", self.topics))
                     return final
                 raise StopAsyncIteration
             # Idle: one future per wait, resolved by the next append to any of our topics.
@@ -269,6 +293,47 @@ class Subscription:
             except BaseException:
                 feed.waiters.pop(future, None)
                 raise
+
+    async def next_values(self) -> list[HistoryItem]:
+        """The next events as values, in the order :meth:`next_chunk` would send them: the
+        same batches within the same limits, counted the same, each event's
+        :class:`~litestar_sse.broadcast.BroadcastMessage` made once when it arrived and
+        shared (nothing parsed back from bytes). A slow reader's skip under the
+        ``drop_oldest`` policy is a ``Gap("overflow", dropped=n)``, the backend's loss of its
+        history a last ``Gap("epoch", topics)``. Empty when the subscription ended by its
+        authorization (:attr:`revoked`): its closing event has no value.
+
+        For a subscription opened with ``FanOut.open(..., values=True)`` and not primed with
+        a replay (a typed subscription reads its backlog from history, as values).
+
+        Raises:
+            StopAsyncIteration: the subscription ended.
+            RuntimeError: opened without ``values``, or it has a replay to send first.
+        """
+        if not self._reads_values:
+            raise RuntimeError(
+                "This subscription keeps no values: open it with FanOut.open(topics, values=True)"
+            )
+        if self._backlog is not None:
+            raise RuntimeError(
+                "This subscription sends a replay first, as bytes: read it with next_chunk()"
+            )
+        taken: list[BroadcastMessage | Gap | None] = []
+        self._taken = taken
+        try:
+            await self.next_chunk()
+        finally:
+            self._taken = None
+        # (An event's value is None only if it arrived before a value reader opened.)
+        return [item for item in taken if item is not None]
+
+    def _take_values(self, feed: TopicFeed, start: int, end: int) -> int:
+        """Take the values of the events ``start:end`` (relative) of ``feed``; return the
+        bytes they stand for."""
+        assert self._taken is not None
+        self._taken.extend(feed.values[start:end])
+        starts = feed.starts
+        return (feed.total if end >= len(starts) else starts[end]) - starts[start]
 
     async def _take_backlog(self) -> bytes | None:
         """The next send of the backlog, counted; ``None`` once it is over, or when the
@@ -324,7 +389,10 @@ class Subscription:
             if start == size:
                 self._move(0, base + size)
                 return None
-        if start == size - 1:  # one event: the common case at a steady rate
+        if self._taken is not None:  # values instead: the same batch, nothing joined
+            end = size if start == size - 1 else feed.batch_end(start, fanout.join_bytes)
+            body = b""
+        elif start == size - 1:  # one event: the common case at a steady rate
             end = size
             body = chunks[start]
         else:
@@ -345,7 +413,7 @@ class Subscription:
             held.offsets[0] = offset
         # _handing, inlined
         self._sending_events = count
-        sent = len(body)
+        sent = len(body) if self._taken is None else self._take_values(feed, start, end)
         if sent > fanout.join_bytes:
             sent = fanout.join_bytes
         if held.writing:
@@ -474,9 +542,15 @@ class Subscription:
                 self._move(slot[feed], feed.base + start)
             if start < len(feed.chunks):
                 found.append((feed, start))
-        body, count = None, 0
+        body, count, size = None, 0, None
         if found:
-            body, count, ends = take_batch(found, fanout.join_bytes)
+            taken = self._taken
+            body, count, ends = take_batch(found, fanout.join_bytes, taken)
+            if taken is not None:  # values: the bytes they stand for, for the limits
+                size = 0
+                for (feed, start), end in zip(found, ends, strict=True):
+                    starts = feed.starts
+                    size += (feed.total if end >= len(starts) else starts[end]) - starts[start]
             for (feed, _), end in zip(found, ends, strict=True):
                 self._move(slot[feed], feed.base + end)
         for feed in list(inbox.ready):
@@ -487,21 +561,7 @@ class Subscription:
         if body is None:
             return None
         self._counters.delivered += count
-        return self._handing(body, count)
-
-    def topic_at(self, position: int) -> str | None:
-        """The topic of the event at ``position`` among this subscription's topics' recent
-        events, where a chunk it just took came from (an event a subscriber takes is at least
-        ``max_queue`` events from being trimmed); ``None`` if none holds it.
-
-        :meta private: (the hub's, not for users)
-        """
-        for feed in self._feeds:
-            positions = feed.positions
-            index = bisect_left(positions, position)
-            if index < len(positions) and positions[index] == position:
-                return feed.name
-        return None
+        return self._handing(body, count, size)
 
     def wake(self) -> None:
         """Wake this subscriber if it waits for an event.
@@ -534,12 +594,14 @@ class Subscription:
         ):
             self._overflow(sum(f.head - c for f, c in zip(self._feeds, self._cursors, strict=True)))
 
-    def _handing(self, body: bytes, count: int) -> bytes:
-        """Note ``body`` (``count`` events) as in flight until the stream asks again: for
-        the limits, and in the stats while the stream writes."""
+    def _handing(self, body: bytes, count: int, size: int | None = None) -> bytes:
+        """Note ``body`` (``count`` events; ``size`` bytes, if not its own: values taken
+        instead) as in flight until the stream asks again: for the limits, and in the stats
+        while the stream writes."""
         self._sending_events = count
         held = self._held
-        size = len(body)
+        if size is None:
+            size = len(body)
         join_bytes = self._fanout.join_bytes
         if size > join_bytes:  # a larger event is shared: one slice of it at a time
             size = join_bytes
@@ -591,6 +653,9 @@ class Subscription:
         counters = self._counters
         counters.dropped += dropped
         counters.gaps["overflow"] += 1
+        if self._taken is not None:
+            self._taken.append(Gap("overflow", dropped=dropped))
+            return self._handing(b"", 0)
         return self._handing(fanout.format.gap("overflow", dropped=dropped), 0)
 
     def queued_bytes(self) -> int:

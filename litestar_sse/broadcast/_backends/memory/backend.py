@@ -399,7 +399,7 @@ class MemoryBackend(BroadcastBackend):
         if self._rotation:
             self._sweep(now)
         self._enforce_limits()
-        self.sink.deliver(topic, position, chunk)
+        self.sink.deliver(topic, position, chunk, event_id, event, data)
         return event_id.decode()
 
     def _remember(self, key: tuple[str, str], event_id: str, fingerprint: bytes) -> None:

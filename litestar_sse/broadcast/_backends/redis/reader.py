@@ -350,8 +350,8 @@ class StreamReader:
             if topic not in cursors:
                 continue  # unfollowed while the round awaited Redis
             cursors[topic] = stream_id
-            chunk = event(prefix + stream_id, fields.get(b"e"), fields.get(b"d", b""))
-            deliver(topic, position, chunk)
+            event_id, event_type, data = prefix + stream_id, fields.get(b"e"), fields.get(b"d", b"")
+            deliver(topic, position, event(event_id, event_type, data), event_id, event_type, data)
         self._seen = max(self._seen, entries[-1][0])
 
     def _install_pending(self) -> None:
