@@ -31,7 +31,6 @@ __all__ = (
     "event_position",
     "message_value",
     "parse_event_block",
-    "split_event_blocks",
 )
 
 
@@ -158,16 +157,6 @@ def message_value(
 _ID: Final = b"id: "
 _EVENT: Final = b"event: "
 _DATA: Final = b"data: "
-
-
-def split_event_blocks(chunk: bytes, sep: bytes) -> list[bytes]:
-    """The events of a chunk written with ``sep``, each without its final blank line.
-
-    Every line :class:`~litestar_sse.broadcast._events.format.EventFormat` writes has a field name,
-    so two separators in a row occur only where an event ends.
-    """
-    blocks = chunk.split(sep + sep)
-    return [block for block in blocks if block]
 
 
 def parse_event_block(block: bytes, sep: bytes) -> tuple[str | None, str | None, str]:
