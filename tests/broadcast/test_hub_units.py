@@ -8,7 +8,9 @@ numbers them), so events of several topics are taken in publication order.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
+from litestar_sse.broadcast._events.values import BroadcastMessage
 from litestar_sse.broadcast._hub.feeds import TopicFeed
 from litestar_sse.broadcast._hub.limits import drop_to_limits, over_limit, take_batch
 
@@ -123,3 +125,26 @@ def test_dropping_across_topics_drops_the_oldest_of_all_and_keeps_the_newest() -
     # 5 bytes: nothing fits but the newest event (b2) always remains
     cursors, dropped = drop_to_limits([(a, 0), (b, 0)], 100, 5)
     assert (cursors, dropped) == ([2, 1], 3)
+
+
+def test_span_bytes_counts_the_bytes_of_a_run_of_events() -> None:
+    topic = feed("t", b"aa", b"bbb", b"c")
+    assert topic.span_bytes(0, 3) == 6
+    assert topic.span_bytes(1, 2) == 3
+    assert topic.span_bytes(1, 3) == 4
+    assert topic.span_bytes(2, 2) == 0
+
+
+def test_a_batch_of_values_is_the_same_events_in_the_same_order_unjoined() -> None:
+    a = TopicFeed("a", 100, disconnect_slow=False)
+    b = TopicFeed("b", 100, disconnect_slow=False)
+    events = [(a, b"a1"), (b, b"b1"), (a, b"a2"), (b, b"b2"), (b, b"b3")]
+    for number, (topic, event) in enumerate(events):
+        value = BroadcastMessage(topic.name, str(number), None, event.decode())
+        topic.append(next(_positions), event, value)
+    taken: list[Any] = []
+    assert take_batch([(a, 0), (b, 0)], 6, taken) == (b"", 3, [2, 1])
+    assert [value.data for value in taken] == ["a1", "b1", "a2"]
+    assert take_batch([(b, 1)], 100, taken) == (b"", 2, [3])
+    assert [value.data for value in taken] == ["a1", "b1", "a2", "b2", "b3"]
+    assert taken[0] is a.values[0]  # shared, not copied

@@ -126,6 +126,11 @@ class TopicFeed:
             return 0
         return self.total - starts[offset if offset > 0 else 0]
 
+    def span_bytes(self, start: int, end: int) -> int:
+        """Bytes of the events from relative index ``start`` to ``end`` (exclusive)."""
+        starts = self.starts
+        return (self.total if end >= len(starts) else starts[end]) - starts[start]
+
     def newest_within(self, max_events: int, max_bytes: int) -> int:
         """Absolute index of the oldest event to keep so that at most ``max_events`` events
         and ``max_bytes`` bytes remain up to the head (the newest event always remains)."""

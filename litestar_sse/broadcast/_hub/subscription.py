@@ -324,7 +324,8 @@ class Subscription:
             await self.next_chunk()
         finally:
             self._taken = None
-        # (An event's value is None only if it arrived before a value reader opened.)
+        # (A value is None only for an event that came while its topic had no value reader,
+        # and a value reader starts after every such event: none is expected here.)
         return [item for item in taken if item is not None]
 
     def _take_values(self, feed: TopicFeed, start: int, end: int) -> int:
@@ -332,8 +333,7 @@ class Subscription:
         bytes they stand for."""
         assert self._taken is not None
         self._taken.extend(feed.values[start:end])
-        starts = feed.starts
-        return (feed.total if end >= len(starts) else starts[end]) - starts[start]
+        return feed.span_bytes(start, end)
 
     async def _take_backlog(self) -> bytes | None:
         """The next send of the backlog, counted; ``None`` once it is over, or when the
@@ -547,10 +547,10 @@ class Subscription:
             taken = self._taken
             body, count, ends = take_batch(found, fanout.join_bytes, taken)
             if taken is not None:  # values: the bytes they stand for, for the limits
-                size = 0
-                for (feed, start), end in zip(found, ends, strict=True):
-                    starts = feed.starts
-                    size += (feed.total if end >= len(starts) else starts[end]) - starts[start]
+                size = sum(
+                    feed.span_bytes(start, end)
+                    for (feed, start), end in zip(found, ends, strict=True)
+                )
             for (feed, _), end in zip(found, ends, strict=True):
                 self._move(slot[feed], feed.base + end)
         for feed in list(inbox.ready):
