@@ -27,7 +27,7 @@ SCENARIOS = (
     "redis_publish",
     "redis_capacity",
 )
-# A full run takes ~10 minutes; this only stops a hung run.
+# A full run takes about half an hour; this only stops a hung run.
 RUN_TIMEOUT = 3600.0
 
 
