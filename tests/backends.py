@@ -9,6 +9,7 @@ the app on the test's own loop), and its ``TestClient(app)`` calls with ``backen
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,28 @@ from litestar.testing import TestClient
 __all__ = ("BACKENDS", "on_each_backend")
 
 BACKENDS = ("asyncio", "trio")
+
+CLOSE_TIMEOUT = 10.0
+"""Seconds a test client's portal gets to stop before the test fails instead of hanging."""
+
+
+def _close_within(stack: contextlib.ExitStack, timeout: float) -> None:
+    """Close a test client's exit stack, failing the test if its portal does not stop in
+    ``timeout`` seconds (seen once: a trio portal's stop never answered, and pytest-timeout
+    cannot interrupt the blocked main thread)."""
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            stack.close()
+        except Exception as exc:  # a client already closed, or closing with an error
+            errors.append(exc)
+
+    closer = threading.Thread(target=close, name="close-test-client", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    if closer.is_alive():
+        pytest.fail(f"a test client's portal did not stop within {timeout} s")
 
 
 def on_each_backend(module: str) -> Callable[..., Iterator[str]]:
@@ -42,7 +65,6 @@ def on_each_backend(module: str) -> Callable[..., Iterator[str]]:
         for client in created:
             stack = getattr(client, "exit_stack", None)
             if stack is not None:
-                with contextlib.suppress(Exception):
-                    stack.close()
+                _close_within(stack, CLOSE_TIMEOUT)
 
     return anyio_backend
