@@ -7,7 +7,7 @@ admission, replay and the authorization's watch are written once for all of them
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from litestar_sse._plugin.sse_plugin import add_signature_name
@@ -271,19 +271,16 @@ class Broadcaster:
             check_idempotency_key(idempotency_key)
         event_bytes = None if event is None else to_utf8(self.format.check_event_type(event))
         payload = self._encode_data(data)
-        await self._life.ready()
-        try:
-            if idempotency_key is None:
-                event_id = await self.backend.publish(topic, event_bytes, payload)
-            else:
-                event_id = await self.backend.publish(
+        if idempotency_key is None:
+            (event_id,) = await self._stored(
+                lambda: self.backend.publish(topic, event_bytes, payload)
+            )
+        else:
+            (event_id,) = await self._stored(
+                lambda: self.backend.publish(
                     topic, event_bytes, payload, idempotency_key=idempotency_key
                 )
-        except BackendUnavailableError as exc:
-            unknown = isinstance(exc, PublishOutcomeUnknownError)
-            self._fanout.note_error("outcome_unknown" if unknown else "not_published")
-            raise
-        self._published += 1
+            )
         return event_id
 
     async def publish_many(self, events: Iterable[BatchEvent]) -> list[str]:
@@ -321,13 +318,19 @@ class Broadcaster:
         )
         if not batch:
             return []
+        return await self._stored(lambda: self.backend.publish_many(batch))
+
+    async def _stored(self, publish: Callable[[], Awaitable[str | list[str]]]) -> list[str]:
+        """Run ``publish`` once the backend is ready; count what it stored, and a backend
+        error by what it means (not published, or maybe published)."""
         await self._life.ready()
         try:
-            ids = await self.backend.publish_many(batch)
+            stored = await publish()
         except BackendUnavailableError as exc:
             unknown = isinstance(exc, PublishOutcomeUnknownError)
             self._fanout.note_error("outcome_unknown" if unknown else "not_published")
             raise
+        ids = [stored] if isinstance(stored, str) else stored
         self._published += len(ids)
         return ids
 

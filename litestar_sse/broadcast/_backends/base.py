@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeAlias, Union
 
 from litestar.exceptions import (
     ClientException,
@@ -90,6 +90,10 @@ class IdempotencyKeyReusedError(ClientException):
     """
 
     status_code = HTTP_409_CONFLICT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("detail", "Idempotency key already used with another event")
+        super().__init__(*args, **kwargs)
 
 
 class TooManyIdempotencyKeysError(TooManyRequestsException):

@@ -353,9 +353,7 @@ class MemoryBackend(BroadcastBackend):
                 mine = claimed.get(key)
                 if mine is not None:
                     if mine[1] != fingerprint:
-                        raise IdempotencyKeyReusedError(
-                            detail="Idempotency key already used with another event"
-                        )
+                        raise IdempotencyKeyReusedError()
                     found = mine[0]
                 else:
                     found = self._known_key(key, fingerprint, room_for=len(claimed) + 1)
@@ -426,9 +424,7 @@ class MemoryBackend(BroadcastBackend):
                 raise TooManyIdempotencyKeysError(detail="Too many idempotency keys in use")
             return None
         if found[2] != fingerprint:
-            raise IdempotencyKeyReusedError(
-                detail="Idempotency key already used with another event"
-            )
+            raise IdempotencyKeyReusedError()
         return found[0]
 
     async def snapshot(self, topics: Sequence[str], last_event_id: str | None) -> Snapshot:

@@ -330,9 +330,7 @@ class RedisStreamBackend(BroadcastBackend):
             return []
         reply = await self._run_batch(events, atomic=True)
         if reply[0] == b"!":
-            raise IdempotencyKeyReusedError(
-                detail="Idempotency key already used with another event"
-            )
+            raise IdempotencyKeyReusedError()
         ids = []
         for result in _event_ids(reply):
             if isinstance(result, BaseException):  # never, all-or-nothing: the reply above
@@ -629,10 +627,6 @@ def _event_and_data(fields: dict[bytes, bytes]) -> tuple[str | None, str]:
     return (None if event is None else event.decode()), data
 
 
-def _reused() -> IdempotencyKeyReusedError:
-    return IdempotencyKeyReusedError(detail="Idempotency key already used with another event")
-
-
 def _event_ids(reply: Sequence[bytes]) -> list[str | BaseException]:
     """The publish script's reply: per event its full id, or the error of a reused key."""
     prefix = reply[0].decode() + "-"
@@ -642,7 +636,7 @@ def _event_ids(reply: Sequence[bytes]) -> list[str | BaseException]:
     results: list[str | BaseException] = []
     for result in text.split(" "):
         if result == "!":
-            results.append(_reused())
+            results.append(IdempotencyKeyReusedError())
         elif result[:1] == "=":  # a repeat: the id stored under its key
             results.append(result[1:])
         else:
