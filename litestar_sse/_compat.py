@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from types import CodeType
 from typing import TYPE_CHECKING, Any, Final
 
 import litestar
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from litestar.handlers.http_handlers import HTTPRouteHandler
     from litestar.response import Response
     from litestar.testing import AsyncTestClient, TestClient
-    from litestar.types import ExceptionHandler, ExceptionHandlersMap
+    from litestar.types import ExceptionHandler, ExceptionHandlersMap, Send
 
 __all__ = (
     "ANSWERS_EVERY_EXCEPTION",
@@ -44,6 +45,7 @@ __all__ = (
     "route_exception_handlers",
     "set_handler_response",
     "split_to_asgi_args",
+    "unwrap_started_send",
 )
 
 LITESTAR_3: Final = litestar.__version__.major >= 3
@@ -202,3 +204,36 @@ def add_route_exception_handler(
     handler the app was given.
     """
     handler.exception_handlers = {**(handler.exception_handlers or {}), key: exception_handler}
+
+
+def _started_send_wrappers() -> frozenset[CodeType]:
+    """The code of the ``send`` wrapper Litestar's exception middleware puts around every
+    HTTP response (at the app and at each route): it notes that the response started, then
+    sends. Only a wrapper that does exactly that is known here (its closure holds
+    ``scope_state`` and ``send``, it reads the one attribute ``response_started``): one that
+    does more in a future Litestar is never skipped."""
+    from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
+
+    return frozenset(
+        code
+        for code in ExceptionHandlerMiddleware.__call__.__code__.co_consts
+        if isinstance(code, CodeType)
+        and sorted(code.co_freevars) == ["scope_state", "send"]
+        and code.co_names == ("response_started",)
+    )
+
+
+_STARTED_SEND_WRAPPERS: Final = _started_send_wrappers()
+
+
+def unwrap_started_send(send: Send) -> Send:
+    """``send`` without the exception middleware's wrappers, for a response whose start
+    went through them already: from then on each only passes the message on (a coroutine
+    frame per send, and two of them per response). Any other wrapper (a user's middleware)
+    stops the unwrapping there, so no code but Litestar's no-op is skipped."""
+    wrappers = _STARTED_SEND_WRAPPERS
+    function: Any = send
+    while getattr(function, "__code__", None) in wrappers:
+        code = function.__code__
+        function = function.__closure__[code.co_freevars.index("send")].cell_contents
+    return function  # type: ignore[no-any-return]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,6 +31,7 @@ from litestar_sse._compat import (
     client_portal,
     client_scope,
     split_to_asgi_args,
+    unwrap_started_send,
 )
 from litestar_sse.asgi import ASGIStreamingResponse, ASGIStreamingSSEResponse
 from litestar_sse.testing import async_sse_stream, sse_stream
@@ -310,3 +312,73 @@ def test_route_exception_handlers_are_the_merged_layers_and_added_to_the_apps_co
     add_route_exception_handler(registered, ValueError, route_level)
     assert route_exception_handlers(registered)[ValueError] is route_level
     assert ValueError not in (handler.exception_handlers or {})  # the decorated original
+
+
+# -- the exception middleware's send wrapper ------------------------------------------------
+
+
+def _callers() -> list[str]:
+    """The names of the functions that called the fake server's send, innermost first."""
+    frame = sys._getframe(2)
+    names = []
+    while frame is not None and len(names) < 12:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names
+
+
+async def test_a_streams_sends_skip_litestars_wrappers_that_only_noted_the_start() -> None:
+    wrapper_names = {"capture_response_started", "wrapped_send"}
+    seen: list[tuple[str, list[str]]] = []
+    body_wrapped: list[int] = []
+
+    def user_middleware(app: Any) -> Any:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            async def users_own(message: Any) -> None:
+                if message["type"] == "http.response.body":
+                    body_wrapped.append(1)
+                await send(message)
+
+            await app(scope, receive, users_own)
+
+        return middleware
+
+    @get("/", sync_to_thread=False)
+    def handler() -> ServerSentEvent:
+        return ServerSentEvent(["a", "b"])
+
+    async def receive() -> Any:
+        await asyncio.Event().wait()
+
+    async def send(message: Any) -> None:
+        seen.append((message["type"], _callers()))
+
+    plain, users = Litestar([handler]), Litestar([handler], middleware=[user_middleware])
+    for app in (plain, users):
+        seen.clear()
+        scope = {**http_scope(), "path": "/", "raw_path": b"/", "query_string": b""}
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        start = next(callers for kind, callers in seen if kind == "http.response.start")
+        assert wrapper_names & set(start)  # the wrapper was there, and noted the start
+        bodies = [callers for kind, callers in seen if kind == "http.response.body"]
+        assert len(bodies) == 3
+        for callers in bodies:
+            if app is plain:  # both of Litestar's wrappers skipped: sent from the stream
+                assert not wrapper_names & set(callers[:2])
+            else:
+                # The route's wrapper above the user's is skipped; the app's wrapper below
+                # it stays (the user's code runs, and then Litestar's as it is).
+                assert callers[1] == "users_own"
+                assert callers[2] not in wrapper_names
+    assert len(body_wrapped) == 3  # a user's wrapper is never skipped
+
+
+def test_only_a_wrapper_that_does_nothing_else_is_skipped() -> None:
+    async def server_send(message: Any) -> None:
+        pass
+
+    async def other(message: Any) -> None:
+        await server_send(message)
+
+    assert unwrap_started_send(server_send) is server_send
+    assert unwrap_started_send(other) is other

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.response.streaming import ASGIStreamingResponse as _LitestarASGIStreamingResponse
 
-from litestar_sse._compat import build_asgi_response
+from litestar_sse._compat import build_asgi_response, unwrap_started_send
 from litestar_sse._validation import check_seconds
 from litestar_sse.asgi._cancellation import cancel_requested, take_back_cancel
 from litestar_sse.asgi._counters import COUNTERS
@@ -316,6 +316,8 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         Returns when the stream is exhausted, the client disconnected, a send timed out or the
         stream was stopped by :meth:`stop`.
         """
+        # The response started: Litestar's wrappers that only noted it are skipped from here.
+        send = unwrap_started_send(send)
         opening = self._open_body(send)
         if opening is not None:
             await opening
