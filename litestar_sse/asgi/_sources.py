@@ -9,10 +9,35 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any, Final
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Final, Protocol, TypeAlias
 
-__all__ = ("as_async_source", "close_producer", "encode_chunk")
+__all__ = ("Push", "PushSource", "as_async_source", "close_producer", "encode_chunk")
+
+Push: TypeAlias = Callable[[bytes], "bytes | Awaitable[None] | None"]
+"""A stream's sink for chunks sent from outside its task (see :class:`PushSource`)."""
+
+
+class PushSource(Protocol):
+    """An async source that can also hand its chunks to the stream from its own pass (a
+    broadcast subscription: the hub's pass over its idle subscribers), so an idle stream's
+    task is not woken for each of them.
+
+    The stream (on asyncio) calls :meth:`push_to` once, before it iterates. From then on,
+    while the stream's task waits in ``__anext__``, the source may call ``push(chunk)``:
+
+    * ``None``: the chunk was sent (or the stream stopped): the source takes its next one;
+    * the chunk itself: the stream cannot send it now (a ping in flight, a stop, a chunk to
+      send in slices): ``__anext__`` returns it, the stream sends it as any other;
+    * an awaitable: the send started and waits (flow control); ``__anext__`` awaits it, in
+      the stream's task, before anything else.
+
+    The send runs in the request's context, as the stream's own sends and pings do.
+    """
+
+    def push_to(self, push: Push) -> None:
+        """From now on, hand chunks to ``push`` while the stream waits for the next one."""
+
 
 # Containers whose iteration cannot block: iterated inline, without a worker thread.
 _INLINE_ITERABLES: Final = (list, tuple, range, dict, set, frozenset)

@@ -16,6 +16,7 @@ from litestar_sse._validation import check_seconds
 from litestar_sse.asgi._counters import COUNTERS
 from litestar_sse.asgi._runtime import spawn
 from litestar_sse.asgi._state import StreamState
+from litestar_sse.asgi._stepped import Resumed
 from litestar_sse.asgi._stream import ASGIStreamingResponse
 from litestar_sse.codec._encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
 
@@ -118,7 +119,7 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
 
     async def _finish_ping(self, ping: Generator[Any, None, Any], awaited: Any) -> None:
         try:
-            await _Resumed(ping, awaited)
+            await Resumed(ping, awaited)
         except OSError:
             self.stop("disconnect")
         finally:
@@ -156,27 +157,3 @@ def _asks_to_close(scope: Scope) -> bool:
     return any(
         name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
     )
-
-
-class _Resumed:
-    """Awaitable that finishes a coroutine which was stepped by hand and is now waiting.
-
-    ``awaited`` is what the coroutine yielded (the future it waits for); the task awaiting this
-    object waits for it exactly as if it had been running the coroutine from the start.
-    """
-
-    __slots__ = ("awaited", "steps")
-
-    def __init__(self, steps: Generator[Any, None, Any], awaited: Any) -> None:
-        self.steps = steps
-        self.awaited = awaited
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        try:
-            yield self.awaited
-        except BaseException:
-            close = getattr(self.steps, "close", None)
-            if close is not None:
-                close()
-            raise
-        return (yield from self.steps)

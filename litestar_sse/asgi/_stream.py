@@ -54,7 +54,14 @@ import contextvars
 import functools
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+)
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,11 +81,13 @@ from litestar_sse.asgi._runtime import (
 )
 from litestar_sse.asgi._slices import MAX_SEND_BYTES
 from litestar_sse.asgi._sources import (
+    Push,
     as_async_source,
     close_producer,
     encode_chunk,
 )
 from litestar_sse.asgi._state import CLIENT_GONE, StopReason, StreamState, next_check, on_timer
+from litestar_sse.asgi._stepped import Resumed
 from litestar_sse.asgi._threaded_iterator import stream_batches
 from litestar_sse.asgi._timer_wheel import Alarm, timer_wheel
 from litestar_sse.asgi._transport import (
@@ -623,6 +632,11 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 iterator = as_async_source(source)
                 if iterator is not None:
                     self._source = iterator
+                    push_to = getattr(iterator, "push_to", None)
+                    if push_to is not None and self._scope is None:
+                        # asyncio: its chunks may be sent from the source's own pass while
+                        # this task waits (a broadcast's idle subscribers): see _pushing.
+                        push_to(self._pushing(send, encode, timed))
                     sends = 0  # added to the process's counters every _YIELD_EVERY events
                     # Locals: read once per event.
                     idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
@@ -694,6 +708,48 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             except asyncio.CancelledError:
                 if not self._own_cancellation():  # else: a hard stop during the clean end
                     raise
+
+    def _pushing(self, send: Send, encode: ItemEncoder, timed: bool) -> Push:
+        """The sink of a :class:`~litestar_sse.asgi._sources.PushSource`: a chunk sent from
+        outside this task (the caller's pass), as the loop above would send it.
+
+        The ``send()`` coroutine is stepped once, in the request's context: a send that
+        completes at once (the rule on uvicorn) wakes no task. One that waits is handed to
+        this task to finish (:class:`_PushInFlight`); a chunk this stream cannot send now (a
+        ping in flight, a stop, a chunk sent in slices) goes back to the source, which yields
+        it to the loop.
+        """
+        idle, writing, most = _IDLE, _WRITING, MAX_SEND_BYTES
+        as_is = encode is bytes  # a wire source's chunks, not counted: sent as they are
+        stream = self
+
+        def push(body: bytes) -> bytes | Awaitable[None] | None:
+            if stream._state is not idle or len(body) > most:
+                return body
+            if timed:
+                stream._last_write = monotonic()
+            COUNTERS.events_sent += 1
+            message = {
+                "type": "http.response.body",
+                "body": body if as_is else encode(body),
+                "more_body": True,
+            }
+            steps = send(message).__await__()  # type: ignore[arg-type]
+            context = stream._context
+            try:
+                awaited = next(steps) if context is None else context.run(next, steps)
+            except StopIteration:
+                return None
+            except OSError:
+                stream.stop("disconnect")
+                return None
+            except Exception as exc:
+                return _Raising(exc)  # raised in the task, as its own send's error would be
+            if timed:  # the timer's send timeout covers it from now on
+                stream._state = writing
+            return _PushInFlight(stream, steps, awaited)
+
+        return push
 
     def _own_cancellation(self) -> bool:
         """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
@@ -929,3 +985,38 @@ def _summary(exc: BaseException) -> str:
     """``Type: message`` of an exception for a log line, shortened (the traceback follows)."""
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= 500 else f"{text[:480]}... ({len(text)} characters)"
+
+
+class _PushInFlight(Resumed):
+    """A pushed chunk's send that waits: finished by the stream's task, which then goes on
+    as after any send of its loop (``OSError``: the client is gone)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: ASGIStreamingResponse, steps: Any, awaited: Any) -> None:
+        super().__init__(steps, awaited)
+        self.stream = stream
+
+    def __await__(self) -> Generator[Any, None, None]:
+        stream = self.stream
+        try:
+            yield from super().__await__()
+        except OSError:
+            stream.stop("disconnect")  # cancels this task: its next await raises
+            return
+        if stream._state is _WRITING:
+            stream._state = _IDLE
+
+
+class _Raising:
+    """A pushed chunk's send that raised: raised again in the stream's task, where its own
+    send's error would have been."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise self.error
+        yield  # a generator: awaitable, and never awaited without a warning

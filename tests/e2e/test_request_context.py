@@ -4,7 +4,8 @@ Under a real server (uvicorn, and granian), many concurrent pinged streams; a mi
 sets a ContextVar per request checks it in ``send`` (``tests/e2e/context_app.py``). Pings are
 sent from the event loop's timer wheel, outside the request's task: before they ran in the
 context of whichever request had armed the wheel (or none), so tracing and log-context
-middleware saw the wrong request.
+middleware saw the wrong request. A broadcast's events are sent from the hub's pass over its
+idle streams, outside the request's task too (``/broadcast``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ async def read_for(client: httpx.AsyncClient, path: str, seconds: float) -> int:
 
 
 async def open_streams(url: str) -> None:
-    limits = httpx.Limits(max_connections=2 * STREAMS)
+    limits = httpx.Limits(max_connections=3 * STREAMS)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
-        paths = ["/idle"] * STREAMS + ["/ticking"] * STREAMS
+        paths = ["/idle"] * STREAMS + ["/ticking"] * STREAMS + ["/broadcast"] * STREAMS
         received = await asyncio.gather(*(read_for(client, p, READ_FOR) for p in paths))
     assert all(received)
 
@@ -52,3 +53,4 @@ def test_pings_and_events_run_in_their_own_requests_context(tmp_path: Path, serv
     # times, every ticking stream sent events and pings between them.
     assert report["ping right context"] >= STREAMS * 10, report
     assert report["event right context"] >= STREAMS * 5, report
+    assert report["broadcast event right context"] >= STREAMS * 5, report

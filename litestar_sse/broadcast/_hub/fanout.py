@@ -1,11 +1,14 @@
 """Local fan-out: one ring of recent events per topic, one cursor per subscriber.
 
 This is the hot path of a broadcast. Publishing appends one reference to the topic's ring and
-wakes only the subscribers that are idle (waiting for an event); a subscriber that is busy
-sending is not touched at all. When a subscriber comes back for more, the events waiting for
-it go out joined, up to 64 KiB, in one send (a burst costs one ASGI send per subscriber, not
-one per event); a larger event goes alone, as the ``bytes`` object all subscribers share.
-Publishing never awaits a subscriber. A subscriber of several topics is told which of them
+touches only the subscribers that are idle (waiting for an event); a subscriber that is busy
+sending is not touched at all. An idle stream of one topic is sent its events from one pass
+of the topic per turn of the event loop, by its stream's sink, without waking its task (see
+:mod:`~litestar_sse.broadcast._hub.feeds`); another idle subscriber is woken. Either way the
+events waiting for a subscriber go out joined, up to 64 KiB, in one send (a burst costs one
+ASGI send per subscriber, not one per event; subscribers in step share the joined bytes); a
+larger event goes alone, as the ``bytes`` object all subscribers share. Publishing never
+awaits a subscriber. A subscriber of several topics is told which of them
 have news (see :mod:`~litestar_sse.broadcast._hub.feeds`), so an event costs the same whether it
 follows two topics or thousands.
 

@@ -1,6 +1,11 @@
 """The recent events of one topic with local subscribers, and who to wake when it grows.
 
-A topic keeps two kinds of waiting subscribers. One of a single topic registers the future it
+A topic keeps three kinds of waiting subscribers. One of a single topic whose stream takes
+pushed chunks (a :class:`~litestar_sse.ServerSentEvent` on asyncio) is a *pusher*: once per
+turn of the loop in which events came, one pass (:meth:`TopicFeed.flush`) hands each pusher's
+chunk to its stream, which sends it there and then; the subscriber's task stays asleep, on the
+one future it waits on for as long as its stream keeps up (no object made per wait, none for
+the garbage collector to promote). Another single-topic subscriber registers the future it
 waits on each time it waits, and the next event resolves it: waking the topic's idle
 subscribers is one pass over their futures, no call into each subscriber. One of several
 topics has an :class:`Inbox`, kept by each of its topics while it is up to date with it:
@@ -26,6 +31,8 @@ from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar_sse.broadcast._events.values import BroadcastMessage
 
 __all__ = ("Inbox", "Subscriber", "TopicFeed")
@@ -37,6 +44,9 @@ class Subscriber(Protocol):
     def check_lag(self, feed: TopicFeed, head: int) -> None:
         """Disconnect the subscriber if it fell too far behind ``feed`` (whose head is
         ``head``)."""
+
+    def push(self) -> None:
+        """Hand what it has not taken to its stream's sink (it waits, and has one)."""
 
 
 class Inbox:
@@ -64,16 +74,20 @@ class TopicFeed:
     """
 
     __slots__ = (
+        "_joined",
         "_trim_bytes",
         "base",
+        "call_soon",
         "chunks",
         "count",
         "disconnect_slow",
+        "flushing",
         "inboxes",
         "keep",
         "keep_bytes",
         "name",
         "positions",
+        "pushers",
         "readers",
         "starts",
         "subscriptions",
@@ -112,6 +126,16 @@ class TopicFeed:
         (an ordered set: they are woken in the order they came)."""
         self.inboxes: dict[Inbox, None] = {}
         """Multi-topic subscriptions up to date with this topic (an ordered set)."""
+        self.pushers: dict[Subscriber, None] = {}
+        """Single-topic subscriptions that wait and whose stream takes pushed chunks (an
+        ordered set): the next events go to them from one pass, :meth:`flush`, run once per
+        turn of the loop however many events came in it."""
+        self.call_soon: Callable[[Callable[[], None]], object] | None = None
+        """Schedules :meth:`flush` on the loop of the pushers (the last one to wait sets it)."""
+        self.flushing = False
+        """A :meth:`flush` is scheduled."""
+        self._joined: tuple[int, int, bytes] | None = None
+        """The last events joined into one chunk (absolute start and end, the bytes)."""
 
     @property
     def head(self) -> int:
@@ -151,6 +175,17 @@ class TopicFeed:
         # starts[j] <= limit: the events start..j-1 fit
         return max(start + 1, bisect_right(starts, limit, start + 1) - 1)
 
+    def joined(self, start: int, end: int) -> bytes:
+        """The events ``start:end`` (relative) joined into one chunk, made once for every
+        subscriber that takes the same events (subscribers in step after a burst)."""
+        base = self.base
+        last = self._joined
+        if last is not None and last[0] == base + start and last[1] == base + end:
+            return last[2]
+        body = b"".join(self.chunks[start:end])
+        self._joined = (base + start, base + end, body)
+        return body
+
     def append(self, position: int, chunk: bytes, value: BroadcastMessage | None = None) -> None:
         """Add an event (and its ``value``, for the subscribers that read values) and wake
         the idle subscribers."""
@@ -170,6 +205,11 @@ class TopicFeed:
                 # pending but for a wait cancelled since (its task has not run yet)
                 if not future.done():
                     future.set_result(None)
+        if self.pushers and not self.flushing:
+            call_soon = self.call_soon
+            assert call_soon is not None
+            self.flushing = True
+            call_soon(self.flush)
         inboxes = self.inboxes
         if inboxes:
             # Each is told once; it registers again when it has taken this topic's events.
@@ -179,6 +219,16 @@ class TopicFeed:
                 waiting = inbox.future
                 if waiting is not None and not waiting.done():
                     waiting.set_result(None)
+
+    def flush(self) -> None:
+        """Push the events that came since the last pass to the subscribers waiting with a
+        sink: one pass, no subscriber task woken (a subscriber that cannot take them now
+        leaves the set and is woken instead)."""
+        self.flushing = False
+        pushers = self.pushers
+        if pushers:
+            for subscriber in list(pushers):
+                subscriber.push()
 
     def _trim(self) -> None:
         # Once per ``keep + 16`` events or ``keep_bytes`` bytes: the only time the subscriber

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from litestar_sse._message import RawEvent
@@ -25,6 +25,7 @@ from litestar_sse.broadcast._hub.feeds import Inbox
 from litestar_sse.broadcast._hub.limits import Held, Limits, drop_to_limits, over_limit, take_batch
 
 if TYPE_CHECKING:
+    from litestar_sse.asgi._sources import Push
     from litestar_sse.broadcast._backends.base import Snapshot
     from litestar_sse.broadcast._events.values import BroadcastMessage, HistoryItem
     from litestar_sse.broadcast._hub.counters import HubCounters
@@ -78,7 +79,9 @@ class Subscription:
     """One subscriber: an async iterator of :class:`~litestar_sse.RawEvent` chunks.
 
     Each chunk holds the events that were waiting, joined up to 64 KiB, or one larger event.
-    Iterate it as the content of a :class:`~litestar_sse.ServerSentEvent`, or directly. A
+    Iterate it as the content of a :class:`~litestar_sse.ServerSentEvent`, or directly. Served
+    as a stream on asyncio, it hands its chunks to the stream's sink while the stream waits
+    (:meth:`push`), so an idle stream's task is not woken per event. A
     resuming subscription first sends the events its client missed, read a page at a time.
     The iteration ends when the broadcaster closes, when the backend lost its history (after
     a final gap event) or could not be reached for the replay, when the subscriber was too
@@ -109,9 +112,11 @@ class Subscription:
         "_finalizer",
         "_future",
         "_guard",
+        "_handoff",
         "_held",
         "_inbox",
         "_new_future",
+        "_push",
         "_reads_values",
         "_resumed",
         "_sending_events",
@@ -152,6 +157,10 @@ class Subscription:
         self._future: asyncio.Future[None] | None = None
         self._new_future: Callable[[], Any] | None = None
         """Makes the future of a wait: the running loop's (found at the first wait)."""
+        self._push: Push | None = None
+        """The stream's sink for chunks pushed while it waits (see :meth:`push_to`)."""
+        self._handoff: bytes | Awaitable[None] | None = None
+        """What a push left to the stream's task: a chunk to yield, or a send to finish."""
         self._after: int | None = None
         self._backlog: Backlog | None = None
         self._sending_events = 0
@@ -248,12 +257,7 @@ class Subscription:
         Raises:
             StopAsyncIteration: the subscription ended.
         """
-        held = self._held
-        if held.sending:  # the stream wrote the previous chunk: nothing is in flight
-            if held.writing:
-                self._counters.sending_bytes -= held.sending
-            held.sending = 0
-        self._sending_events = 0
+        self._sent()
         if self._backlog is not None:
             body = await self._take_backlog()
             if body is not None:
@@ -285,6 +289,23 @@ class Subscription:
                 self._inbox.future = future  # registered with every topic already
                 await future
                 continue
+            if self._push is not None:
+                # Its stream takes pushed chunks: this one future is all it waits on while
+                # the topic's passes send its events (see push).
+                feed.call_soon = self._call_soon
+                feed.pushers[self] = None
+                try:
+                    await future
+                finally:
+                    feed.pushers.pop(self, None)
+                handoff = self._handoff
+                if handoff is not None:
+                    self._handoff = None
+                    if type(handoff) is bytes:
+                        return handoff  # for the stream to send itself
+                    await handoff  # type: ignore[misc]  # a pushed send, finished here
+                    self._sent()
+                continue
             # A topic holds only futures still pending: one this wait leaves (cancelled, or
             # on trio left unresolved) is taken out of its topic at once.
             feed.waiters[future] = None
@@ -293,6 +314,72 @@ class Subscription:
             except BaseException:
                 feed.waiters.pop(future, None)
                 raise
+
+    def _sent(self) -> None:
+        """The stream wrote the chunk it took last: nothing of it is in flight any more."""
+        held = self._held
+        if held.sending:
+            if held.writing:
+                self._counters.sending_bytes -= held.sending
+            held.sending = 0
+        self._sending_events = 0
+
+    def push_to(self, push: Push) -> None:
+        """Have the topic's passes hand this subscription's chunks to ``push`` (its stream's
+        sink, see :class:`~litestar_sse.asgi._sources.PushSource`) while it waits, instead of
+        waking it for each. A single-topic byte reader only; others are woken as before.
+
+        :meta private: (the stream's, through :meth:`wire_chunks`)
+        """
+        if self._feed is not None and not self._reads_values:
+            self._push = push
+
+    def _call_soon(self, callback: Callable[[], None]) -> object:
+        """Schedule ``callback`` on this subscription's loop (a topic's :meth:`flush`)."""
+        return asyncio.get_running_loop().call_soon(callback)
+
+    def push(self) -> None:
+        """Hand the events not taken yet to the stream's sink (a topic's pass, while this
+        subscription waits): sent there, the task sleeps on; otherwise the task is woken
+        with what the sink gave back (a chunk to send itself, a send to finish).
+
+        :meta private: (the hub's, not for users)
+        """
+        feed = self._feed
+        assert feed is not None
+        chunks = feed.chunks
+        size = len(chunks)
+        cursor = self._cursors[0]
+        start = cursor - feed.base
+        if start >= size or self._closed or self._handoff is not None:
+            return
+        push = self._push
+        assert push is not None
+        if start == size - 1 and self._after is None:
+            # One event, the subscriber in step with the topic (the rule at a steady rate):
+            # _collect's work without its checks, and nothing noted as in flight unless the
+            # stream could not send it at once.
+            body = chunks[start]
+            self._cursors[0] = cursor + 1
+            self._counters.delivered += 1
+            offsets = self._held.offsets
+            feed.taken += feed.total - offsets[0]
+            offsets[0] = feed.total
+            outcome = push(body)
+            if outcome is None:
+                return
+            self._handing(body, 1)
+        else:
+            collected = self._collect()
+            if collected is None:  # the seam with the replay, or slow: ended (and woken)
+                return
+            outcome = push(collected)
+            if outcome is None:
+                self._sent()
+                return
+        feed.pushers.pop(self, None)
+        self._handoff = outcome
+        self.wake()
 
     async def next_values(self) -> list[HistoryItem]:
         """The next events as values, in the order :meth:`next_chunk` would send them: the
@@ -402,7 +489,7 @@ class Subscription:
                 if feed.total - feed.starts[start] <= join_bytes
                 else feed.batch_end(start, join_bytes)
             )
-            body = chunks[start] if end - start == 1 else b"".join(chunks[start:end])
+            body = chunks[start] if end - start == 1 else feed.joined(start, end)
         self._cursors[0] = base + end
         count = end - start
         counters.delivered += count
@@ -469,6 +556,7 @@ class Subscription:
         if future is not None:
             for feed in self._feeds:
                 feed.waiters.pop(future, None)
+                feed.pushers.pop(self, None)
         self._finalizer()
         self.wake()
 
@@ -685,6 +773,11 @@ class WireChunks:
 
     def __anext__(self) -> Coroutine[Any, Any, bytes]:
         return self._next()
+
+    def push_to(self, push: Push) -> None:
+        """Have the subscription's events handed to ``push`` while the stream waits (see
+        :class:`~litestar_sse.asgi._sources.PushSource`)."""
+        self.subscription.push_to(push)
 
     async def aclose(self) -> None:
         """Unsubscribe (the ASGI layer calls this when the stream ends)."""
