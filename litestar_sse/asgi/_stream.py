@@ -186,6 +186,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_partial",
         "_partial_sent",
         "_pass_reason",
+        "_push_encode",
         "_request",
         "_scope",
         "_send",
@@ -194,6 +195,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         "_tail",
         "_taken_by",
         "_taken_due",
+        "_timed",
         "_timer_slot",
         "_wheel",
         "cleanup_timeout",
@@ -286,6 +288,10 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         self._taken_due = 0.0
         self._taken_by = -1
         self._request: Scope | None = None  # for the logs: see _route
+        # A pushed chunk's encoder (None: sent as it is) and whether the timer watches the
+        # stream (see _pushing), set once the stream starts.
+        self._push_encode: ItemEncoder | None = None
+        self._timed = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response. A HEAD request gets the headers only; the producer never runs."""
@@ -636,7 +642,7 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                     if push_to is not None and self._scope is None:
                         # asyncio: its chunks may be sent from the source's own pass while
                         # this task waits (a broadcast's idle subscribers): see _pushing.
-                        push_to(self._pushing(send, encode, timed))
+                        push_to(self._pushing(encode, timed))
                     sends = 0  # added to the process's counters every _YIELD_EVERY events
                     # Locals: read once per event.
                     idle, writing, most, every = _IDLE, _WRITING, MAX_SEND_BYTES, _YIELD_EVERY
@@ -709,9 +715,16 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
                 if not self._own_cancellation():  # else: a hard stop during the clean end
                     raise
 
-    def _pushing(self, send: Send, encode: ItemEncoder, timed: bool) -> Push:
-        """The sink of a :class:`~litestar_sse.asgi._sources.PushSource`: a chunk sent from
-        outside this task (the caller's pass), as the loop above would send it.
+    def _pushing(self, encode: ItemEncoder, timed: bool) -> Push:
+        """The sink of a :class:`~litestar_sse.asgi._sources.PushSource` (see
+        :meth:`_push`): a bound method, nothing made per stream but it."""
+        self._push_encode = None if encode is bytes else encode
+        self._timed = timed
+        return self._push
+
+    def _push(self, body: bytes) -> bytes | Awaitable[None] | None:
+        """Send a chunk from outside this task (the source's pass), as the loop of
+        :meth:`_run` would send it.
 
         The ``send()`` coroutine is stepped once, in the request's context: a send that
         completes at once (the rule on uvicorn) wakes no task. One that waits is handed to
@@ -719,37 +732,32 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
         ping in flight, a stop, a chunk sent in slices) goes back to the source, which yields
         it to the loop.
         """
-        idle, writing, most = _IDLE, _WRITING, MAX_SEND_BYTES
-        as_is = encode is bytes  # a wire source's chunks, not counted: sent as they are
-        stream = self
-
-        def push(body: bytes) -> bytes | Awaitable[None] | None:
-            if stream._state is not idle or len(body) > most:
-                return body
-            if timed:
-                stream._last_write = monotonic()
-            COUNTERS.events_sent += 1
-            message = {
-                "type": "http.response.body",
-                "body": body if as_is else encode(body),
-                "more_body": True,
-            }
-            steps = send(message).__await__()  # type: ignore[arg-type]
-            context = stream._context
-            try:
-                awaited = next(steps) if context is None else context.run(next, steps)
-            except StopIteration:
-                return None
-            except OSError:
-                stream.stop("disconnect")
-                return None
-            except Exception as exc:
-                return _Raising(exc)  # raised in the task, as its own send's error would be
-            if timed:  # the timer's send timeout covers it from now on
-                stream._state = writing
-            return _PushInFlight(stream, steps, awaited)
-
-        return push
+        if self._state is not _IDLE or len(body) > MAX_SEND_BYTES:
+            return body
+        timed = self._timed
+        if timed:
+            self._last_write = monotonic()
+        COUNTERS.events_sent += 1
+        encode = self._push_encode  # None: a wire source's chunks, sent as they are
+        message = {
+            "type": "http.response.body",
+            "body": body if encode is None else encode(body),
+            "more_body": True,
+        }
+        steps = self._send(message).__await__()  # type: ignore[arg-type]
+        context = self._context
+        try:
+            awaited = next(steps) if context is None else context.run(next, steps)
+        except StopIteration:
+            return None
+        except OSError:
+            self.stop("disconnect")
+            return None
+        except Exception as exc:
+            return _Raising(exc)  # raised in the task, as its own send's error would be
+        if timed:  # the timer's send timeout covers it from now on
+            self._state = _WRITING
+        return _PushInFlight(self, steps, awaited)
 
     def _own_cancellation(self) -> bool:
         """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
