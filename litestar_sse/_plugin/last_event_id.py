@@ -75,16 +75,18 @@ def _read(
 ) -> tuple[bool, str | None]:
     """Whether the client sent a last event id at all, and the id if it is usable."""
     value: Any
-    raw = request.headers.get("last-event-id")
+    # From the raw headers and query string: a stream's request builds none of Litestar's
+    # parsed views (they would live, and take memory, as long as the stream).
+    scope = request.scope
+    raw = next((v for name, v in scope["headers"] if name == b"last-event-id"), None)
     if raw is not None:  # the header wins, even when empty
         if not raw:
             return False, None
         try:
-            # ASGI header values are bytes, decoded by Litestar as Latin-1; browsers send UTF-8.
-            value = raw.encode("latin-1").decode("utf-8")
+            value = raw.decode("utf-8")  # what browsers send
         except UnicodeError:
             return True, None
-    elif query_param is not None:
+    elif query_param is not None and query_param.encode() in scope.get("query_string", b""):
         value = request.query_params.get(query_param)
         if not value:
             return False, None
