@@ -11,14 +11,14 @@ middleware that makes the publishes of a request its ``client_key``'s (see
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from litestar import Request
 from litestar.di import Provide
 from litestar.enums import ScopeType
 
-from litestar_sse.broadcast._backends.base import publishing_as
+from litestar_sse.broadcast._backends.base import publish_as_while
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -69,16 +69,16 @@ def principal_middleware(
     the request, which the tasks it starts may outlive)."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
-        async def with_principal(scope: Scope, receive: Receive, send: Send) -> None:
+        def with_principal(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            # Not a coroutine function: an open stream keeps one small frame of this
+            # middleware for its whole life, not a coroutine and a context manager.
             if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
+                return app(scope, receive, send)
             try:
                 principal = client_key(Request(scope))
             except Exception:  # a client_key that fails: the shared principal
                 principal = None
-            with publishing_as(principal):
-                await app(scope, receive, send)
+            return publish_as_while(principal, app(scope, receive, send))
 
         return with_principal
 

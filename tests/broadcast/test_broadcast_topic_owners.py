@@ -108,3 +108,25 @@ async def test_over_http_each_client_address_is_a_principal_by_default() -> None
         assert await call("GET", "/sessions/victim", "192.0.2.1") == {"found": 1}
         assert await call("GET", "/sessions/attacker-0", "198.51.100.7") == {"found": 0}
         assert await call("GET", "/sessions/attacker-199", "198.51.100.7") == {"found": 1}
+
+
+async def test_a_request_publishes_as_its_client_and_leaves_the_callers_principal_as_it_was() -> (
+    None
+):
+    broadcaster = Broadcaster(MemoryBackend())
+    seen: list[Any] = []
+
+    @get("/whoami", sync_to_thread=False)
+    def whoami() -> dict[str, str]:
+        seen.append(current_principal())
+        return {}
+
+    app = Litestar([whoami], plugins=[SSEPlugin(SSEConfig(broadcaster=broadcaster))])
+    async with broadcaster:
+        with publishing_as("the caller"):
+            stream = ASGIStream(app, "/whoami", method="GET")
+            stream.scope["client"] = ("192.0.2.1", 40000)
+            # The app awaited in this very task, as a test harness or an embedding app may.
+            await app(stream.scope, stream._receive, stream._send)  # type: ignore[arg-type]
+            assert current_principal() == "the caller"
+    assert seen == ["192.0.2.1"]

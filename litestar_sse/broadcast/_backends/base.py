@@ -10,10 +10,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeAlias, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    NamedTuple,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    Union,
+)
 
 from litestar.exceptions import (
     ClientException,
@@ -45,6 +55,7 @@ __all__ = (
     "TooManyIdempotencyKeysError",
     "current_principal",
     "idempotency_fingerprint",
+    "publish_as_while",
     "publishing_as",
     "resolve_retention",
 )
@@ -119,6 +130,8 @@ def idempotency_fingerprint(event: bytes | None, data: bytes) -> bytes:
     return digest.digest()
 
 
+_T = TypeVar("_T")
+
 _PRINCIPAL: ContextVar[Callable[[], Hashable] | None] = ContextVar(
     "litestar_sse_principal", default=None
 )
@@ -142,6 +155,32 @@ def publishing_as(principal: Hashable | Callable[[], Hashable]) -> Iterator[None
         yield
     finally:
         _PRINCIPAL.reset(token)
+
+
+def publish_as_while(principal: Hashable, call: Awaitable[_T]) -> Awaitable[_T]:
+    """``call``, awaited with its publishes made as ``principal`` (what :func:`publishing_as`
+    does for a block), and the principal before it back when it ends. What an app's
+    middleware wraps each HTTP request in: one small frame for a stream's whole life instead
+    of a coroutine, a context manager and their frames."""
+    return _AsPrincipal(lambda: principal, call)
+
+
+class _AsPrincipal(Generic[_T]):
+    """See :func:`publish_as_while`: sets the principal when first stepped, in the context
+    of the task that awaits it, and resets it there when the call ends."""
+
+    __slots__ = ("call", "thunk")
+
+    def __init__(self, thunk: Callable[[], Hashable], call: Awaitable[_T]) -> None:
+        self.thunk = thunk
+        self.call = call
+
+    def __await__(self) -> Generator[Any, Any, _T]:
+        token = _PRINCIPAL.set(self.thunk)
+        try:
+            return (yield from self.call.__await__())
+        finally:
+            _PRINCIPAL.reset(token)
 
 
 def current_principal() -> Hashable:
