@@ -90,6 +90,18 @@ async def test_the_events_of_one_turn_go_out_in_one_push() -> None:
         waiting.cancel()
 
 
+async def test_subscribers_in_step_share_the_bytes_of_a_burst() -> None:
+    async with Broadcaster(MemoryBackend()) as broadcaster:
+        _, first, one = await _pushed(broadcaster)
+        _, second, two = await _pushed(broadcaster)
+        await broadcaster.publish_many([BatchEvent(TOPIC, str(n)) for n in range(3)])
+        await wait_until(lambda: bool(first.chunks and second.chunks))
+        assert datas(first.chunks) == datas(second.chunks) == ["0", "1", "2"]
+        assert first.chunks[0] is second.chunks[0]  # joined once, for both
+        one.cancel()
+        two.cancel()
+
+
 async def test_a_chunk_the_stream_hands_back_is_what_the_iteration_yields() -> None:
     async with Broadcaster(MemoryBackend()) as broadcaster:
         subscription, sink, waiting = await _pushed(broadcaster)
