@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
+from litestar_sse._compat import LITESTAR_3
 from tests.redis_support import RedisProcess
+
+# Litestar 3's TestClient starts its blocking portal (a thread running an event loop) when it
+# is built, and only its __exit__ stops it. A client a test drops without exiting, once in a
+# reference cycle, is freed by the garbage collector in whatever thread it runs in, possibly
+# another client's portal thread: closing the portal there joins a thread that waits for that
+# very loop, and the run hangs (seen in full runs on 3.0.0b0, at a trio test's setup). Such a
+# client's portal is closed by a thread of its own instead: the collector only hands it over.
+_LEAKED: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+
+
+def _close_leaked_portals() -> None:
+    while True:
+        close = _LEAKED.get()
+        with contextlib.suppress(Exception):  # a portal already stopped, or stopping badly
+            close()
+
+
+if LITESTAR_3:
+    threading.Thread(target=_close_leaked_portals, name="close-leaked-portals", daemon=True).start()
+    _built = TestClient.__init__
+
+    def _init(self: TestClient[Any], *args: Any, **kwargs: Any) -> None:
+        _built(self, *args, **kwargs)
+        # SimpleQueue.put may be called from a weakref callback (the collector's thread).
+        weakref.finalize(self, _LEAKED.put, self.exit_stack.close)
+
+    TestClient.__init__ = _init  # type: ignore[method-assign]
 
 
 @pytest.fixture
