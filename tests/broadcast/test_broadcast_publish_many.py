@@ -13,19 +13,21 @@ from conftest import BackendFactory, EventReader
 from redis.asyncio import Redis
 
 from litestar_sse.broadcast import (
-    BackendUnavailableError,
+    BatchEvent,
     Broadcaster,
     BroadcastMessage,
-    IdempotencyKeyReusedError,
-    InvalidTopicError,
     MemoryBackend,
-    NotPublishedError,
-    PublishOutcomeUnknownError,
     RedisStreamBackend,
     Retention,
+)
+from litestar_sse.broadcast.errors import (
+    BackendUnavailableError,
+    IdempotencyKeyReusedError,
+    InvalidTopicError,
+    NotPublishedError,
+    PublishOutcomeUnknownError,
     TooManyIdempotencyKeysError,
 )
-from litestar_sse.broadcast._batch import BatchEvent
 from tests.redis_support import RedisProcess, unique_prefix
 
 pytestmark = pytest.mark.anyio
