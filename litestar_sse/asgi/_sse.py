@@ -9,14 +9,14 @@ a task, and events wait for it, so a ping never interleaves with an event.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_sse._validation import check_seconds
 from litestar_sse.asgi._counters import COUNTERS
 from litestar_sse.asgi._runtime import spawn
 from litestar_sse.asgi._state import StreamState
-from litestar_sse.asgi._stepped import Resumed
+from litestar_sse.asgi._stepped import Resumed, start_send
 from litestar_sse.asgi._stream import ASGIStreamingResponse
 from litestar_sse.codec._encoder import DEFAULT_SEPARATOR, check_separator, encode_comment
 
@@ -101,12 +101,8 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
         if self._scope is not None:  # trio: a coroutine is never stepped by hand there
             self._ping_task = spawn(self._send_ping(message), "litestar_sse.ping")
             return
-        ping = self._send(message).__await__()
         try:
-            awaited = next(ping)
-        except StopIteration:
-            self._ping_sent()
-            return
+            sending = start_send(self._send, message)  # on_timer runs it in the request's context
         except OSError:
             self._ping_sent()
             self.stop("disconnect")
@@ -115,11 +111,14 @@ class ASGIStreamingSSEResponse(ASGIStreamingResponse):
             self._ping_sent()
             self.get_logger().exception("Exception raised while sending a keep-alive ping")
             return
-        self._ping_task = spawn(self._finish_ping(ping, awaited))
+        if sending is None:
+            self._ping_sent()
+            return
+        self._ping_task = spawn(self._finish_ping(sending))
 
-    async def _finish_ping(self, ping: Generator[Any, None, Any], awaited: Any) -> None:
+    async def _finish_ping(self, sending: Resumed) -> None:
         try:
-            await Resumed(ping, awaited)
+            await sending
         except OSError:
             self.stop("disconnect")
         finally:

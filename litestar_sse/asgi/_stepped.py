@@ -9,10 +9,25 @@ to wait (flow control) is finished by a task, which awaits :class:`Resumed`.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
+from contextvars import Context
 from typing import Any
 
-__all__ = ("Resumed",)
+__all__ = ("Resumed", "start_send")
+
+
+def start_send(
+    send: Callable[[Any], Awaitable[None]], message: Any, context: Context | None = None
+) -> Resumed | None:
+    """Step ``send(message)`` once (in ``context``, if given): ``None`` if the send completed
+    there, else the :class:`Resumed` a task awaits to finish it. Raises what that step
+    raises (``OSError``: the client is gone)."""
+    steps = send(message).__await__()
+    try:
+        awaited = next(steps) if context is None else context.run(next, steps)
+    except StopIteration:
+        return None
+    return Resumed(steps, awaited)
 
 
 class Resumed:

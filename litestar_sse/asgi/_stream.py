@@ -87,7 +87,7 @@ from litestar_sse.asgi._sources import (
     encode_chunk,
 )
 from litestar_sse.asgi._state import CLIENT_GONE, StopReason, StreamState, next_check, on_timer
-from litestar_sse.asgi._stepped import Resumed
+from litestar_sse.asgi._stepped import Resumed, start_send
 from litestar_sse.asgi._threaded_iterator import stream_batches
 from litestar_sse.asgi._timer_wheel import Alarm, timer_wheel
 from litestar_sse.asgi._transport import (
@@ -744,20 +744,18 @@ class ASGIStreamingResponse(_LitestarASGIStreamingResponse):
             "body": body if encode is None else encode(body),
             "more_body": True,
         }
-        steps = self._send(message).__await__()  # type: ignore[arg-type]
-        context = self._context
         try:
-            awaited = next(steps) if context is None else context.run(next, steps)
-        except StopIteration:
-            return None
+            sending = start_send(self._send, message, self._context)
         except OSError:
             self.stop("disconnect")
             return None
         except Exception as exc:
             return _Raising(exc)  # raised in the task, as its own send's error would be
+        if sending is None:
+            return None
         if timed:  # the timer's send timeout covers it from now on
             self._state = _WRITING
-        return _PushInFlight(self, steps, awaited)
+        return _PushInFlight(self, sending)
 
     def _own_cancellation(self) -> bool:
         """Whether the task was cancelled by :meth:`stop` alone; if so, take the cancel back."""
@@ -995,20 +993,20 @@ def _summary(exc: BaseException) -> str:
     return text if len(text) <= 500 else f"{text[:480]}... ({len(text)} characters)"
 
 
-class _PushInFlight(Resumed):
+class _PushInFlight:
     """A pushed chunk's send that waits: finished by the stream's task, which then goes on
     as after any send of its loop (``OSError``: the client is gone)."""
 
-    __slots__ = ("stream",)
+    __slots__ = ("sending", "stream")
 
-    def __init__(self, stream: ASGIStreamingResponse, steps: Any, awaited: Any) -> None:
-        super().__init__(steps, awaited)
+    def __init__(self, stream: ASGIStreamingResponse, sending: Resumed) -> None:
         self.stream = stream
+        self.sending = sending
 
     def __await__(self) -> Generator[Any, None, None]:
         stream = self.stream
         try:
-            yield from super().__await__()
+            yield from self.sending.__await__()
         except OSError:
             stream.stop("disconnect")  # cancels this task: its next await raises
             return

@@ -351,7 +351,7 @@ class Subscription:
         size = len(chunks)
         cursor = self._cursors[0]
         start = cursor - feed.base
-        if start >= size or self._closed or self._handoff is not None:
+        if start >= size or self._closed:
             return
         push = self._push
         assert push is not None
