@@ -186,16 +186,7 @@ class ChannelsHub(Hub):
 
         @get(PATH)
         async def events() -> ServerSentEvent:
-            subscriber = await channels.subscribe([TOPIC])
-
-            async def items() -> AsyncIterator[bytes]:
-                try:
-                    async for item in subscriber.iter_events():
-                        yield item
-                finally:
-                    await channels.unsubscribe(subscriber)
-
-            return ServerSentEvent(items())
+            return await channel_stream(channels, TOPIC)
 
         app = Litestar([events], plugins=[channels], openapi_config=None)
         self.app = cast(ASGIApp, app)
@@ -205,6 +196,23 @@ class ChannelsHub(Hub):
 
     def subscribers(self) -> int:
         return len(self.channels._channels.get(TOPIC, ()))
+
+
+async def channel_stream(channels: Any, topic: str) -> Any:
+    """What a Litestar user writes to stream a channel of the ``ChannelsPlugin``: Litestar's
+    own ``ServerSentEvent`` over the subscriber's events, unsubscribed when the stream ends."""
+    from litestar.response import ServerSentEvent
+
+    subscriber = await channels.subscribe([topic])
+
+    async def items() -> AsyncIterator[bytes]:
+        try:
+            async for item in subscriber.iter_events():
+                yield item
+        finally:
+            await channels.unsubscribe(subscriber)
+
+    return ServerSentEvent(items())
 
 
 HUBS: dict[str, type[Hub]] = {
@@ -220,4 +228,4 @@ def http_scope() -> dict[str, Any]:
     return get_scope(PATH)
 
 
-__all__ = ["HUBS", "PATH", "TOPIC", "Hub", "Message", "http_scope"]
+__all__ = ["HUBS", "PATH", "TOPIC", "Hub", "Message", "channel_stream", "http_scope"]

@@ -22,10 +22,10 @@ import argparse
 import asyncio
 import re
 import time
-from typing import cast
 
 from benchmarks.child import read_command, run_client, say
 from benchmarks.fanout_apps import PATH
+from benchmarks.stream_protocol import StreamProtocol
 
 LATENCY_SAMPLE = 500
 CONNECT_TIMEOUT = 60.0
@@ -33,35 +33,21 @@ COMMAND_TIMEOUT = 600.0
 _TIMESTAMP = re.compile(rb"data: \d+ (\d+\.\d+)")
 
 
-class Stream(asyncio.Protocol):
+class Stream(StreamProtocol):
     def __init__(self, request: bytes, ready: asyncio.Future[None], sample: bool) -> None:
-        self.request = request
-        self.ready = ready
+        super().__init__(request, ready)
         self.sample = sample
-        self.transport: asyncio.Transport | None = None
-        self.head = b""  # the response head, until complete
         self.tail = b""  # an incomplete last line, kept for the next read
         self.seen = 0
         self.last_at = 0.0
         self.latencies: list[float] = []
         self.lost = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport; they implement it.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
-
     def data_received(self, data: bytes) -> None:
-        if not self.ready.done():
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not self.head.startswith(b"HTTP/1.1 200"):
-                self.ready.set_exception(ConnectionError(self.head[:200].decode("latin-1")))
-                return
-            data, self.head = self.head[end + 4 :], b""
-            self.ready.set_result(None)
+        body = self.body_of(data)
+        if body is None:
+            return
+        data = body
         buffer = self.tail + data if self.tail else data
         cut = buffer.rfind(b"\n") + 1
         self.tail = buffer[cut:]

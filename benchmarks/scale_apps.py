@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from benchmarks.apps import ASGIApp, Message, Receive, Scope, Send
+from benchmarks.fanout_apps import channel_stream
 
 TOPIC = "t"
 PATH = "/events"
@@ -161,16 +162,7 @@ def channels_app(url: str, prefix: str) -> ASGIApp:
 
     @get(PATH)
     async def events(channels: ChannelsPlugin) -> ServerSentEvent:
-        subscriber = await channels.subscribe([TOPIC])
-
-        async def items() -> AsyncIterator[bytes]:
-            try:
-                async for item in subscriber.iter_events():
-                    yield item
-            finally:
-                await channels.unsubscribe(subscriber)
-
-        return ServerSentEvent(items())
+        return await channel_stream(channels, TOPIC)
 
     plugin = ChannelsPlugin(backend=_channels_backend(url, prefix), channels=[TOPIC])
     return cast(ASGIApp, Litestar([events], plugins=[plugin], openapi_config=None))

@@ -26,10 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from typing import cast
 
 from benchmarks.child import read_command, run_client, say
 from benchmarks.scale_apps import PATH
+from benchmarks.stream_protocol import StreamProtocol
 
 WARMUP_PER_PORT = 10
 COMMAND_TIMEOUT = 900.0
@@ -84,28 +84,21 @@ class Load:
             stream.pings = 0
 
 
-class Stream(asyncio.Protocol):
+class Stream(StreamProtocol):
     __slots__ = (
         "disorder",
-        "head",
         "last_write",
         "load",
         "lost",
         "next_seq",
         "pings",
-        "ready",
         "received",
-        "request",
         "tail",
-        "transport",
     )
 
     def __init__(self, load: Load, request: bytes, ready: asyncio.Future[None]) -> None:
+        super().__init__(request, ready)
         self.load = load
-        self.request = request
-        self.ready = ready
-        self.transport: asyncio.Transport | None = None
-        self.head = b""
         self.tail = b""
         self.last_write = 0
         self.received = 0
@@ -114,24 +107,15 @@ class Stream(asyncio.Protocol):
         self.pings = 0
         self.lost = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport; they implement it.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
-
     def data_received(self, data: bytes) -> None:
         now = time.time_ns()
-        if not self.ready.done():
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not self.head.startswith(b"HTTP/1.1 200"):
-                self.ready.set_exception(ConnectionError(self.head[:200].decode("latin-1")))
-                return
-            data, self.head = self.head[end + 4 :], b""
+        started = self.ready.done()
+        body = self.body_of(data)
+        if body is None:
+            return
+        if not started:  # the head: the stream's first write
             self.last_write = now
-            self.ready.set_result(None)
+        data = body
         if self.tail:
             data, self.tail = self.tail + data, b""
         if not data.endswith(b"\n"):
