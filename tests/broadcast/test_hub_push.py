@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 from collections.abc import Awaitable, Generator
 from typing import Any
 
@@ -354,3 +355,15 @@ async def test_a_subscriber_of_several_topics_is_woken_as_before() -> None:
         chunk = await asyncio.wait_for(waiting, 5)
         assert datas([chunk]) == ["x"]
         assert sink.chunks == []
+
+
+async def test_a_pushed_subscription_dropped_unclosed_is_still_collected() -> None:
+    async with Broadcaster(MemoryBackend()) as broadcaster:
+        subscription, sink, waiting = await _pushed(broadcaster)
+        sink.answer = "back"
+        await broadcaster.publish(TOPIC, "x")
+        await asyncio.wait_for(waiting, 5)  # its wait is over: it waits nowhere now
+        assert broadcaster.stats().subscribers == {TOPIC: 1}
+        del subscription, sink, waiting
+        gc.collect()  # nothing of the topic keeps it: its finalizer unsubscribes it
+        assert broadcaster.stats().subscribers.get(TOPIC, 0) == 0

@@ -131,7 +131,8 @@ class TopicFeed:
         ordered set): the next events go to them from one pass, :meth:`flush`, run once per
         turn of the loop however many events came in it."""
         self.call_soon: Callable[[Callable[[], None]], object] | None = None
-        """Schedules :meth:`flush` on the loop of the pushers (the last one to wait sets it)."""
+        """Schedules :meth:`flush`: the ``call_soon`` of the pushers' loop (set by the last
+        one to wait; no reference to any subscriber)."""
         self.flushing = False
         """A :meth:`flush` is scheduled."""
         self._joined: tuple[int, int, bytes] | None = None

@@ -292,7 +292,7 @@ class Subscription:
             if self._push is not None:
                 # Its stream takes pushed chunks: this one future is all it waits on while
                 # the topic's passes send its events (see push).
-                feed.call_soon = self._call_soon
+                feed.call_soon = asyncio.get_running_loop().call_soon
                 feed.pushers[self] = None
                 try:
                     await future
@@ -333,10 +333,6 @@ class Subscription:
         """
         if self._feed is not None and not self._reads_values:
             self._push = push
-
-    def _call_soon(self, callback: Callable[[], None]) -> object:
-        """Schedule ``callback`` on this subscription's loop (a topic's :meth:`flush`)."""
-        return asyncio.get_running_loop().call_soon(callback)
 
     def push(self) -> None:
         """Hand the events not taken yet to the stream's sink (a topic's pass, while this
